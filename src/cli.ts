@@ -1,0 +1,20 @@
+// Entry point. `run` and `plan` take a fast path with no third-party imports (node's own start-up
+// is our largest cost); every other command is described with yargs, loaded only when needed.
+import { report } from './errors.js';
+
+async function main(argv: string[]): Promise<number> {
+  const cmd = argv[0];
+  if (cmd === 'run' || cmd === 'plan') {
+    const { runCommand } = await import('./run.js');
+    return runCommand(argv.slice(1), cmd);
+  }
+  const { cli } = await import('./commands.js');
+  return cli(argv);
+}
+
+const argv = process.argv.slice(2);
+const debug = argv.includes('--debug');
+main(argv).then(
+  (code) => { process.exitCode = code; },
+  (err) => { process.exitCode = report(err, debug); },
+);

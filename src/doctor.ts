@@ -1,0 +1,1 @@
+export function doctor(): number { return 0; }

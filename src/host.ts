@@ -1,0 +1,89 @@
+// Facts about the host that the plan needs, read from files (no subprocess on the hot path).
+import { accessSync, constants, openSync, readSync, closeSync, realpathSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Absolute path of a host program, like `command -v`. */
+export function which(cmd: string, path = process.env.PATH || HOST_PATH): string | undefined {
+  for (const d of path.split(':').concat(HOST_PATH.split(':'))) {
+    if (!d) continue;
+    const p = join(d, cmd);
+    try { accessSync(p, constants.X_OK); return p; } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/** The ELF program interpreter (PT_INTERP) of a binary, e.g. /lib64/ld-linux-x86-64.so.2; undefined for static binaries. */
+export function elfInterpreter(file: string): string | undefined {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(64);
+    readSync(fd, b, 0, 64, 0);
+    if (b.readUInt32BE(0) !== 0x7f454c46) return undefined;
+    const is64 = b[4] === 2;
+    const le = b[5] === 1;
+    const u16 = (buf: Buffer, o: number) => (le ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
+    const u32 = (buf: Buffer, o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+    const word = (buf: Buffer, o: number) => (is64 ? Number(le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o)) : u32(buf, o));
+    const phoff = word(b, is64 ? 32 : 28);
+    const phentsize = u16(b, is64 ? 54 : 42);
+    const phnum = u16(b, is64 ? 56 : 44);
+    const ph = Buffer.alloc(phentsize * phnum);
+    readSync(fd, ph, 0, ph.length, phoff);
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      if (u32(ph, o) !== 3) continue; // PT_INTERP
+      const off = word(ph, o + (is64 ? 8 : 4));
+      const size = word(ph, o + (is64 ? 32 : 16));
+      const s = Buffer.alloc(size);
+      readSync(fd, s, 0, size, off);
+      return s.toString('latin1').replace(/\0.*$/s, '');
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface HostTools {
+  /** real path of the dynamic loader, and the library directories to give it */
+  ldso?: string;
+  libPath: string[];
+  unshare: string;
+  umount: string;
+  rmdir: string;
+}
+
+/**
+ * After pivot_root the host's root is only reachable below the old-root mount point, and a host
+ * binary there cannot be started by name: its ELF interpreter path would be looked up in the
+ * container's root. So the plan starts such binaries through the loader itself:
+ *   ./LDSO --library-path LIBS ./usr/bin/umount ...
+ * Paths are real paths (no absolute symlinks) because they are used relative to the old root.
+ */
+export function hostTools(): HostTools {
+  const real = (p: string) => realpathSync(p);
+  const unshare = real(which('unshare') ?? '/usr/bin/unshare');
+  const interp = elfInterpreter(unshare);
+  const libPath: string[] = [];
+  let ldso: string | undefined;
+  if (interp) {
+    ldso = real(interp);
+    const triple = /ld-linux-([a-z0-9_]+)/.exec(ldso)?.[1]?.replace(/-/g, '_');
+    const cands = [dirname(ldso), '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
+    if (triple) cands.push(`/lib/${triple}-linux-gnu`, `/usr/lib/${triple}-linux-gnu`);
+    for (const c of cands) {
+      if (!existsSync(c)) continue;
+      const r = real(c);
+      if (!libPath.includes(r)) libPath.push(r);
+    }
+  }
+  return {
+    ldso,
+    libPath,
+    unshare,
+    umount: real(which('umount') ?? '/usr/bin/umount'),
+    rmdir: real(which('rmdir') ?? '/usr/bin/rmdir'),
+  };
+}

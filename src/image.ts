@@ -1,0 +1,155 @@
+// Images: a name in the store (/var/lib/tscontain/images/NAME/{rootfs,config.json}) or a path to
+// a root filesystem directory. The default image `busybox` is built on first use by its recipe.
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TscError, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND } from './errors.js';
+import { imageDir, type Roots } from './paths.js';
+
+export interface ImageConfig {
+  Cmd?: string[];
+  Entrypoint?: string[];
+  Env?: string[];
+  WorkingDir?: string;
+  User?: string;
+}
+
+export interface Image {
+  name: string; // store name, or the path given
+  rootfs: string; // absolute path of the root filesystem
+  config: ImageConfig;
+  /** set when the image is not built yet (dry runs only): the recipe that builds it */
+  recipe?: string;
+}
+
+export const RECIPES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rootfs-recipes');
+
+const isPath = (s: string) => s.includes('/') || s === '.' || s === '..';
+
+/** `# cmd: sh` and `# env: K=V` lines in a recipe's header give the image's defaults. */
+export function recipeConfig(text: string): ImageConfig {
+  const cfg: ImageConfig = {};
+  for (const m of text.matchAll(/^#\s*(cmd|env|workdir):\s*(.+)$/gm)) {
+    if (m[1] === 'cmd') cfg.Cmd = m[2].trim().split(/\s+/);
+    if (m[1] === 'env') (cfg.Env ??= []).push(m[2].trim());
+    if (m[1] === 'workdir') cfg.WorkingDir = m[2].trim();
+  }
+  return cfg;
+}
+
+export function recipePath(name: string): string | undefined {
+  const p = join(RECIPES_DIR, name);
+  return /^[a-z0-9][a-z0-9_.-]*$/.test(name) && existsSync(p) ? p : undefined;
+}
+
+/** Build an image from its recipe into the store; atomic: built in a temp dir, then renamed. */
+export function buildImage(r: Roots, name: string, opts: { quiet?: boolean } = {}): void {
+  const recipe = recipePath(name);
+  if (!recipe) throw new TscError(`no recipe named "${name}"`, `recipes are in ${RECIPES_DIR}`);
+  const dest = imageDir(r, name);
+  const tmp = join(dirname(dest), `.build-${name}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  if (!opts.quiet) process.stderr.write(`tscontain: building image ${name} with ${recipe}\n`);
+  const res = spawnSync('/bin/sh', [recipe, join(tmp, 'rootfs')], { stdio: ['ignore', opts.quiet ? 'ignore' : 2, 2] });
+  if (res.status !== 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new TscError(`recipe ${name} failed (exit ${res.status ?? res.signal})`, `run it by hand to see why: sh ${recipe} /tmp/rootfs-${name}`);
+  }
+  const cfg = { name, created: new Date().toISOString(), source: `recipe:${name}`, config: recipeConfig(readFileSync(recipe, 'utf8')) };
+  writeFileSync(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  try {
+    renameSync(tmp, dest);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true }); // someone else built it at the same time: use theirs
+    if (!existsSync(join(dest, 'rootfs'))) throw e;
+  }
+}
+
+export function resolveImage(r: Roots, ref: string, build = true): Image {
+  if (isPath(ref)) {
+    const rootfs = resolve(ref);
+    let st;
+    try { st = statSync(rootfs); } catch { throw new TscError(`rootfs ${ref} not found`, 'give a path to a root filesystem directory, or an image name (tscontain images)'); }
+    if (!st.isDirectory()) throw new TscError(`rootfs ${ref} is not a directory`, 'give a path to a root filesystem directory');
+    return { name: ref, rootfs, config: {} };
+  }
+  if (!/^[a-z0-9][a-z0-9_.-]*$/.test(ref)) throw new TscError(`invalid image name "${ref}"`, 'use lower-case letters, digits, "_", "." and "-", or a path containing "/"');
+  const dir = imageDir(r, ref);
+  if (!existsSync(join(dir, 'rootfs'))) {
+    const recipe = recipePath(ref);
+    if (!build && recipe) return { name: ref, rootfs: join(dir, 'rootfs'), config: recipeConfig(readFileSync(recipe, 'utf8')), recipe };
+    if (!recipe) throw new TscError(`image ${ref} not found`, `build it (tscontain rootfs build NAME), or give a path to a rootfs directory`);
+    buildImage(r, ref);
+  }
+  let meta: { config?: ImageConfig } = {};
+  try { meta = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')); } catch { /* no config */ }
+  return { name: ref, rootfs: join(dir, 'rootfs'), config: meta.config ?? {} };
+}
+
+/** Resolve a path inside a root filesystem, following symlinks as the kernel would after pivot_root. */
+export function resolveInRoot(root: string, p: string, hops = 0): string | undefined {
+  const parts = posix.normalize('/' + p).split('/').filter(Boolean);
+  let cur = '/';
+  for (let i = 0; i < parts.length; i++) {
+    const next = posix.join(cur, parts[i]);
+    let st;
+    try { st = lstatSync(join(root, next)); } catch { return undefined; }
+    if (st.isSymbolicLink()) {
+      if (hops > 40) return undefined;
+      const t = readlinkSync(join(root, next));
+      const target = t.startsWith('/') ? t : posix.join(cur, t);
+      const rest = parts.slice(i + 1).join('/');
+      return resolveInRoot(root, posix.join(target, rest), hops + 1);
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+/**
+ * Check the command before anything is created, so a missing or non-executable command gets
+ * docker's exit code (127 / 126) and one clear line instead of a half-started container.
+ */
+export function checkCommand(rootfs: string, cmd: string, pathEnv: string, workdir: string): void {
+  const candidates = cmd.includes('/') ? [posix.resolve(workdir, cmd)] : pathEnv.split(':').filter(Boolean).map((d) => posix.join(d, cmd));
+  for (const c of candidates) {
+    const real = resolveInRoot(rootfs, c);
+    if (!real) continue;
+    const st = statSync(join(rootfs, real));
+    if (st.isDirectory()) { if (cmd.includes('/')) throw new TscError(`exec: "${cmd}" is a directory`, 'give the path of a program inside the image', EXIT_CANNOT_EXEC); continue; }
+    if ((st.mode & 0o111) === 0) {
+      if (cmd.includes('/')) throw new TscError(`exec: "${cmd}": permission denied`, 'the file is not executable (chmod +x it in the image)', EXIT_CANNOT_EXEC);
+      continue;
+    }
+    return;
+  }
+  throw new TscError(`exec: "${cmd}": ${cmd.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH'}`, `check the command; the image's root is ${rootfs}`, EXIT_NOT_FOUND);
+}
+
+/** -u NAME[:GROUP] or UID[:GID]; names are looked up in the image's /etc/passwd and /etc/group. */
+export function resolveUser(rootfs: string, spec: string): { uid: number; gid: number; home?: string } {
+  const [u, g] = spec.split(':', 2);
+  const read = (f: string) => { try { return readFileSync(join(rootfs, f), 'utf8').split('\n').map((l) => l.split(':')); } catch { return []; } };
+  let uid: number, gid: number | undefined, home: string | undefined;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    const pw = read('etc/passwd').find((f) => f[2] === u);
+    if (pw) { gid = Number(pw[3]); home = pw[5]; }
+  } else {
+    const pw = read('etc/passwd').find((f) => f[0] === u);
+    if (!pw) throw new TscError(`unable to find user ${u}: no matching entries in the image's /etc/passwd`, 'use a numeric UID[:GID]');
+    uid = Number(pw[2]); gid = Number(pw[3]); home = pw[5];
+  }
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const gr = read('etc/group').find((f) => f[0] === g);
+      if (!gr) throw new TscError(`unable to find group ${g}: no matching entries in the image's /etc/group`, 'use a numeric GID');
+      gid = Number(gr[2]);
+    }
+  }
+  if (!(uid >= 0 && uid < 2 ** 32)) throw new TscError(`invalid user "${spec}"`, 'use UID[:GID]');
+  return { uid, gid: gid ?? 0, home };
+}

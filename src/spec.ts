@@ -1,0 +1,96 @@
+// From command-line arguments to a validated container spec. Reads files (image config, env
+// files, /etc/passwd in the image) but changes nothing on the host.
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { TscError } from './errors.js';
+import { type Limits } from './cgroup.js';
+import { checkCommand, resolveImage, resolveUser, type Image } from './image.js';
+import {
+  parseArgs, parseMemory, parseCpus, parsePositiveInt, parseCpuShares, parseHostname, parseName,
+  parseEnv, readEnvFile, mergeEnv, type ParsedArgs,
+} from './options.js';
+import { type Roots } from './paths.js';
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface RunSpec {
+  id: string;
+  name?: string;
+  image: Image;
+  argv: string[];
+  env: string[];
+  hostname: string;
+  workdir: string;
+  user?: { uid: number; gid: number };
+  network: 'none' | 'host';
+  limits: Limits;
+  interactive: boolean;
+  tty: boolean;
+  detach: boolean;
+  rm: boolean;
+  readOnly: boolean;
+  pivot: boolean;
+}
+
+export interface RunRequest {
+  spec: RunSpec;
+  dryRun: boolean;
+  explain: boolean;
+  debug: boolean;
+  help: boolean;
+}
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
+
+export function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** Validate everything that needs no image first, so bad options fail fast and build nothing. */
+export function validateOptions(p: ParsedArgs, ncpu = availableParallelism()) {
+  const o = p.opts;
+  const limits: Limits = {};
+  if (str(o.memory) !== undefined) limits.memory = parseMemory(str(o.memory)!);
+  if (str(o['pids-limit']) !== undefined) limits.pids = parsePositiveInt(str(o['pids-limit'])!, '--pids-limit', 'use a whole number of processes of at least 1, e.g. --pids-limit 100');
+  if (str(o.cpus) !== undefined) limits.cpus = parseCpus(str(o.cpus)!, ncpu);
+  if (str(o['cpu-shares']) !== undefined) limits.cpuShares = parseCpuShares(str(o['cpu-shares'])!);
+  const network = str(o.network) ?? str(o.net) ?? 'none';
+  if (network !== 'none' && network !== 'host') throw new TscError(`unsupported network mode "${network}"`, 'use --network none (default) or --network host; bridge networking is not there yet');
+  const hostname = str(o.hostname) !== undefined ? parseHostname(str(o.hostname)!) : undefined;
+  const name = str(o.name) !== undefined ? parseName(str(o.name)!) : undefined;
+  const workdir = str(o.workdir);
+  if (workdir !== undefined && !workdir.startsWith('/')) throw new TscError(`the working directory "${workdir}" is not absolute`, 'use an absolute path, e.g. -w /tmp');
+  return { limits, network: network as 'none' | 'host', hostname, name, workdir };
+}
+
+export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.ProcessEnv = process.env, id = newId()): RunRequest {
+  const p = parseArgs(argv);
+  const o = p.opts;
+  const flags = { dryRun: !!o['dry-run'], explain: !!o.explain, debug: !!o.debug, help: !!o.help };
+  if (flags.help) return { spec: undefined as unknown as RunSpec, ...flags };
+  const v = validateOptions(p);
+  if (p.positionals.length === 0) throw new TscError('no image given', 'usage: tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]], e.g. tscontain run busybox echo hi');
+  const [ref, ...cmd] = p.positionals;
+  const image = resolveImage(r, ref, !flags.dryRun);
+  const cfg = image.config;
+  const userEnv = mergeEnv(...list(o['env-file']).map(readEnvFile).map((l) => parseEnv(l, hostEnv)), parseEnv(list(o.env), hostEnv));
+  const argvC = [...(cfg.Entrypoint ?? []), ...(cmd.length ? cmd : cfg.Cmd ?? [])];
+  if (argvC.length === 0) throw new TscError(`no command given and ${image.name} has no default command`, `add one, e.g. tscontain run ${ref} /bin/sh`);
+  const userSpec = str(o.user) ?? cfg.User;
+  const user = userSpec ? resolveUser(image.rootfs, userSpec) : undefined;
+  const hostname = v.hostname ?? id.slice(0, 12);
+  const workdir = v.workdir ?? cfg.WorkingDir ?? '/';
+  const base = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(o.tty ? ['TERM=xterm'] : [])];
+  const env = mergeEnv(base, cfg.Env ?? [], [`HOME=${user?.home || (user && user.uid !== 0 ? '/' : '/root')}`], userEnv);
+  const pathEnv = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  if (!image.recipe) checkCommand(image.rootfs, argvC[0], pathEnv, workdir); // an image still to build is checked when run
+  const spec: RunSpec = {
+    id, name: v.name, image, argv: argvC, env, hostname, workdir,
+    user: user ? { uid: user.uid, gid: user.gid } : undefined,
+    network: v.network, limits: v.limits,
+    interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach, rm: !!o.rm,
+    readOnly: !!o['read-only'], pivot: !o['no-pivot'],
+  };
+  return { spec, ...flags };
+}
