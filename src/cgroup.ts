@@ -22,8 +22,12 @@ export interface CgroupDriver {
   dirs: Record<string, string>;
   /** the distinct directories (v2: one) */
   all: string[];
-  /** sh lines: create the cgroup(s) and write the limits */
-  create(): string[];
+  /** sh variable definitions for the directories (the other lines refer to them) */
+  vars(): string[];
+  /** the directories to create, as sh variable references ("$tsc_cg_memory") */
+  mkdirs(): string[];
+  /** sh lines run once the directories exist: enable controllers (v2) and write the limits */
+  setLimits(): string[];
   /** sh lines run by the container's init: move itself in (writing 0 moves the writer) */
   join(): string[];
   /** sh lines that set $tsc_oom to the number of OOM kills in the container's cgroup */
@@ -54,17 +58,25 @@ function needed(l: Limits): string[] {
   return n;
 }
 
-function removeLines(all: string[]): string[] {
+/** A directory's sh variable: "$tsc_cg_memory". */
+const ref = (name: string) => `"$tsc_cg_${name}"`;
+
+function removeLines(names: string[]): string[] {
+  const dirs = names.map(ref).join(' ');
   return [
-    `for tsc_cg in ${all.map(q).join(' ')}; do`,
-    `  for tsc_try in 1 2 3 4 5 6 7 8 9 10; do [ -d "$tsc_cg" ] || break; rmdir "$tsc_cg" 2>/dev/null && break; sleep 0.05; done`,
+    `for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping`,
+    `  rmdir ${dirs} 2>/dev/null; tsc_left=; for tsc_cg in ${dirs}; do [ -d "$tsc_cg" ] && tsc_left=1; done`,
+    `  [ -z "$tsc_left" ] && break; sleep 0.05`,
     `done`,
   ];
 }
 
 function readEvent(file: string, key: string): string[] {
-  return [`tsc_oom=0`, `[ -r ${q(file)} ] && while read -r tsc_k tsc_v; do [ "$tsc_k" = ${key} ] && tsc_oom=$tsc_v; done < ${q(file)}`];
+  return [`tsc_oom=0`, `[ -r ${file} ] && while read -r tsc_k tsc_v; do [ "$tsc_k" = ${key} ] && tsc_oom=$tsc_v; done < ${file}`];
 }
+
+/** tsc_cg_NAME=<hierarchy>/tscontain/$tsc_id */
+const defVar = (name: string, dir: string, id: string) => `tsc_cg_${name}=${q(dir.slice(0, -id.length))}$tsc_id`;
 
 export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver {
   const present = V1_CONTROLLERS.filter((c) => existsSync(join(root, c, 'cgroup.procs')));
@@ -74,20 +86,22 @@ export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver
   const dirs: Record<string, string> = {};
   for (const c of present) dirs[c] = join(root, c, 'tscontain', id);
   const all = [...new Set(Object.values(dirs))];
-  const w = (c: string, file: string, v: string | number) => `echo ${q(String(v))} > ${q(join(dirs[c], file))}`;
+  const w = (c: string, file: string, v: string | number) => `echo ${q(String(v))} > ${ref(c)}/${file}`;
   return {
     version: 1, root, dirs, all,
-    create() {
-      const l = [`mkdir -p ${all.map(q).join(' ')}`];
+    vars: () => present.map((c) => defVar(c, dirs[c], id)),
+    mkdirs: () => present.map(ref),
+    setLimits() {
+      const l: string[] = [];
       if (limits.memory !== undefined) l.push(w('memory', 'memory.limit_in_bytes', limits.memory));
       if (limits.pids !== undefined) l.push(w('pids', 'pids.max', limits.pids));
       if (limits.cpus !== undefined) l.push(w('cpu', 'cpu.cfs_period_us', CFS_PERIOD), w('cpu', 'cpu.cfs_quota_us', Math.round(limits.cpus * CFS_PERIOD)));
       if (limits.cpuShares !== undefined) l.push(w('cpu', 'cpu.shares', limits.cpuShares));
       return l;
     },
-    join: () => all.map((d) => `echo 0 > ${q(join(d, 'cgroup.procs'))}`),
-    oomCount: () => (dirs.memory ? readEvent(join(dirs.memory, 'memory.oom_control'), 'oom_kill') : ['tsc_oom=0']),
-    remove: () => removeLines(all),
+    join: () => present.map((c) => `echo 0 > ${ref(c)}/cgroup.procs`),
+    oomCount: () => (dirs.memory ? readEvent(`${ref('memory')}/memory.oom_control`, 'oom_kill') : ['tsc_oom=0']),
+    remove: () => removeLines(present),
   };
 }
 
@@ -102,22 +116,24 @@ export function v2Driver(root: string, id: string, limits: Limits): CgroupDriver
   const dir = join(root, 'tscontain', id);
   const dirs: Record<string, string> = { unified: dir };
   for (const c of use) dirs[c] = dir;
-  const w = (file: string, v: string | number) => `echo ${q(String(v))} > ${q(join(dir, file))}`;
+  const w = (file: string, v: string | number) => `echo ${q(String(v))} > ${ref('unified')}/${file}`;
   return {
     version: 2, root, dirs, all: [dir],
-    create() {
-      const l = [`mkdir -p ${q(dir)}`];
-      // enable the controllers for tscontain/*: our own cgroup, never the root's
-      if (use.length) l.splice(0, 1, `mkdir -p ${q(parent)}`, `echo ${q(use.map((c) => '+' + c).join(' '))} > ${q(join(parent, 'cgroup.subtree_control'))}`, `mkdir ${q(dir)}`);
+    vars: () => [defVar('unified', dir, id)],
+    mkdirs: () => [ref('unified')],
+    setLimits() {
+      const l: string[] = [];
+      // enable the controllers for tscontain/*: in our own cgroup, never in the root's
+      if (use.length) l.push(`echo ${q(use.map((c) => '+' + c).join(' '))} > ${q(join(parent, 'cgroup.subtree_control'))}`);
       if (limits.memory !== undefined) l.push(w('memory.max', limits.memory));
       if (limits.pids !== undefined) l.push(w('pids.max', limits.pids));
       if (limits.cpus !== undefined) l.push(w('cpu.max', `${Math.round(limits.cpus * CFS_PERIOD)} ${CFS_PERIOD}`));
       if (limits.cpuShares !== undefined) l.push(w('cpu.weight', sharesToWeight(limits.cpuShares)));
       return l;
     },
-    join: () => [`echo 0 > ${q(join(dir, 'cgroup.procs'))}`],
-    oomCount: () => readEvent(join(dir, 'memory.events'), 'oom_kill'),
-    remove: () => removeLines([dir]),
+    join: () => [`echo 0 > ${ref('unified')}/cgroup.procs`],
+    oomCount: () => readEvent(`${ref('unified')}/memory.events`, 'oom_kill'),
+    remove: () => removeLines(['unified']),
   };
 }
 

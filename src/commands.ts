@@ -1,6 +1,5 @@
 // Every command but run/plan, described with yargs (help text next to the code it describes).
-import yargs from 'yargs';
-import { readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, lstatSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from './errors.js';
 import { buildImage, recipePath, RECIPES_DIR } from './image.js';
@@ -17,7 +16,7 @@ function duSync(dir: string): number {
     for (const e of ents) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else try { n += statSync(p, { throwIfNoEntry: false } as never)?.size ?? 0; } catch { /* vanished */ }
+      else try { n += lstatSync(p).size; } catch { /* vanished */ }
     }
   };
   walk(dir);
@@ -41,6 +40,7 @@ function status(c: ContainerInfo): string {
 }
 
 export async function cli(argv: string[]): Promise<number> {
+  const { default: yargs } = await import('yargs'); // ESM-only: loaded here, never on the run path
   let code = 0;
   const r = roots();
   await yargs(argv)

@@ -3,6 +3,7 @@
 // cannot drift: `tscontain run --dry-run` and `tscontain plan` print exactly this script.
 import { join } from 'node:path';
 import { type CgroupDriver } from './cgroup.js';
+import { TscError } from './errors.js';
 import { type HostTools } from './host.js';
 import { formatBytes } from './options.js';
 import { containerDir, runDir, type Roots } from './paths.js';
@@ -44,6 +45,15 @@ function namespaceFlags(s: RunSpec): string[] {
   return ['--uts', '--ipc', '--mount', '--pid', ...(s.network === 'none' ? ['--net'] : [])];
 }
 
+/** Paths go into fstab(5) lines and overlayfs options, which cannot hold these characters. */
+function plainPath(p: string): void {
+  if (/[,:\s\\"$`]/.test(p)) throw new TscError(`the path ${p} contains a comma, colon, blank, quote or backslash, which fstab and overlayfs options cannot hold`, 'move it (or TSCONTAIN_ROOT) to a plain path');
+}
+
+/** The /dev every container gets, made once and copied in: device nodes, the usual links, shm. */
+const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+const DEV_LINKS: [string, string][] = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
+
 export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const { cgroup: cg, tools, bin } = ctx;
   const ctr = containerDir(ctx.roots, spec.id);
@@ -56,85 +66,98 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   // ---- on the host ----
   if (spec.image.recipe)
     host.push({ title: `Build the image ${spec.image.name} with its recipe`, why: 'a root filesystem is just a directory tree', lines: [`[ -d "$tsc_image" ] || sh ${q(spec.image.recipe)} "$tsc_image"`] });
-  const config = JSON.stringify({ id: spec.id, name: spec.name, image: spec.image.name, rootfs: spec.image.rootfs, argv: spec.argv, env: spec.env, hostname: spec.hostname, workdir: spec.workdir, user: spec.user, network: spec.network, limits: spec.limits, rm: spec.rm, detach: spec.detach, readOnly: spec.readOnly, pivot: spec.pivot, cgroups: cg.all, created: new Date().toISOString() });
+  const config = JSON.stringify({ id: spec.id, name: spec.name, image: spec.image.name, rootfs: spec.image.rootfs, argv: spec.argv, env: spec.env, hostname: spec.hostname, workdir: spec.workdir, user: spec.user, network: spec.network, limits: spec.limits, rm: spec.rm, detach: spec.detach, readOnly: spec.readOnly, pivot: spec.pivot, created: new Date().toISOString() });
   host.push({
-    title: 'Create the container\'s directories and record its config',
-    why: 'state lives under /run/tscontain and /var/lib/tscontain',
+    title: `Create the container's directories and its cgroup tscontain/${spec.id.slice(0, 12)}… (cgroup v${cg.version})`,
+    why: 'state lives under /run/tscontain and /var/lib/tscontain; cgroups(7): a cgroup is a directory in cgroupfs',
     lines: [
-      `mkdir -p "$tsc_run" ${spec.readOnly ? '' : '"$tsc_ctr/upper" "$tsc_ctr/work" '}"$tsc_root"`,
+      `mkdir -p "$tsc_run" ${spec.readOnly ? '' : '"$tsc_ctr/upper" "$tsc_ctr/work" '}"$tsc_root" ${cg.mkdirs().join(' ')}`,
       `printf '%s\\n' ${q(config)} > "$tsc_ctr/config.json"`,
     ],
   });
   const lim = spec.limits;
   const limText = [lim.memory !== undefined && `memory ${formatBytes(lim.memory)}`, lim.pids !== undefined && `pids ${lim.pids}`, lim.cpus !== undefined && `cpus ${lim.cpus}`, lim.cpuShares !== undefined && `cpu-shares ${lim.cpuShares}`].filter(Boolean).join(', ');
+  const limitLines = cg.setLimits();
+  if (limitLines.length)
+    host.push({ title: `Set the limits${limText ? `: ${limText}` : ''}`, why: `cgroups(7): the kernel enforces them on every process in the cgroup (cgroup v${cg.version} files)`, lines: limitLines });
   host.push({
-    title: `Create cgroup tscontain/${spec.id.slice(0, 12)}… (v${cg.version})${limText ? ` with ${limText}` : ''}`,
-    why: `cgroups(7): limits for every process in the group (cgroup v${cg.version})`,
-    lines: cg.create(),
+    title: 'Make the /dev skeleton once (device nodes and links every container gets)',
+    why: 'mknod(2) via cp -a: only these devices, never the host\'s disks',
+    lines: [
+      'if [ ! -d "$tsc_dev" ]; then',
+      '  mkdir -p "$tsc_dev.$tsc_id"',
+      `  cp -a ${DEV_NODES.map((n) => '/dev/' + n).join(' ')} "$tsc_dev.$tsc_id/"`,
+      ...DEV_LINKS.map(([n, t]) => `  ln -s ${t} "$tsc_dev.$tsc_id/${n}"`),
+      '  mv -T "$tsc_dev.$tsc_id" "$tsc_dev" 2>/dev/null || rm -rf "$tsc_dev.$tsc_id"',
+      'fi',
+    ],
   });
 
   // ---- inside the namespaces, as PID 1, still on the host's root ----
-  init.push({ title: 'Join the container\'s cgroup', why: 'cgroups(7): writing 0 to cgroup.procs moves the writer; children inherit it', lines: cg.join() });
+  init.push({ title: 'Join the container\'s cgroup', why: 'cgroups(7): writing 0 to cgroup.procs moves the writer; its children inherit the cgroup', lines: cg.join() });
   init.push({ title: `Set the hostname to ${spec.hostname}`, why: 'uts_namespaces(7): the hostname belongs to the new UTS namespace; the host\'s does not change', lines: [`printf '%s' ${q(spec.hostname)} > /proc/sys/kernel/hostname`] });
   if (spec.network === 'none')
-    init.push({ title: 'Bring up lo in the new network namespace', why: 'network_namespaces(7): a new namespace has only a loopback device, down', lines: [`${bin('ip')} link set lo up`] });
+    init.push({ title: 'Bring up lo in the new network namespace', why: 'network_namespaces(7): a new namespace has only a loopback device, and it is down', lines: [`${bin('ip')} link set lo up`] });
+  const mk = spec.readOnly ? '' : ',X-mount.mkdir';
+  plainPath(spec.image.rootfs);
+  plainPath(ctr);
+  const root = spec.readOnly
+    ? '$tsc_image /. none bind,ro 0 0'
+    : 'overlay /. overlay lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work 0 0';
   init.push({
-    title: spec.readOnly ? 'Mount the image read-only as the root filesystem' : 'Mount the root filesystem: overlayfs, the image below, the container\'s own layer above',
-    why: spec.readOnly ? 'mount(8) --bind -o ro: the container cannot write its root' : 'overlayfs: writes go to upper/, the image is never changed; the mount exists only in this mount namespace (mount_namespaces(7))',
-    lines: [spec.readOnly
-      ? `mount --bind -o ro "$tsc_image" ${R}`
-      : `mount -t overlay -o "lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work" overlay ${R}`,
-    ...(spec.readOnly ? [] : [`mkdir -p ${R}/proc ${R}/sys ${R}/dev ${R}/tmp ${R}${q(spec.workdir)}`])],
-  });
-  init.push({ title: 'Mount /proc for the new PID namespace', why: 'proc(5), pid_namespaces(7): ps reads /proc, so it shows only the container\'s processes', lines: [`mount -t proc -o nosuid,nodev,noexec proc ${R}/proc`] });
-  init.push({ title: 'Mount /sys read-only', why: 'sysfs(5): read-only, so the container cannot reconfigure the host\'s devices', lines: [`mount -t sysfs -o ro,nosuid,nodev,noexec sysfs ${R}/sys`] });
-  init.push({
-    title: 'Make a minimal /dev: null, zero, full, random, urandom, tty, pts, shm',
-    why: 'tmpfs(5), devpts (pts(4)): only these devices, not the host\'s disks',
+    title: spec.readOnly
+      ? 'Mount the container\'s filesystems from its fstab: the image read-only as /, then /proc, a read-only /sys, a /dev tmpfs, a new devpts and /dev/shm'
+      : 'Mount the container\'s filesystems from its fstab: overlayfs as / (the image below, the container\'s own layer above), then /proc, a read-only /sys, a /dev tmpfs, a new devpts and /dev/shm',
+    why: 'mount_namespaces(7): these mounts exist only in the new mount namespace. overlayfs: writes go to upper/, the image never changes. proc(5): ps reads /proc, so it shows the new PID namespace. sysfs(5), tmpfs(5), pts(4). mount(8) --all --target-prefix mounts them all in one process ("/." because --all skips "/")',
     lines: [
-      `mount -t tmpfs -o nosuid,strictatime,mode=755,size=65536k tmpfs ${R}/dev`,
-      `mkdir ${R}/dev/pts ${R}/dev/shm${spec.pivot ? ` ${R}/dev/.oldroot` : ''}`,
-      `cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty ${R}/dev/`,
-      `mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,nosuid,noexec devpts ${R}/dev/pts`,
-      `mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm ${R}/dev/shm`,
-      `ln -s pts/ptmx ${R}/dev/ptmx`,
-      `ln -s /proc/self/fd ${R}/dev/fd`,
-      `ln -s /proc/self/fd/0 ${R}/dev/stdin`,
-      `ln -s /proc/self/fd/1 ${R}/dev/stdout`,
-      `ln -s /proc/self/fd/2 ${R}/dev/stderr`,
+      `printf '%s\\n' > "$tsc_run/fstab" \\`,
+      ...[
+        root,
+        `proc   /proc    proc   nosuid,nodev,noexec${mk} 0 0`,
+        `sysfs  /sys     sysfs  ro,nosuid,nodev,noexec${mk} 0 0`,
+        `tmpfs  /dev     tmpfs  nosuid,strictatime,mode=755,size=65536k${mk} 0 0`,
+        `devpts /dev/pts devpts newinstance,ptmxmode=0666,mode=0620,nosuid,noexec,X-mount.mkdir 0 0`,
+        `shm    /dev/shm tmpfs  nosuid,nodev,noexec,mode=1777,size=65536k,X-mount.mkdir 0 0`,
+      ].map((l, i, a) => `  ${l.includes('$') ? `"${l}"` : q(l)}${i < a.length - 1 ? ' \\' : ''}`),
+      `mount --all --fstab "$tsc_run/fstab" --target-prefix ${R}`,
+      `cp -a "$tsc_dev/." ${R}/dev/`,
+      ...(spec.readOnly || spec.workdir === '/' ? [] : [`mkdir -p ${R}${q(spec.workdir)}`]),
     ],
   });
 
   const user = spec.user ? ` --setgid ${spec.user.gid} --setuid ${spec.user.uid}` : '';
   const handoff = [
     `echo started >&4; exec 4>&-`,
-    `PATH=$tsc_cpath; unset PWD OLDPWD`,
     `exec 2>&3 3>&-`,
   ];
+  const env = `PATH=$tsc_cpath; unset PWD OLDPWD   # the container's environment, nothing of this shell's`;
   if (spec.pivot && tools.ldso) {
     const rel = (p: string) => '.' + p;
     const ld = `${rel(tools.ldso)} --library-path ${tools.libPath.map(rel).join(':')}`;
     init.push({
       title: 'Switch root with pivot_root and detach the host\'s root',
-      why: 'pivot_root(2), umount(2) MNT_DETACH: afterwards the host\'s files are unreachable, unlike with chroot(2). The old root is put in our /dev tmpfs, and host programs run from it through the dynamic loader ld.so(8), since their interpreter path would be looked up in the new root',
+      why: 'pivot_root(2), umount(2) MNT_DETACH: afterwards the host\'s files are unreachable, unlike with chroot(2). The old root is parked on /dev/shm, then detached from there; host programs run from it through the dynamic loader ld.so(8), because their interpreter path would be looked up in the new root',
       lines: [
         `cd ${R}`,
-        `pivot_root . dev/.oldroot`,
-        `cd /dev/.oldroot`,
-        `${ld} ${rel(tools.umount)} -l /dev/.oldroot`,
-        `${ld} ${rel(tools.rmdir)} /dev/.oldroot`,
+        `pivot_root . dev/shm`,
+        `cd /dev/shm`,
+        `${ld} ${rel(tools.umount)} -l /dev/shm`,
       ],
     });
     init.push({
       title: `Become the command: ${spec.argv.join(' ')}${spec.user ? ` as ${spec.user.uid}:${spec.user.gid}` : ''}, in ${spec.workdir}`,
-      why: 'execve(2): the command replaces this shell and is PID 1 of the new PID namespace; unshare(1) -w/-S/-G sets its directory and user (with no namespace flags it only switches)',
-      lines: [...handoff, `exec ${ld} ${rel(tools.unshare)} --wd=${q(spec.workdir)}${user} -- "$@"`],
+      why: spec.user
+        ? 'execve(2): the command replaces this shell and is PID 1 of the new PID namespace; unshare(1) without namespace flags only sets the directory (-w) and the user (-S, -G)'
+        : 'execve(2): the command replaces this shell (exec) and is PID 1 of the new PID namespace',
+      lines: [...handoff, ...(spec.user
+        ? [env, `exec ${ld} ${rel(tools.unshare)} --wd=${q(spec.workdir)}${user} -- "$@"`]
+        : [`cd ${q(spec.workdir)}`, env, 'exec "$@"'])],
     });
   } else {
     init.push({
       title: `Become the command with chroot (no pivot_root): ${spec.argv.join(' ')}`,
       why: 'chroot(2): changes only this process\'s root; the host\'s root stays mounted and a process with CAP_SYS_CHROOT can escape. Use pivot_root (the default) for real isolation',
-      lines: [...handoff, `exec ${tools.unshare} --root="$tsc_root" --wd=${q(spec.workdir)}${user} -- "$@"`],
+      lines: [...handoff, env, `exec ${tools.unshare} --root="$tsc_root" --wd=${q(spec.workdir)}${user} -- "$@"`],
     });
   }
 
@@ -175,6 +198,8 @@ tsc_image=${q(s.image.rootfs)}
 tsc_ctr=${q(p.ctr)}
 tsc_run=${q(p.run)}
 tsc_root="$tsc_ctr/rootfs"
+tsc_dev=${q(join(ctx.roots.run, 'dev'))}
+${p.cgroup.vars().join('\n')}
 tsc_explain=${ctx.explain ? 1 : ''}
 say() { [ -z "$tsc_explain" ] || printf '%s\\n' "$*" >&3; }
 
@@ -217,10 +242,9 @@ supervise() {
   echo $$ > "$tsc_run/supervisor"   # tscontain gc: a container whose supervisor is gone gets cleaned up
 
   # ${nh + 1}. Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1
-  #    unshare(1), namespaces(7); setpriv --pdeathsig: it dies if this script dies; env: plain signals, only the container's environment
+  #    unshare(1), namespaces(7); env(1): only the container's environment, INT and QUIT not ignored
   say ${q(ctx.narrate ? ctx.narrate({ title: `Start the container: unshare ${ns.join(' ')} --fork`, why: 'namespaces(7)', lines: [] }, nh + 1) : `${nh + 1}. Start the container`)}
   ${ctx.bin('env')} -i --default-signal=INT,QUIT ${env} \\
-    ${ctx.bin('setpriv')} --pdeathsig KILL \\
     ${ctx.tools.unshare} ${ns.join(' ')} --fork --kill-child=SIGKILL --propagation private \\
     /bin/sh "$0" --init ${qa(s.argv)} ${s.interactive ? '<&5' : '</dev/null'} 5<&- 2>"$tsc_run/unshare.err" &
   tsc_upid=$!
@@ -233,8 +257,11 @@ supervise() {
     sed 's/^/tscontain: /' "$tsc_run/unshare.err" >&2
     echo "tscontain: the container did not start" >&2
     tsc_rc=125
-  elif grep -q 'sigprocmask unblock failed' "$tsc_run/unshare.err"; then
-    tsc_rc=137   # util-linux 2.38 unshare reports a SIGKILLed child as exit 1 with this message
+  else
+    # util-linux 2.38 unshare reports a child killed by SIGKILL as exit 1 and this message
+    while read -r tsc_line; do
+      case $tsc_line in *'sigprocmask unblock failed'*) tsc_rc=137 ;; *) echo "tscontain: $tsc_line" >&2 ;; esac
+    done < "$tsc_run/unshare.err"
   fi
 ${p.cgroup.oomCount().map((l) => '  ' + l).join('\n')}
   if [ "$tsc_oom" -gt 0 ]; then

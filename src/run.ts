@@ -11,6 +11,7 @@ import { helpText } from './options.js';
 import { roots, runDir } from './paths.js';
 import { planRun, type Plan, type PlanContext } from './plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
+import { gc } from './state.js';
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
@@ -24,7 +25,7 @@ export async function planContext(spec: RunSpec, explain: boolean): Promise<Plan
   const ctx: PlanContext = { roots: roots(), cgroup: cgroupDriver(spec.id, spec.limits), tools: hostTools(), bin, explain };
   if (explain) {
     const { narrator } = await import('./explain.js');
-    ctx.narrate = narrator();
+    ctx.narrate = await narrator();
   }
   return ctx;
 }
@@ -64,6 +65,7 @@ export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): 
     return 0;
   }
   requireRoot('tscontain run');
+  gc(r); // cheap reconciliation: leftovers of containers whose supervisor died
   if (req.spec.detach) throw new TscError('run -d is not supported yet', 'run in the foreground');
   return execute(plan);
 }

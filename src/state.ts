@@ -1,25 +1,43 @@
 // Containers on this host, read from their state directories; and gc: reconcile what is recorded
 // with what is running, so that nothing leaks even when tscontain or its supervisor was SIGKILLed.
-import { existsSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from './cgroup.js';
 import { containerDir, runDir, type Roots } from './paths.js';
 
 export interface ContainerInfo {
   id: string;
-  config: { name?: string; image?: string; argv?: string[]; rm?: boolean; cgroups?: string[]; created?: string };
+  config: { name?: string; image?: string; argv?: string[]; rm?: boolean; created?: string };
   state?: { status: string; exitCode?: number; oomKilled?: boolean; finishedAt?: string };
+  /** its supervisor is alive, or it is being started */
   running: boolean;
-  supervisor?: number;
 }
 
 const readJson = (f: string) => { try { return JSON.parse(readFileSync(f, 'utf8')); } catch { return undefined; } };
 
-function alive(pid: number | undefined, id: string): boolean {
+/** Boot time in seconds since the epoch, for process start times. */
+function bootTime(): number {
+  try { return Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0); } catch { return 0; }
+}
+
+/**
+ * Is the supervisor that wrote `file` still running? Its pid must exist and the process must have
+ * started before the file was written (so a recycled pid does not count).
+ */
+export function supervisorAlive(file: string): boolean {
+  let pid: number, written: number;
+  try { pid = Number(readFileSync(file, 'utf8')); written = statSync(file).mtimeMs / 1000; } catch { return false; }
   if (!pid) return false;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id);
-  } catch { return false; }
+  let stat: string;
+  try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return false; }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const started = bootTime() + Number(fields[19]) / 100; // field 22: start time in clock ticks (USER_HZ = 100)
+  return started <= written + 2;
+}
+
+/** A run dir whose supervisor has not written its pid yet is starting, not dead (for a minute). */
+function starting(dir: string): boolean {
+  try { return !existsSync(join(dir, 'supervisor')) && Date.now() - statSync(dir).mtimeMs < 60_000; } catch { return false; }
 }
 
 export function listContainers(r: Roots): ContainerInfo[] {
@@ -30,9 +48,8 @@ export function listContainers(r: Roots): ContainerInfo[] {
   return [...ids].map((id) => {
     const config = readJson(join(containerDir(r, id), 'config.json')) ?? {};
     const state = readJson(join(containerDir(r, id), 'state.json'));
-    let supervisor: number | undefined;
-    try { supervisor = Number(readFileSync(join(runDir(r, id), 'supervisor'), 'utf8')); } catch { /* not started */ }
-    return { id, config, state, supervisor, running: alive(supervisor, id) };
+    const dir = runDir(r, id);
+    return { id, config, state, running: supervisorAlive(join(dir, 'supervisor')) || starting(dir) };
   });
 }
 

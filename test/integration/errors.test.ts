@@ -1,0 +1,55 @@
+// Bad input: one clear line, the right exit code, nothing left on the host.
+import test from 'ava';
+import { existsSync, readdirSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { isRoot, tsc, env, BIN, privateStore } from './helpers.js';
+
+const it = isRoot ? test : test.skip;
+const entries = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+
+const cases: [string, string[], number, RegExp][] = [
+  ['missing rootfs', ['run', '/nonexistent/rootfs', 'sh'], 125, /rootfs \/nonexistent\/rootfs not found: give a path/],
+  ['unknown image', ['run', 'nosuchimage', 'sh'], 125, /image nosuchimage not found: build it/],
+  ['command missing from the rootfs', ['run', 'busybox', 'nosuchcmd'], 127, /exec: "nosuchcmd": executable file not found in \$PATH/],
+  ['command not executable', ['run', 'busybox', '/etc/passwd'], 126, /exec: "\/etc\/passwd": permission denied/],
+  ['unknown option', ['run', '--frobnicate', 'busybox'], 125, /unknown option --frobnicate: see tscontain run --help/],
+  ['bad memory size', ['run', '-m', '12q', 'busybox', 'true'], 125, /invalid memory size "12q": use a number with an optional unit/],
+  ['negative cpus', ['run', '--cpus', '-1', 'busybox', 'true'], 125, /invalid --cpus "-1"/],
+  ['zero pids limit', ['run', '--pids-limit', '0', 'busybox', 'true'], 125, /invalid --pids-limit "0"/],
+  ['no image', ['run'], 125, /no image given/],
+  ['unknown command', ['frobnicate'], 125, /Unknown argument: frobnicate/],
+];
+
+for (const [what, args, code, re] of cases) {
+  it(`bad input: ${what}`, async (t) => {
+    const store = privateStore();
+    const r = await tsc(args, { env: store });
+    t.is(r.code, code);
+    t.regex(r.stderr, re);
+    t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    t.notRegex(r.stderr, /at .*\.c?js:\d+/, 'no stack trace');
+    t.deepEqual([...entries(join(store.TSCONTAIN_ROOT!, 'run')), ...entries(join(store.TSCONTAIN_ROOT!, 'lib', 'containers'))], [], 'nothing created');
+  });
+}
+
+it('bad input: not running as root', (t) => {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', '--rm', '/', 'true'], { env: { ...env, TSCONTAIN_ROOT: mkdtempSync(join(tmpdir(), 'tscontain-nonroot-')) } });
+  t.is(r.status, 125);
+  t.regex(r.stderr.toString(), /tscontain run needs root .*: run it as root, e.g. with sudo/);
+});
+
+it('--debug shows a stack trace', async (t) => {
+  const r = await tsc(['run', '--debug', '-m', '12q', 'busybox']);
+  t.is(r.code, 125);
+  t.regex(r.stderr, /at .*\.c?js:\d+/);
+});
+
+it('a rootfs that is not a directory', async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'tscontain-notdir-'));
+  mkdirSync(join(d, 'x'));
+  const r = await tsc(['run', join(d, 'x'), 'sh']);
+  t.is(r.code, 127, 'an empty directory has no sh');
+  t.regex(r.stderr, /executable file not found/);
+});

@@ -1,0 +1,76 @@
+// Integration tests start real containers: they need root. Each test gets the same store
+// (TSCONTAIN_ROOT, set by test/run.sh) so the busybox image is built once.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, mkdtempSync, mkdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const BIN = join(REPO, 'bin', 'tscontain.cjs');
+export const isRoot = process.getuid?.() === 0;
+export const env = { ...process.env, TSCONTAIN_ROOT: process.env.TSCONTAIN_ROOT || '/tmp/tscontain-test', NO_COLOR: '1' };
+
+export interface Result { code: number; stdout: string; stderr: string }
+
+const started = new Set<ChildProcess>();
+
+/** A failed test must not leave its container running: SIGTERM then SIGKILL whatever is left. */
+export async function killStarted() {
+  for (const c of started) c.kill('SIGKILL');
+  await sleep(200);
+}
+
+export function start(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; done: Promise<Result>; stdout: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: opts.env ?? env, stdio: ['pipe', 'pipe', 'pipe'] });
+  started.add(child);
+  child.on('exit', () => started.delete(child));
+  let stdout = '', stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  if (opts.input !== undefined) child.stdin!.end(opts.input); else child.stdin!.end();
+  const done = new Promise<Result>((res) => child.on('close', (code, sig) => res({ code: code ?? 128 + (sig === 'SIGKILL' ? 9 : 15), stdout, stderr })));
+  return { child, done, stdout: () => stdout };
+}
+
+export const tsc = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) => start(args, opts).done;
+
+/** A store of its own (own run/ and containers/) sharing the suite's images: for checks that nothing was created. */
+export function privateStore(): NodeJS.ProcessEnv {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-store-'));
+  mkdirSync(join(root, 'lib'), { recursive: true });
+  symlinkSync(join(env.TSCONTAIN_ROOT, 'lib', 'images'), join(root, 'lib', 'images'));
+  return { ...env, TSCONTAIN_ROOT: root };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until the container printed something (e.g. "ready"). */
+export async function waitFor(get: () => string, re: RegExp, ms = 15000): Promise<RegExpMatchArray> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const m = get().match(re);
+    if (m) return m;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${re} in: ${get()}`);
+    await sleep(20);
+  }
+}
+
+/** Host pids whose command line contains s (the test's marker). */
+export function pidsWith(s: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(s)) out.push(Number(d)); } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** The container's cgroup for a controller, from the /proc/self/cgroup line the container printed. */
+export function cgroupPath(printed: string, controller: string): string {
+  const v2 = printed.match(/^0::(\/tscontain\/[0-9a-f]{64})$/m);
+  const v1 = printed.match(new RegExp(`^\\d+:[^:]*\\b${controller}\\b[^:]*:(/tscontain/[0-9a-f]{64})$`, 'm'));
+  if (v1) return `/sys/fs/cgroup/${controller}${v1[1]}`;
+  if (v2) return `/sys/fs/cgroup${v2[1]}`;
+  throw new Error(`no ${controller} cgroup in ${printed}`);
+}

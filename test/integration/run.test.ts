@@ -1,0 +1,227 @@
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isRoot, tsc, start, waitFor, pidsWith, cgroupPath, sleep, env, killStarted } from './helpers.js';
+
+const it = isRoot ? test : test.skip;
+test.after.always(killStarted);
+const serial = isRoot ? test.serial : test.serial.skip;
+
+it('hostname: set inside, the host keeps its own', async (t) => {
+  const before = hostname();
+  const r = await tsc(['run', '--rm', '--hostname', 'box1', 'busybox', 'hostname']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), 'box1');
+  t.is(hostname(), before);
+  const d = await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'echo $HOSTNAME $(hostname)']);
+  t.regex(d.stdout.trim(), /^([0-9a-f]{12}) \1$/, 'default hostname is the short id');
+});
+
+it('PID namespace: the command is PID 1 and host processes are invisible', async (t) => {
+  const r = await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'echo pid=$$; ls /proc | grep -c "^[0-9]"; cat /proc/1/cmdline | tr "\\0" " "']);
+  t.is(r.code, 0, r.stderr);
+  const [pid, count, cmd] = r.stdout.trim().split('\n');
+  t.is(pid, 'pid=1');
+  t.true(Number(count) <= 4, `only the container's processes: ${count}`);
+  t.is(cmd.trim(), 'sh -c echo pid=$$; ls /proc | grep -c "^[0-9]"; cat /proc/1/cmdline | tr "\\0" " "');
+  const ps = await tsc(['run', '--rm', 'busybox', 'ps', '-o', 'pid,comm']);
+  t.deepEqual(ps.stdout.trim().split('\n').slice(1).map((l) => l.trim()), ['1 ps']);
+});
+
+it('mount namespace: a mount made inside never appears on the host', async (t) => {
+  const c = start(['run', '--rm', 'busybox', 'sh', '-c', 'mount -t tmpfs tscmarker /tmp && echo mounted && sleep 1 && grep -c tscmarker /proc/mounts']);
+  await waitFor(c.stdout, /mounted/);
+  t.false(readFileSync('/proc/self/mountinfo', 'utf8').includes('tscmarker'));
+  t.false(readFileSync('/proc/1/mountinfo', 'utf8').includes('overlay'), 'the root overlay is not on the host either');
+  const r = await c.done;
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim().split('\n').pop(), '1');
+});
+
+it('root filesystem: pivot_root leaves no host root behind; /proc own, /sys read-only, minimal /dev, /tmp usable', async (t) => {
+  const r = await tsc(['run', '--rm', 'busybox', 'sh', '-c', [
+    'cut -d" " -f5 /proc/self/mountinfo | sort | tr "\\n" " "; echo',
+    'grep " /sys " /proc/mounts | cut -d" " -f4 | cut -d, -f1',
+    'ls -A /dev | tr "\\n" " "; echo',
+    'echo data > /tmp/f && cat /tmp/f',
+    'touch /sys/x 2>/dev/null && echo sys-writable || echo sys-ro',
+  ].join('; ')]);
+  t.is(r.code, 0, r.stderr);
+  const [mounts, sys, dev, tmp, sysw] = r.stdout.trim().split('\n');
+  t.is(mounts.trim(), '/ /dev /dev/pts /dev/shm /proc /sys');
+  t.is(sys, 'ro');
+  t.is(dev.trim(), 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero');
+  t.is(tmp, 'data');
+  t.is(sysw, 'sys-ro');
+});
+
+it('IPC namespace: the host\'s message queues are invisible', async (t) => {
+  const id = execFileSync('ipcmk', ['-Q']).toString().match(/(\d+)/)![1];
+  try {
+    t.true(readFileSync('/proc/sysvipc/msg', 'utf8').trim().split('\n').length > 1, 'the host has a queue');
+    const r = await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/sysvipc/msg | wc -l']);
+    t.is(r.stdout.trim(), '1', 'only the header line');
+  } finally {
+    execFileSync('ipcrm', ['-q', id]);
+  }
+});
+
+it('network: --network none has only lo, up; --network host sees the host\'s links', async (t) => {
+  const r = await tsc(['run', '--rm', 'busybox', 'ip', '-o', 'link']);
+  t.is(r.code, 0, r.stderr);
+  const links = r.stdout.trim().split('\n');
+  t.is(links.length, 1);
+  t.regex(links[0], /^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+  const host = execFileSync('ip', ['-o', 'link']).toString().trim().split('\n').length;
+  const h = await tsc(['run', '--rm', '--network', 'host', 'busybox', 'sh', '-c', 'ip -o link | wc -l']);
+  t.is(Number(h.stdout.trim()), host);
+});
+
+it('-u, -e, --env-file, -w: user, environment and working directory', async (t) => {
+  const envFile = `/tmp/tscontain-envfile-${process.pid}`;
+  (await import('node:fs')).writeFileSync(envFile, '# comment\nFROMFILE=yes\nFOO=overridden-by-e\n');
+  const r = await tsc(['run', '--rm', '-u', '65534:65534', '--env-file', envFile, '-e', 'FOO=bar baz', '-w', '/var/tmp', 'busybox', 'sh', '-c', 'id -u; id -g; pwd; echo "$FOO|$FROMFILE|$HOME"; touch /root/x 2>/dev/null || echo cannot-write-root']);
+  (await import('node:fs')).rmSync(envFile);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(r.stdout.trim().split('\n'), ['65534', '65534', '/var/tmp', 'bar baz|yes|/nonexistent', 'cannot-write-root']);
+  const n = await tsc(['run', '--rm', '-u', 'nobody', '-w', '/newdir', 'busybox', 'sh', '-c', 'id -un; pwd']);
+  t.deepEqual(n.stdout.trim().split('\n'), ['nobody', '/newdir'], 'names from the image; a missing workdir is created');
+});
+
+it('-i passes stdin; without -i the container reads /dev/null', async (t) => {
+  const r = await tsc(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'read line; echo got:$line'], { input: 'hello\n' });
+  t.is(r.stdout.trim(), 'got:hello');
+  const n = await tsc(['run', '--rm', 'busybox', 'cat'], { input: 'ignored\n' });
+  t.is(n.stdout, '');
+  t.is(n.code, 0);
+});
+
+it('-it gives a working interactive shell (under script(1) for a terminal)', async (t) => {
+  const cmd = `TSCONTAIN_ROOT=${env.TSCONTAIN_ROOT} node ${process.cwd()}/bin/tscontain.cjs run -it --rm -h itbox busybox sh`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { input: 'echo $((6*7)) $TERM; hostname\nexit 5\n', env });
+  t.is(r.status, 5);
+  t.regex(r.stdout.toString(), /42 xterm/);
+  t.regex(r.stdout.toString(), /itbox/);
+});
+
+it('exit codes: own code, 127 not found, 126 not executable, 125 runtime errors', async (t) => {
+  t.is((await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'exit 3'])).code, 3);
+  const nf = await tsc(['run', '--rm', 'busybox', 'nosuchcmd']);
+  t.is(nf.code, 127);
+  t.regex(nf.stderr, /executable file not found/);
+  const ne = await tsc(['run', '--rm', 'busybox', '/etc/passwd']);
+  t.is(ne.code, 126);
+  t.is((await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'nosuch-inside'])).code, 127, 'the shell inside says 127 too');
+});
+
+it('a container killed by SIGKILL exits 137', async (t) => {
+  const c = start(['run', '--rm', 'busybox', 'sleep', '3137']);
+  await waitFor(() => String(pidsWith('sleep 3137').length), /^1$/);
+  process.kill(pidsWith('sleep 3137')[0], 'SIGKILL');
+  const r = await c.done;
+  t.is(r.code, 137);
+  t.notRegex(r.stderr, /sigprocmask/);
+});
+
+serial('OOM: a memory hog under -m 32m exits 137 and says so', async (t) => {
+  const r = await tsc(['run', '--rm', '-m', '32m', 'busybox', 'sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived']);
+  t.is(r.code, 137);
+  t.notRegex(r.stdout, /survived/);
+  t.regex(r.stderr, /ran out of memory \(limit 32MiB\) and was killed/);
+});
+
+serial('pids: a fork bomb under --pids-limit 20 is contained and the host keeps working', async (t) => {
+  const c = start(['run', '--rm', '--pids-limit', '20', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; echo bombing; bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 3; echo procs=$(ls /proc | grep -c "^[0-9]")']);
+  await waitFor(c.stdout, /bombing/);
+  const cg = cgroupPath(c.stdout(), 'pids');
+  await sleep(1500);
+  const host = spawnSync('/bin/echo', ['host ok']);
+  t.is(host.stdout.toString().trim(), 'host ok', 'the host can still start processes');
+  t.true(Number(readFileSync(`${cg}/pids.current`, 'utf8')) <= 20);
+  t.regex(readFileSync(`${cg}/pids.events`, 'utf8'), /max [1-9]/, 'the limit was hit');
+  const r = await c.done;
+  const procs = Number(r.stdout.match(/procs=(\d+)/)?.[1] ?? 99);
+  t.true(procs <= 20, `at most 20 processes: ${procs}`);
+  t.false(existsSync(cg), 'its cgroup is gone');
+});
+
+serial('cpus: a busy loop under --cpus 0.2 is throttled', async (t) => {
+  const c = start(['run', '--rm', '--cpus', '0.2', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; echo spinning; timeout 3 sh -c "while :; do :; done"; echo done']);
+  await waitFor(c.stdout, /spinning/);
+  const cpu = cgroupPath(c.stdout(), 'cpu');
+  const acct = cpu.includes('/cpu/') ? cpu.replace('/cpu/', '/cpuacct/') : cpu;
+  const usage = () => (existsSync(`${acct}/cpuacct.usage`) ? Number(readFileSync(`${acct}/cpuacct.usage`, 'utf8')) / 1e9 : Number(readFileSync(`${acct}/cpu.stat`, 'utf8').match(/usage_usec (\d+)/)![1]) / 1e6);
+  const u0 = usage(); const t0 = Date.now();
+  await sleep(2000);
+  const share = (usage() - u0) / ((Date.now() - t0) / 1000);
+  const stat = readFileSync(`${cpu}/cpu.stat`, 'utf8');
+  t.true(Number(stat.match(/nr_throttled (\d+)/)![1]) > 0, stat);
+  t.true(share < 0.3, `used ${share.toFixed(2)} CPUs`);
+  t.true(share > 0.1, `used ${share.toFixed(2)} CPUs`);
+  await c.done;
+});
+
+it('signals: a container that traps TERM exits with its trap\'s code when tscontain gets SIGTERM', async (t) => {
+  const c = start(['run', '--rm', 'busybox', 'sh', '-c', 'trap "echo got-TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done']);
+  await waitFor(c.stdout, /ready/);
+  c.child.kill('SIGTERM');
+  const r = await c.done;
+  t.is(r.code, 42);
+  t.regex(r.stdout, /got-TERM/);
+});
+
+it('signals: HUP, USR1, USR2, INT, QUIT reach PID 1', async (t) => {
+  const c = start(['run', '--rm', 'busybox', 'sh', '-c', 'for s in HUP USR1 USR2 INT QUIT; do trap "echo got-$s" $s; done; trap "exit 7" TERM; echo ready; while :; do sleep 0.1; done']);
+  await waitFor(c.stdout, /ready/);
+  for (const s of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'] as const) {
+    c.child.kill(s);
+    await waitFor(c.stdout, new RegExp(`got-${s.slice(3)}`));
+  }
+  c.child.kill('SIGTERM');
+  const r = await c.done;
+  t.is(r.code, 7);
+  t.is(r.stdout.match(/got-/g)!.length, 5);
+});
+
+it('SIGKILL of tscontain kills the container and leaves nothing behind', async (t) => {
+  const c = start(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; sleep 3138']);
+  await waitFor(() => String(pidsWith('sleep 3138').length), /^1$/);
+  await waitFor(c.stdout, /memory:\/tscontain/);
+  const cg = cgroupPath(c.stdout(), 'memory');
+  c.child.kill('SIGKILL');
+  await c.done;
+  for (let i = 0; i < 100 && (pidsWith('sleep 3138').length || existsSync(cg)); i++) await sleep(50);
+  t.deepEqual(pidsWith('sleep 3138'), []);
+  t.false(existsSync(cg), 'cgroup removed');
+  const id = cg.split('/').pop()!;
+  t.false(existsSync(`${env.TSCONTAIN_ROOT}/run/${id}`), 'runtime state removed');
+  t.false(existsSync(`${env.TSCONTAIN_ROOT}/lib/containers/${id}`), '--rm honoured');
+});
+
+it('without --rm the container is kept, listed by ps -a and removed by rm', async (t) => {
+  const r = await tsc(['run', '--name', `kept${process.pid}`, 'busybox', 'sh', '-c', 'exit 4']);
+  t.is(r.code, 4);
+  const ps = await tsc(['ps', '-a']);
+  t.regex(ps.stdout, new RegExp(`Exited \\(4\\).*kept${process.pid}`));
+  const rm = await tsc(['rm', `kept${process.pid}`]);
+  t.is(rm.code, 0, rm.stderr);
+  t.notRegex((await tsc(['ps', '-a'])).stdout, new RegExp(`kept${process.pid}`));
+});
+
+it('--no-pivot runs with chroot', async (t) => {
+  const r = await tsc(['run', '--rm', '--no-pivot', 'busybox', 'sh', '-c', 'echo $$; ls /']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^1\n/);
+  t.regex(r.stdout, /\bproc\b/);
+});
+
+it('the image is never changed by a container', async (t) => {
+  const r = await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'echo x > /etc/changed && rm /bin/ls && echo ok']);
+  t.is(r.stdout.trim(), 'ok');
+  const img = `${env.TSCONTAIN_ROOT}/lib/images/busybox/rootfs`;
+  t.false(existsSync(`${img}/etc/changed`));
+  t.true(readdirSync(`${img}/bin`).includes('ls'));
+  const ro = await tsc(['run', '--rm', '--read-only', 'busybox', 'sh', '-c', 'touch /x 2>/dev/null || echo read-only']);
+  t.is(ro.stdout.trim(), 'read-only');
+});

@@ -1,0 +1,51 @@
+// Run after the whole suite: nothing tscontain made may be left on the host.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const problems: string[] = [];
+
+const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tscontain'));
+if (mounts.length) problems.push(`mounts: ${mounts.join('; ')}`);
+
+function findCgroups(dir: string, depth: number, inside: boolean): string[] {
+  if (depth > 5) return [];
+  let ents: string[] = [];
+  try { ents = readdirSync(dir); } catch { return []; }
+  const out: string[] = [];
+  for (const e of ents) {
+    const p = join(dir, e);
+    try { if (!statSync(p).isDirectory()) continue; } catch { continue; }
+    if (inside) out.push(p);
+    out.push(...findCgroups(p, depth + 1, inside || e === 'tscontain'));
+  }
+  return out;
+}
+const cgs = findCgroups('/sys/fs/cgroup', 0, false);
+if (cgs.length) problems.push(`cgroups: ${cgs.join(' ')}`);
+
+for (const d of readdirSync('/proc')) {
+  if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+  let argv: string[];
+  try { argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+  if (argv.some((a) => /\/tscontain\/[0-9a-f]{64}\/plan\.sh$/.test(a)) || (argv[0] ?? '').endsWith('unshare'))
+    problems.push(`process ${d}: ${argv.join(' ')}`);
+}
+
+try {
+  const links = execFileSync('ip', ['-o', 'link']).toString().split('\n').map((l) => l.split(': ')[1]).filter((n) => n && n.startsWith('tsc'));
+  if (links.length) problems.push(`network links: ${links.join(' ')}`);
+} catch { /* no iproute2 */ }
+
+const root = process.env.TSCONTAIN_ROOT;
+if (root && existsSync(join(root, 'run'))) {
+  const left = readdirSync(join(root, 'run')).filter((e) => /^[0-9a-f]{64}$/.test(e));
+  if (left.length) problems.push(`runtime state: ${left.map((e) => join(root, 'run', e)).join(' ')}`);
+}
+
+const checks = 5;
+if (problems.length) {
+  process.stderr.write(`leak check: tscontain left these on the host:\n${problems.map((p) => '  - ' + p).join('\n')}\n`);
+}
+process.stdout.write(`leak check: ${checks - (problems.length ? 1 : 0)} passed, ${problems.length ? 1 : 0} failed\n`);
+process.exit(problems.length ? 1 : 0);

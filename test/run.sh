@@ -1,0 +1,13 @@
+#!/bin/sh
+# The whole test suite: build, unit tests (no root), integration tests (as root), then a leak check.
+set -u
+cd "$(dirname "$0")/.."
+npm run build --silent || exit 1
+export TSCONTAIN_ROOT="${TSCONTAIN_TEST_ROOT:-/tmp/tscontain-test}"
+if [ "$(id -u)" = 0 ]; then
+  node bin/tscontain.cjs rootfs build busybox >/dev/null || exit 1
+fi
+rc=0
+npx ava "$@" || rc=$?
+node dist/test/leak-check.js || rc=1
+exit $rc

@@ -1,0 +1,94 @@
+// Both cgroup drivers against fake cgroupfs trees in a temp dir: the planned shell lines are run
+// with sh and the files they write are checked. No root needed.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cgroupDriver, detectVersion, sharesToWeight } from '../../src/cgroup.js';
+import { TscError } from '../../src/errors.js';
+
+const ID = 'a'.repeat(64);
+const limits = { memory: 32 * 1024 * 1024, pids: 20, cpus: 0.2, cpuShares: 512 };
+
+function fakeV1(): string {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg1-'));
+  for (const c of ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset']) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
+  return root;
+}
+function fakeV2(controllers = 'cpuset cpu io memory pids'): string {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg2-'));
+  writeFileSync(join(root, 'cgroup.controllers'), controllers + '\n');
+  writeFileSync(join(root, 'cgroup.subtree_control'), controllers + '\n');
+  return root;
+}
+const sh = (lines: string[]) => execFileSync('/bin/sh', ['-ec', `tsc_id=${ID}\n${lines.join('\n')}`]);
+
+test('detects v1 (hybrid) and v2 layouts', (t) => {
+  t.is(detectVersion(fakeV1()), 1);
+  t.is(detectVersion(fakeV2()), 2);
+});
+
+test('v1: one cgroup per hierarchy under tscontain/<id>, limits in v1 files', (t) => {
+  const root = fakeV1();
+  const d = cgroupDriver(ID, limits, root);
+  t.is(d.version, 1);
+  t.is(d.dirs.memory, join(root, 'memory', 'tscontain', ID));
+  t.false('cpuset' in d.dirs);
+  sh([...d.vars(), `mkdir -p ${d.mkdirs().join(" ")}`, ...d.setLimits()]);
+  const rd = (c: string, f: string) => readFileSync(join(root, c, 'tscontain', ID, f), 'utf8').trim();
+  t.is(rd('memory', 'memory.limit_in_bytes'), String(32 * 1024 * 1024));
+  t.is(rd('pids', 'pids.max'), '20');
+  t.is(rd('cpu', 'cpu.cfs_quota_us'), '20000');
+  t.is(rd('cpu', 'cpu.cfs_period_us'), '100000');
+  t.is(rd('cpu', 'cpu.shares'), '512');
+  sh([...d.vars(), ...d.join()]);
+  t.is(rd('pids', 'cgroup.procs'), '0');
+  // nothing written outside tscontain/
+  t.is(readFileSync(join(root, 'memory', 'cgroup.procs'), 'utf8'), '');
+});
+
+test('v1: OOM count read from memory.oom_control', (t) => {
+  const root = fakeV1();
+  const d = cgroupDriver(ID, limits, root);
+  sh([...d.vars(), `mkdir -p ${d.mkdirs().join(" ")}`, ...d.setLimits()]);
+  writeFileSync(join(d.dirs.memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n');
+  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${[...d.vars(), ...d.oomCount()].join('\n')}\necho $tsc_oom`]).toString().trim(), '3');
+});
+
+test('v2: one cgroup, controllers enabled in tscontain/ only, limits in v2 files', (t) => {
+  const root = fakeV2();
+  const d = cgroupDriver(ID, limits, root);
+  t.is(d.version, 2);
+  t.deepEqual(d.all, [join(root, 'tscontain', ID)]);
+  sh([...d.vars(), `mkdir -p ${d.mkdirs().join(" ")}`, ...d.setLimits()]);
+  const rd = (f: string) => readFileSync(join(root, 'tscontain', ID, f), 'utf8').trim();
+  t.is(rd('memory.max'), String(32 * 1024 * 1024));
+  t.is(rd('pids.max'), '20');
+  t.is(rd('cpu.max'), '20000 100000');
+  t.is(rd('cpu.weight'), String(sharesToWeight(512)));
+  t.is(readFileSync(join(root, 'tscontain', 'cgroup.subtree_control'), 'utf8').trim(), '+memory +pids +cpu');
+  t.is(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8').trim(), 'cpuset cpu io memory pids', 'the root cgroup is never written');
+  writeFileSync(join(d.all[0], 'memory.events'), 'low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n');
+  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${[...d.vars(), ...d.oomCount()].join('\n')}\necho $tsc_oom`]).toString().trim(), '1');
+});
+
+test('v2: a limit whose controller is not enabled is a clear error', (t) => {
+  const root = fakeV2('cpu pids');
+  const e = t.throws(() => cgroupDriver(ID, { memory: 1 << 26 }, root), { instanceOf: TscError });
+  t.regex(e!.message, /"memory" controller is not enabled/);
+  t.notThrows(() => cgroupDriver(ID, { pids: 5 }, root));
+});
+
+test('v1: a missing hierarchy is a clear error', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg1-'));
+  mkdirSync(join(root, 'memory')); writeFileSync(join(root, 'memory', 'cgroup.procs'), '');
+  t.throws(() => cgroupDriver(ID, { pids: 5 }, root), { message: /"pids" hierarchy is missing/ });
+  t.false(existsSync(join(root, 'memory', 'tscontain')), 'nothing created');
+});
+
+test('cpu-shares to cpu.weight follows docker', (t) => {
+  t.is(sharesToWeight(1024), 39);
+  t.is(sharesToWeight(2), 1);
+  t.is(sharesToWeight(262144), 10000);
+});

@@ -1,0 +1,31 @@
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A fake root filesystem: /bin/sh (executable), /bin/ls -> sh, /etc/passwd, a non-executable file. */
+export function fakeRootfs(): string {
+  const r = mkdtempSync(join(tmpdir(), 'tscontain-fakerootfs-'));
+  mkdirSync(join(r, 'bin'));
+  mkdirSync(join(r, 'etc'));
+  mkdirSync(join(r, 'usr/bin'), { recursive: true });
+  writeFileSync(join(r, 'bin/sh'), '#!fake\n', { mode: 0o755 });
+  symlinkSync('sh', join(r, 'bin/ls'));
+  symlinkSync('/bin/sh', join(r, 'usr/bin/env')); // absolute: must resolve inside the rootfs
+  writeFileSync(join(r, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n');
+  writeFileSync(join(r, 'etc/group'), 'root:x:0:\nstaff:x:50:\n');
+  writeFileSync(join(r, 'etc/motd'), 'hi\n', { mode: 0o644 });
+  return r;
+}
+
+export function fakeCgroupV1(): string {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg1-'));
+  for (const c of ['memory', 'pids', 'cpu', 'cpuacct']) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
+  return root;
+}
+
+export function fakeCgroupV2(): string {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg2-'));
+  writeFileSync(join(root, 'cgroup.controllers'), 'cpu memory pids\n');
+  writeFileSync(join(root, 'cgroup.subtree_control'), 'cpu memory pids\n');
+  return root;
+}
