@@ -15,6 +15,6 @@ async function main(argv: string[]): Promise<number> {
 const argv = process.argv.slice(2);
 const debug = argv.includes('--debug');
 main(argv).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.exitCode = report(err, debug); },
+  (code) => process.exit(code), // at once: nothing is left to do, and a natural exit costs ~5 ms more
+  (err) => process.exit(report(err, debug)),
 );
