@@ -222,11 +222,15 @@ cleanup() {
 ${renderSteps(p.exit, ctx, nh + ni + 2)}
 }
 
-# Signals for tscontain go to the container's PID 1 (unshare --fork forwards none).
+# Signals for tscontain go to the container's PID 1 (unshare --fork forwards none). Like docker,
+# the third SIGINT (Ctrl-C) kills the container outright.
+tsc_ints=0
 tsc_forward() {
+  tsc_sig=$1
+  if [ "$tsc_sig" = INT ]; then tsc_ints=$((tsc_ints + 1)); [ "$tsc_ints" -lt 3 ] || tsc_sig=KILL; fi
   tsc_pid1=
   [ -n "\${tsc_upid-}" ] && read -r tsc_pid1 tsc_more 2>/dev/null < "/proc/$tsc_upid/task/$tsc_upid/children"
-  [ -n "$tsc_pid1" ] && kill -s "$1" "$tsc_pid1" 2>/dev/null
+  [ -n "$tsc_pid1" ] && kill -s "$tsc_sig" "$tsc_pid1" 2>/dev/null
   return 0
 }
 

@@ -56,12 +56,13 @@ export async function waitFor(get: () => string, re: RegExp, ms = 15000): Promis
   }
 }
 
-/** Host pids whose command line contains s (the test's marker). */
-export function pidsWith(s: string): number[] {
+/** Host pids whose command line is exactly this argv (e.g. the container's `sleep 3137`). */
+export function pidsOf(...argv: string[]): number[] {
+  const want = argv.join('\0') + '\0';
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(s)) out.push(Number(d)); } catch { /* gone */ }
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8') === want) out.push(Number(d)); } catch { /* gone */ }
   }
   return out;
 }

@@ -2,9 +2,11 @@ import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isRoot, tsc, start, waitFor, pidsWith, cgroupPath, sleep, env, killStarted } from './helpers.js';
+import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted } from './helpers.js';
 
 const it = isRoot ? test : test.skip;
+const S3138 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no other test or run shares
+const S3137 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no other test or run shares
 test.after.always(killStarted);
 const serial = isRoot ? test.serial : test.serial.skip;
 
@@ -116,9 +118,9 @@ it('exit codes: own code, 127 not found, 126 not executable, 125 runtime errors'
 });
 
 it('a container killed by SIGKILL exits 137', async (t) => {
-  const c = start(['run', '--rm', 'busybox', 'sleep', '3137']);
-  await waitFor(() => String(pidsWith('sleep 3137').length), /^1$/);
-  process.kill(pidsWith('sleep 3137')[0], 'SIGKILL');
+  const c = start(['run', '--rm', 'busybox', 'sleep', S3137]);
+  await waitFor(() => String(pidsOf('sleep', S3137).length), /^1$/);
+  process.kill(pidsOf('sleep', S3137)[0], 'SIGKILL');
   const r = await c.done;
   t.is(r.code, 137);
   t.notRegex(r.stderr, /sigprocmask/);
@@ -185,14 +187,14 @@ it('signals: HUP, USR1, USR2, INT, QUIT reach PID 1', async (t) => {
 });
 
 it('SIGKILL of tscontain kills the container and leaves nothing behind', async (t) => {
-  const c = start(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; sleep 3138']);
-  await waitFor(() => String(pidsWith('sleep 3138').length), /^1$/);
+  const c = start(['run', '--rm', 'busybox', 'sh', '-c', `cat /proc/self/cgroup; sleep ${S3138}`]);
+  await waitFor(() => String(pidsOf('sleep', S3138).length), /^1$/);
   await waitFor(c.stdout, /memory:\/tscontain/);
   const cg = cgroupPath(c.stdout(), 'memory');
   c.child.kill('SIGKILL');
   await c.done;
-  for (let i = 0; i < 100 && (pidsWith('sleep 3138').length || existsSync(cg)); i++) await sleep(50);
-  t.deepEqual(pidsWith('sleep 3138'), []);
+  for (let i = 0; i < 100 && (pidsOf('sleep', S3138).length || existsSync(cg)); i++) await sleep(50);
+  t.deepEqual(pidsOf('sleep', S3138), []);
   t.false(existsSync(cg), 'cgroup removed');
   const id = cg.split('/').pop()!;
   t.false(existsSync(`${env.TSCONTAIN_ROOT}/run/${id}`), 'runtime state removed');
