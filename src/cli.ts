@@ -8,6 +8,10 @@ async function main(argv: string[]): Promise<number> {
     const { runCommand } = await import('./run.js');
     return runCommand(argv.slice(1), cmd);
   }
+  if (cmd === 'exec' && !argv.includes('--help')) {
+    const [{ execCommand }, { roots }] = await Promise.all([import('./lifecycle.js'), import('./paths.js')]);
+    return execCommand(roots(), argv.slice(1));
+  }
   const { cli } = await import('./commands.js');
   return cli(argv);
 }

@@ -1,11 +1,13 @@
-// Every command but run/plan, described with yargs (help text next to the code it describes).
-import { readdirSync, readFileSync, rmSync, lstatSync, existsSync } from 'node:fs';
+// Every command but run/plan/exec, described with yargs (help text next to the code it describes).
+// Loaded only for these commands: yargs costs ~100 ms to import here.
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from './errors.js';
 import { buildImage, recipePath, RECIPES_DIR } from './image.js';
-import { helpText, RUN_OPTIONS } from './options.js';
-import { containerDir, imageDir, roots, runDir } from './paths.js';
-import { gc, listContainers, type ContainerInfo } from './state.js';
+import * as life from './lifecycle.js';
+import { helpText } from './options.js';
+import { imageDir, roots } from './paths.js';
+import { gc } from './state.js';
 import { requireRoot, RUN_USAGE } from './run.js';
 
 function duSync(dir: string): number {
@@ -23,31 +25,53 @@ function duSync(dir: string): number {
   return n;
 }
 
-/** Resolve a container by full id, unique id prefix or name. */
-export function findContainer(all: ContainerInfo[], ref: string): ContainerInfo {
-  const byName = all.filter((c) => c.config.name === ref);
-  if (byName.length === 1) return byName[0];
-  const byId = all.filter((c) => c.id.startsWith(ref));
-  if (byId.length === 1 && ref.length >= 1) return byId[0];
-  if (byId.length > 1) throw new TscError(`container id prefix "${ref}" is ambiguous`, 'give more characters of the id');
-  throw new TscError(`no such container: ${ref}`, 'see tscontain ps -a');
-}
-
-function status(c: ContainerInfo): string {
-  if (c.running) return 'Up';
-  if (c.state) return `Exited (${c.state.exitCode})${c.state.oomKilled ? ' OOMKilled' : ''}`;
-  return 'Created';
-}
+const refs = { type: 'string' as const, array: true as const, demandOption: true as const };
 
 export async function cli(argv: string[]): Promise<number> {
   const { default: yargs } = await import('yargs'); // ESM-only: loaded here, never on the run path
   let code = 0;
   const r = roots();
+  // cheap reconciliation before every command that looks at or changes containers
+  const reconcile = () => { if (process.getuid?.() === 0) gc(r); };
   await yargs(argv)
     .scriptName('tscontain')
     .usage('Containers from scratch: namespaces, cgroups and pivot_root, driven from TypeScript by util-linux.\n\nUsage: tscontain COMMAND [OPTIONS]')
     .command('run', 'run a command in a new container (tscontain run --help)', () => {}, () => { process.stdout.write(helpText(RUN_USAGE)); })
     .command('plan', 'print the sh script that `run` would execute (same options as run)', () => {}, () => { process.stdout.write(helpText(RUN_USAGE.replace('run', 'plan'))); })
+    .command('exec', 'run a command in a running container (tscontain exec --help)', () => {}, () => { process.stdout.write(helpText('tscontain exec [OPTIONS] CONTAINER CMD [ARG...]', life.EXEC_OPTIONS)); })
+    .command('ps', 'list containers', (y) => y.option('all', { alias: 'a', type: 'boolean', desc: 'include stopped containers' }).option('format', { choices: ['table', 'json'] as const, default: 'table' as const }), (a) => {
+      reconcile();
+      life.ps(r, !!a.all, a.format);
+    })
+    .command('logs <container>', 'show the output of a detached container', (y) => y.positional('container', { type: 'string', demandOption: true })
+      .option('follow', { alias: 'f', type: 'boolean', desc: 'keep printing until the container ends' })
+      .option('tail', { alias: 'n', type: 'number', desc: 'only the last N lines' })
+      .option('timestamps', { alias: 't', type: 'boolean', desc: 'show when each line was written' }), async (a) => {
+      if (a.tail !== undefined && !(Number.isInteger(a.tail) && a.tail >= 0)) throw new TscError(`invalid --tail "${a.tail}"`, 'use a whole number of lines, 0 or more');
+      await life.logs(r, a.container, { follow: a.follow, tail: a.tail, timestamps: a.timestamps });
+    })
+    .command('stop <containers..>', 'stop containers: SIGTERM, then SIGKILL after the grace period', (y) => y.positional('containers', refs).option('time', { alias: 't', type: 'number', default: 10, desc: 'seconds to wait before SIGKILL' }), async (a) => {
+      requireRoot('tscontain stop'); reconcile();
+      await life.stop(r, a.containers, a.time);
+    })
+    .command('kill <containers..>', 'send a signal to the containers\' PID 1 (default KILL)', (y) => y.positional('containers', refs).option('signal', { alias: 's', type: 'string', default: 'KILL' }), (a) => {
+      requireRoot('tscontain kill'); reconcile();
+      life.kill(r, a.containers, a.signal);
+    })
+    .command('rm <containers..>', 'remove containers', (y) => y.positional('containers', refs).option('force', { alias: 'f', type: 'boolean', desc: 'kill it first if it runs' }), async (a) => {
+      requireRoot('tscontain rm'); reconcile();
+      await life.rm(r, a.containers, !!a.force);
+    })
+    .command('wait <containers..>', 'wait for containers to end and print their exit codes', (y) => y.positional('containers', refs), async (a) => {
+      await life.wait(r, a.containers);
+    })
+    .command('inspect <containers..>', 'show config and state as JSON', (y) => y.positional('containers', refs), (a) => {
+      reconcile();
+      life.inspect(r, a.containers);
+    })
+    .command('stats [containers..]', 'CPU, memory and PIDs of running containers, from their cgroups', (y) => y.positional('containers', { type: 'string', array: true }).option('stream', { type: 'boolean', default: true, desc: 'keep printing (--no-stream: print once)' }), async (a) => {
+      await life.stats(r, a.containers ?? [], !a.stream);
+    })
     .command('rootfs build <name>', 'build an image from rootfs-recipes/<name>', (y) => y.positional('name', { type: 'string', demandOption: true }).option('force', { type: 'boolean', desc: 'rebuild if it exists' }), (a) => {
       requireRoot('tscontain rootfs build');
       const name = a.name as string;
@@ -68,28 +92,12 @@ export async function cli(argv: string[]): Promise<number> {
         try { meta = JSON.parse(readFileSync(join(imageDir(r, n), 'config.json'), 'utf8')); } catch { /* none */ }
         rows.push([n, `${(duSync(join(imageDir(r, n), 'rootfs')) / 1e6).toFixed(1)}MB`, meta.created ?? '?', meta.source ?? '?']);
       }
-      process.stdout.write(table(rows));
-    })
-    .command('ps', 'list containers', (y) => y.option('all', { alias: 'a', type: 'boolean', desc: 'include stopped containers' }).option('format', { choices: ['table', 'json'] as const, default: 'table' as const }), (a) => {
-      const all = listContainers(r).filter((c) => a.all || c.running);
-      if (a.format === 'json') { process.stdout.write(JSON.stringify(all.map((c) => ({ id: c.id, name: c.config.name, image: c.config.image, command: c.config.argv, status: status(c), state: c.state })), null, 2) + '\n'); return; }
-      process.stdout.write(table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'STATUS', 'NAME'], ...all.map((c) => [c.id.slice(0, 12), c.config.image ?? '', (c.config.argv ?? []).join(' ').slice(0, 30), status(c), c.config.name ?? ''])]));
-    })
-    .command('rm <containers..>', 'remove stopped containers', (y) => y.positional('containers', { type: 'string', array: true, demandOption: true }), (a) => {
-      requireRoot('tscontain rm');
-      const all = listContainers(r);
-      for (const ref of a.containers as string[]) {
-        const c = findContainer(all, ref);
-        if (c.running) throw new TscError(`container ${ref} is running`, 'stop it first');
-        rmSync(containerDir(r, c.id), { recursive: true, force: true });
-        rmSync(runDir(r, c.id), { recursive: true, force: true });
-        process.stdout.write(c.id.slice(0, 12) + '\n');
-      }
+      process.stdout.write(life.table(rows));
     })
     .command('gc', 'remove what dead containers left behind (cgroups, state)', () => {}, () => {
       requireRoot('tscontain gc');
       const n = gc(r, (s) => process.stdout.write(s + '\n'));
-      process.stdout.write(`gc: ${n} container(s) cleaned up\n`);
+      process.stdout.write(`gc: ${n} leftover(s) cleaned up\n`);
     })
     .command('doctor', 'check that this machine can run containers', () => {}, async () => {
       const { doctor } = await import('./doctor.js');
@@ -104,10 +112,3 @@ export async function cli(argv: string[]): Promise<number> {
     .parseAsync();
   return code;
 }
-
-function table(rows: string[][]): string {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] + 3))).join('').trimEnd()).join('\n') + '\n';
-}
-
-export { RUN_OPTIONS };

@@ -46,6 +46,13 @@ export function elfInterpreter(file: string): string | undefined {
   }
 }
 
+function awkCommand(): string {
+  const awk = which('awk') ?? '/usr/bin/awk';
+  let real = awk;
+  try { real = realpathSync(awk); } catch { /* keep */ }
+  return real.endsWith('mawk') ? `${awk} -W interactive` : awk;
+}
+
 export interface HostTools {
   /** real path of the dynamic loader, and the library directories to give it */
   ldso?: string;
@@ -53,6 +60,8 @@ export interface HostTools {
   unshare: string;
   umount: string;
   rmdir: string;
+  /** awk for the log writers of detached containers; mawk needs -W interactive to not wait for a full buffer */
+  awk: string;
 }
 
 /**
@@ -85,5 +94,6 @@ export function hostTools(): HostTools {
     unshare,
     umount: real(which('umount') ?? '/usr/bin/umount'),
     rmdir: real(which('rmdir') ?? '/usr/bin/rmdir'),
+    awk: awkCommand(),
   };
 }

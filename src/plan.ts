@@ -41,6 +41,10 @@ export interface PlanContext {
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** Logs of a detached container: at most this many bytes per stream (two files of half of it). */
+export const LOG_CAP = 20 * 1024 * 1024;
+const LOG_CAP_TEXT = formatBytes(LOG_CAP);
+
 function namespaceFlags(s: RunSpec): string[] {
   return ['--uts', '--ipc', '--mount', '--pid', ...(s.network === 'none' ? ['--net'] : [])];
 }
@@ -71,8 +75,13 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     title: `Create the container's directories and its cgroup tscontain/${spec.id.slice(0, 12)}… (cgroup v${cg.version})`,
     why: 'state lives under /run/tscontain and /var/lib/tscontain; cgroups(7): a cgroup is a directory in cgroupfs',
     lines: [
-      `mkdir -p "$tsc_run" ${spec.readOnly ? '' : '"$tsc_ctr/upper" "$tsc_ctr/work" '}"$tsc_root" ${cg.mkdirs().join(' ')}`,
+      `mkdir -p "$tsc_run" ${spec.readOnly ? '' : '"$tsc_ctr/upper" "$tsc_ctr/work" '}"$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cg.mkdirs().join(' ')}`,
+      'echo $$ > "$tsc_run/supervisor"   # who watches this container: tscontain gc cleans up after a dead one',
       `printf '%s\\n' ${q(config)} > "$tsc_ctr/config.json"`,
+      ...(spec.name ? [
+        `# claim the name: set -C (noclobber) creates the file only if it does not exist, so of two at once exactly one wins`,
+        `( set -C; echo "$tsc_id" > "$tsc_names"/${q(spec.name)} ) 2>/dev/null || { echo ${q(`tscontain: the name "${spec.name}" is already in use by another container: choose another or remove that one (tscontain rm ${spec.name})`)} >&2; exit 1; }`,
+      ] : []),
     ],
   });
   const lim = spec.limits;
@@ -163,9 +172,18 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
 
   // ---- after the container ended ----
   exit.push({ title: 'Remove the container\'s cgroup', why: 'cgroups(7): an empty cgroup is removed with rmdir', lines: cg.remove() });
+  const release = spec.name ? [`tsc_owner=; read -r tsc_owner < "$tsc_names"/${q(spec.name)} 2>/dev/null; [ "$tsc_owner" != "$tsc_id" ] || rm -f "$tsc_names"/${q(spec.name)}`] : [];
   exit.push(spec.rm
-    ? { title: 'Remove the container (--rm)', why: 'its layer and state go; the image is untouched', lines: ['rm -rf "$tsc_ctr" "$tsc_run"'] }
-    : { title: 'Record how the container ended', why: 'tscontain ps -a and inspect read it', lines: [`printf '{"status":"exited","exitCode":%s,"oomKilled":%s,"finishedAt":"%s"}\\n' "$tsc_rc" "$tsc_oomkilled" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$tsc_ctr/state.json"`, 'rm -rf "$tsc_run"'] });
+    ? { title: 'Remove the container (--rm)', why: 'its layer, logs and state go; the image is untouched', lines: [...release, 'rm -rf "$tsc_ctr" "$tsc_run"'] }
+    : {
+      title: 'Record how the container ended',
+      why: 'tscontain ps -a, wait and inspect read it; written to a temporary file and renamed, so no reader sees half of it',
+      lines: [
+        `printf '{"status":"exited","exitCode":%s,"oomKilled":%s,"finishedAt":"%s"}\\n' "$tsc_rc" "$tsc_oomkilled" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" > "$tsc_ctr/state.json.tmp"`,
+        'mv -f "$tsc_ctr/state.json.tmp" "$tsc_ctr/state.json"',
+        'rm -rf "$tsc_run"',
+      ],
+    });
 
   const plan: Plan = { spec, ctr, run, cgroup: cg, host, init, exit, script: '' };
   plan.script = renderScript(plan, ctx);
@@ -199,6 +217,8 @@ tsc_ctr=${q(p.ctr)}
 tsc_run=${q(p.run)}
 tsc_root="$tsc_ctr/rootfs"
 tsc_dev=${q(join(ctx.roots.run, 'dev'))}
+tsc_names=${q(join(ctx.roots.lib, 'names'))}
+tsc_detach=${s.detach ? 1 : ''}
 ${p.cgroup.vars().join('\n')}
 tsc_explain=${ctx.explain ? 1 : ''}
 say() { [ -z "$tsc_explain" ] || printf '%s\\n' "$*" >&3; }
@@ -234,16 +254,30 @@ tsc_forward() {
   return 0
 }
 
+# Detached containers: stdout and stderr go through a FIFO each to an awk that timestamps every
+# line and keeps at most ${LOG_CAP_TEXT} per stream (the current file and one rotated).
+tsc_log() {
+  ${ctx.tools.awk} -v f="$tsc_ctr/$1.log" -v s="$1" -v cap=${LOG_CAP / 2} '
+    BEGIN { while ((getline l < "/proc/stat") > 0) if (l ~ /^btime /) bt = substr(l, 7); close("/proc/stat") }
+    { getline up < "/proc/uptime"; close("/proc/uptime"); split(up, u, " ")
+      line = sprintf("%.2f %s %s", bt + u[1], s, $0); print line >> f; fflush(f); n += length(line) + 1
+      if (n > cap) { close(f); system("mv -f \\047" f "\\047 \\047" f ".1\\047"); n = 0 } }'
+}
+
 supervise() {
-  exec 3>&2 5<&0
-  for tsc_sig in TERM INT HUP QUIT USR1 USR2; do trap "tsc_forward $tsc_sig" $tsc_sig; done
-  trap 'tsc_forward KILL' ALRM   # parent-death signal: tscontain died, so the container dies too
   tsc_rc=0; tsc_oomkilled=false
+  exec 3>&2 5<&0   # 3: the container's stderr, 5: its stdin (a background job's own is /dev/null)
   if ! (set -e; host_setup); then
     echo "tscontain: preparing the container failed" >&2
     cleanup; exit 125
   fi
-  echo $$ > "$tsc_run/supervisor"   # tscontain gc: a container whose supervisor is gone gets cleaned up
+  if [ -n "$tsc_detach" ]; then
+    mkfifo "$tsc_run/stdout" "$tsc_run/stderr"
+    tsc_log out < "$tsc_run/stdout" & tsc_log err < "$tsc_run/stderr" &
+    exec 1>"$tsc_run/stdout" 3>"$tsc_run/stderr" 5</dev/null
+  fi
+  for tsc_sig in TERM INT HUP QUIT USR1 USR2; do trap "tsc_forward $tsc_sig" $tsc_sig; done
+  trap 'tsc_forward KILL' ALRM   # parent-death signal: tscontain died, so the container dies too
 
   # ${nh + 1}. Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1
   #    unshare(1), namespaces(7); env(1): only the container's environment, INT and QUIT not ignored
@@ -270,9 +304,10 @@ supervise() {
 ${p.cgroup.oomCount().map((l) => '  ' + l).join('\n')}
   if [ "$tsc_oom" -gt 0 ]; then
     tsc_rc=137; tsc_oomkilled=true
-    echo "tscontain: container ${s.id.slice(0, 12)} ran out of memory (limit ${s.limits.memory !== undefined ? formatBytes(s.limits.memory) : 'none'}) and was killed (OOM)" >&2
+    echo "tscontain: container ${s.id.slice(0, 12)} ran out of memory (limit ${s.limits.memory !== undefined ? formatBytes(s.limits.memory) : 'none'}) and was killed (OOM)" >&3
   fi
   trap '' TERM INT HUP QUIT USR1 USR2 ALRM
+  if [ -n "$tsc_detach" ]; then exec 1>/dev/null 3>&-; wait; fi   # the log writers finish
   cleanup
   exit "$tsc_rc"
 }

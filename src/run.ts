@@ -1,7 +1,7 @@
 // `tscontain run`: parse -> spec -> plan -> execute the plan's script. The only thing this file
 // does on the host itself is write the plan where its supervisor can read it, and start it.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
@@ -11,7 +11,7 @@ import { helpText } from './options.js';
 import { roots, runDir } from './paths.js';
 import { planRun, type Plan, type PlanContext } from './plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
-import { gc } from './state.js';
+import { gc, nameOwner } from './state.js';
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
@@ -40,6 +40,7 @@ export function execute(plan: Plan): Promise<number> {
   mkdirSync(plan.run, { recursive: true });
   const file = join(plan.run, 'plan.sh');
   writeFileSync(file, plan.script, { mode: 0o700 });
+  writeFileSync(join(plan.run, 'starting'), String(process.pid)); // gc leaves it alone while we live
   // setpriv --pdeathsig: if tscontain is killed, even by SIGKILL, the supervisor gets SIGALRM and kills the container.
   const child = spawn(bin('setpriv'), ['--pdeathsig', 'ALRM', '/bin/sh', file], { stdio: 'inherit' });
   const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -66,8 +67,46 @@ export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): 
   }
   requireRoot('tscontain run');
   gc(r); // cheap reconciliation: leftovers of containers whose supervisor died
-  if (req.spec.detach) throw new TscError('run -d is not supported yet', 'run in the foreground');
-  return execute(plan);
+  if (req.spec.name) {
+    const owner = nameOwner(r, req.spec.name);
+    if (owner) throw new TscError(`the name "${req.spec.name}" is already in use by container ${owner.slice(0, 12)}`, `choose another name or remove that container (tscontain rm ${req.spec.name})`);
+  }
+  return req.spec.detach ? executeDetached(plan) : execute(plan);
+}
+
+/** The whole file behind fd, from its start (the fd's own offset may be anywhere). */
+function readAll(fd: number): string {
+  const b = Buffer.alloc(fstatSync(fd).size);
+  readSync(fd, b, 0, b.length, 0);
+  return b.toString('utf8');
+}
+
+/**
+ * run -d: the supervisor is started in its own session with no Node.js process left behind; we
+ * wait only until the command was reached (the plan's `started` file), then print the id.
+ */
+export async function executeDetached(plan: Plan): Promise<number> {
+  mkdirSync(plan.run, { recursive: true });
+  const file = join(plan.run, 'plan.sh');
+  writeFileSync(file, plan.script, { mode: 0o700 });
+  // Kept open here, so they can be read even after a --rm container removed them.
+  const started = openSync(join(plan.run, 'started'), 'w+');
+  const errFile = join(plan.run, 'supervisor.err');
+  const err = openSync(errFile, 'w+');
+  writeFileSync(join(plan.run, 'starting'), String(process.pid));
+  const child = spawn('/bin/sh', [file], { detached: true, stdio: ['ignore', 'ignore', err] });
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  const ok = () => fstatSync(started).size > 0;
+  while (!ok() && !exited) await new Promise((res) => setTimeout(res, 5));
+  if (ok()) {
+    child.unref();
+    process.stdout.write(plan.spec.id + '\n');
+    return 0;
+  }
+  const msg = readAll(err).trim() || 'tscontain: the container did not start';
+  process.stderr.write(msg + '\n');
+  return 125;
 }
 
 export { runDir };

@@ -1,64 +1,119 @@
-// Containers on this host, read from their state directories; and gc: reconcile what is recorded
-// with what is running, so that nothing leaks even when tscontain or its supervisor was SIGKILLed.
-import { existsSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
+// Containers on this host, read from their directories: /var/lib/tscontain/containers/<id>
+// (config.json, state.json once exited, logs, the overlay layer) and /run/tscontain/<id> (the
+// plan, its supervisor's pid, the `started` marker) while it runs. And gc: reconcile what is
+// recorded with what is running, so nothing leaks even when tscontain or a supervisor was SIGKILLed.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from './cgroup.js';
+import { TscError } from './errors.js';
 import { containerDir, runDir, type Roots } from './paths.js';
+
+export interface ContainerConfig {
+  id?: string; name?: string; image?: string; rootfs?: string; argv?: string[]; env?: string[]; hostname?: string;
+  workdir?: string; user?: { uid: number; gid: number }; network?: string; limits?: Record<string, number>;
+  rm?: boolean; detach?: boolean; readOnly?: boolean; pivot?: boolean; created?: string;
+}
+export interface ContainerState { status: string; exitCode?: number; oomKilled?: boolean; finishedAt?: string; note?: string }
 
 export interface ContainerInfo {
   id: string;
-  config: { name?: string; image?: string; argv?: string[]; rm?: boolean; created?: string };
-  state?: { status: string; exitCode?: number; oomKilled?: boolean; finishedAt?: string };
-  /** its supervisor is alive, or it is being started */
+  config: ContainerConfig;
+  state?: ContainerState;
+  /** its supervisor is alive, or it is being started by a live tscontain */
   running: boolean;
+  supervisor?: number;
+  startedAt?: Date;
 }
 
-const readJson = (f: string) => { try { return JSON.parse(readFileSync(f, 'utf8')); } catch { return undefined; } };
+const ID = /^[0-9a-f]{64}$/;
+const readJson = <T>(f: string): T | undefined => { try { return JSON.parse(readFileSync(f, 'utf8')) as T; } catch { return undefined; } };
 
-/** Boot time in seconds since the epoch, for process start times. */
+/** Boot time in seconds since the epoch. */
 function bootTime(): number {
   try { return Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0); } catch { return 0; }
 }
 
 /**
- * Is the supervisor that wrote `file` still running? Its pid must exist and the process must have
- * started before the file was written (so a recycled pid does not count).
+ * Is the process whose pid is in `file` alive, and the one that wrote it? It must have started
+ * before the file was written, so a recycled pid does not count.
  */
-export function supervisorAlive(file: string): boolean {
+export function writerAlive(file: string): number | undefined {
   let pid: number, written: number;
-  try { pid = Number(readFileSync(file, 'utf8')); written = statSync(file).mtimeMs / 1000; } catch { return false; }
-  if (!pid) return false;
+  try { pid = Number(readFileSync(file, 'utf8')); written = statSync(file).mtimeMs / 1000; } catch { return undefined; }
+  if (!pid) return undefined;
   let stat: string;
-  try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return false; }
+  try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
+  if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return undefined;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const started = bootTime() + Number(fields[19]) / 100; // field 22: start time in clock ticks (USER_HZ = 100)
-  return started <= written + 2;
+  const started = bootTime() + Number(fields[19]) / 100; // start time in clock ticks (USER_HZ = 100)
+  return started <= written + 2 ? pid : undefined;
 }
 
-/** A run dir whose supervisor has not written its pid yet is starting, not dead (for a minute). */
-function starting(dir: string): boolean {
-  try { return !existsSync(join(dir, 'supervisor')) && Date.now() - statSync(dir).mtimeMs < 60_000; } catch { return false; }
+export function containerIds(r: Roots): string[] {
+  const ids = new Set<string>();
+  for (const base of [join(r.lib, 'containers'), r.run]) {
+    try { for (const d of readdirSync(base)) if (ID.test(d)) ids.add(d); } catch { /* none yet */ }
+  }
+  return [...ids];
+}
+
+export function inspectContainer(r: Roots, id: string): ContainerInfo {
+  const dir = runDir(r, id);
+  const config = readJson<ContainerConfig>(join(containerDir(r, id), 'config.json')) ?? {};
+  const state = readJson<ContainerState>(join(containerDir(r, id), 'state.json'));
+  const supervisor = writerAlive(join(dir, 'supervisor'));
+  const running = !!supervisor || (!state && !!writerAlive(join(dir, 'starting')));
+  let startedAt: Date | undefined;
+  try { const st = statSync(join(dir, 'started')); if (st.size > 0) startedAt = st.mtime; } catch { /* not started */ }
+  return { id, config, state, running, supervisor, startedAt };
 }
 
 export function listContainers(r: Roots): ContainerInfo[] {
-  const ids = new Set<string>();
-  for (const base of [join(r.lib, 'containers'), r.run]) {
-    try { for (const d of readdirSync(base)) if (/^[0-9a-f]{64}$/.test(d)) ids.add(d); } catch { /* none */ }
+  return containerIds(r).map((id) => inspectContainer(r, id)).sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+}
+
+export const namesDir = (r: Roots) => join(r.lib, 'names');
+
+/** The id of the container that holds a name, if that container still exists. */
+export function nameOwner(r: Roots, name: string): string | undefined {
+  let id: string;
+  try { id = readFileSync(join(namesDir(r), name), 'utf8').trim(); } catch { return undefined; }
+  return ID.test(id) && (existsSync(containerDir(r, id)) || existsSync(runDir(r, id))) ? id : undefined;
+}
+
+/** Resolve a container by name, full id or unique id prefix. */
+export function findContainer(r: Roots, ref: string): ContainerInfo {
+  const byName = nameOwner(r, ref);
+  if (byName) return inspectContainer(r, byName);
+  if (!/^[0-9a-f]+$/.test(ref)) throw new TscError(`no such container: ${ref}`, 'see tscontain ps -a');
+  const hits = containerIds(r).filter((id) => id.startsWith(ref));
+  if (hits.length > 1) throw new TscError(`container id prefix "${ref}" is ambiguous (${hits.length} containers)`, 'give more characters of the id, or the name');
+  if (hits.length === 0) throw new TscError(`no such container: ${ref}`, 'see tscontain ps -a');
+  return inspectContainer(r, hits[0]);
+}
+
+/** The host pid of the container's PID 1: the child of unshare, the supervisor's child. */
+export function pid1(c: ContainerInfo): number | undefined {
+  if (!c.supervisor) return undefined;
+  const kids = (p: number) => { try { return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; } };
+  for (const k of kids(c.supervisor)) {
+    let argv0 = '';
+    try { argv0 = readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[0]; } catch { continue; }
+    if (argv0.endsWith('unshare')) return kids(k)[0];
   }
-  return [...ids].map((id) => {
-    const config = readJson(join(containerDir(r, id), 'config.json')) ?? {};
-    const state = readJson(join(containerDir(r, id), 'state.json'));
-    const dir = runDir(r, id);
-    return { id, config, state, running: supervisorAlive(join(dir, 'supervisor')) || starting(dir) };
-  });
+  return undefined;
 }
 
 /** Every cgroup directory tscontain could have made for a container id, v1 or v2. */
 export function cgroupDirsFor(id: string, root = cgroupRoot()): string[] {
-  if (detectVersion(root) === 2) return [join(root, 'tscontain', id)];
+  return tscontainCgroupParents(root).map((p) => join(p, id)).filter((d) => existsSync(d));
+}
+
+function tscontainCgroupParents(root = cgroupRoot()): string[] {
+  if (detectVersion(root) === 2) return [join(root, 'tscontain')].filter((d) => existsSync(d));
   let hier: string[] = [];
   try { hier = readdirSync(root); } catch { /* none */ }
-  return hier.map((h) => join(root, h, 'tscontain', id)).filter((d) => existsSync(d));
+  return hier.map((h) => join(root, h, 'tscontain')).filter((d) => existsSync(d));
 }
 
 function killCgroup(dir: string) {
@@ -67,53 +122,79 @@ function killCgroup(dir: string) {
   for (const p of pids) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
 }
 
+const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /** rmdir(2) of a cgroup, retried while the kernel finishes reaping its last processes. */
 function rmdirRetry(dir: string) {
   for (let i = 0; i < 50 && existsSync(dir); i++) {
-    try { rmdirSync(dir); return; } catch { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); }
+    try { rmdirSync(dir); return; } catch { pause(20); }
   }
+}
+
+/**
+ * A lock for commands that change containers they do not supervise (gc, rm): a directory made
+ * with mkdir(2), which is atomic; it holds the owner's pid, so a dead owner's lock is taken over.
+ */
+export function withLock<T>(r: Roots, fn: () => T): T {
+  const lock = join(r.run, '.lock');
+  mkdirSync(r.run, { recursive: true });
+  for (let i = 0; ; i++) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (!writerAlive(join(lock, 'pid')) && i > 5) { rmSync(lock, { recursive: true, force: true }); continue; }
+      if (i > 1000) throw new TscError(`${lock} is held by another tscontain`, 'wait for it, or remove the directory if no tscontain runs');
+      pause(10);
+    }
+  }
+  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+}
+
+/** Remove a stopped container: renamed away first (atomic), so a crash leaves no half-container. */
+export function removeContainer(r: Roots, c: ContainerInfo): void {
+  const gone = join(r.lib, 'containers', `.removing-${c.id}`);
+  try { renameSync(containerDir(r, c.id), gone); } catch { /* only a run dir */ }
+  if (c.config.name && nameOwner(r, c.config.name) === undefined) rmSync(join(namesDir(r), c.config.name), { force: true });
+  rmSync(runDir(r, c.id), { recursive: true, force: true });
+  rmSync(gone, { recursive: true, force: true });
+  for (const d of cgroupDirsFor(c.id)) rmdirRetry(d);
 }
 
 /** Reconcile: containers whose supervisor is gone get their processes killed, cgroups removed and state recorded. */
 export function gc(r: Roots, log: (s: string) => void = () => {}): number {
-  let cleaned = 0;
-  const known = new Set<string>();
-  for (const c of listContainers(r)) {
-    known.add(c.id);
-    if (c.running) continue;
-    const dirs = cgroupDirsFor(c.id);
-    const hasRun = existsSync(runDir(r, c.id));
-    if (!hasRun && dirs.length === 0) continue; // a stopped container, already tidy
-    for (const d of dirs) killCgroup(d);
-    for (const d of dirs) rmdirRetry(d);
-    if (c.config.rm) rmSync(containerDir(r, c.id), { recursive: true, force: true });
-    else if (existsSync(containerDir(r, c.id)) && !c.state) {
-      const f = join(containerDir(r, c.id), 'state.json');
-      writeFileSync(f + '.tmp', JSON.stringify({ status: 'exited', exitCode: 137, oomKilled: false, finishedAt: new Date().toISOString(), note: 'its supervisor died; cleaned up by gc' }) + '\n');
-      renameSync(f + '.tmp', f);
-    }
-    rmSync(runDir(r, c.id), { recursive: true, force: true });
-    log(`removed leftovers of container ${c.id.slice(0, 12)}`);
-    cleaned++;
-  }
-  // cgroups of ours with no container record at all (its directories were removed by hand)
-  for (const parent of tscontainCgroupParents()) {
-    let kids: string[] = [];
-    try { kids = readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name); } catch { continue; }
-    for (const k of kids) {
-      if (!/^[0-9a-f]{64}$/.test(k) || known.has(k)) continue;
-      const d = join(parent, k);
-      killCgroup(d); rmdirRetry(d);
-      log(`removed orphaned cgroup ${d}`);
+  const ids = containerIds(r);
+  const parents = tscontainCgroupParents();
+  const removing = (() => { try { return readdirSync(join(r.lib, 'containers')).filter((d) => d.startsWith('.removing-')); } catch { return []; } })();
+  const orphanCgroups = parents.flatMap((p) => { try { return readdirSync(p).filter((k) => ID.test(k) && !ids.includes(k)).map((k) => join(p, k)); } catch { return []; } });
+  // the cheap common case: nothing to do (this runs before every command)
+  const suspects = ids.filter((id) => existsSync(runDir(r, id)) || cgroupDirsFor(id).length > 0);
+  if (!suspects.length && !removing.length && !orphanCgroups.length) return 0;
+  return withLock(r, () => {
+    let cleaned = 0;
+    for (const id of suspects) {
+      const c = inspectContainer(r, id);
+      if (c.running) continue;
+      for (const d of cgroupDirsFor(id)) killCgroup(d);
+      for (const d of cgroupDirsFor(id)) rmdirRetry(d);
+      if (c.config.rm) removeContainer(r, c);
+      else {
+        if (existsSync(containerDir(r, id)) && !c.state) {
+          const f = join(containerDir(r, id), 'state.json');
+          writeFileSync(f + '.tmp', JSON.stringify({ status: 'exited', exitCode: 137, oomKilled: false, finishedAt: new Date().toISOString(), note: 'its supervisor died; cleaned up by tscontain gc' }) + '\n');
+          renameSync(f + '.tmp', f);
+        }
+        rmSync(runDir(r, id), { recursive: true, force: true });
+      }
+      log(`removed leftovers of container ${id.slice(0, 12)}`);
       cleaned++;
     }
-  }
-  return cleaned;
-}
-
-function tscontainCgroupParents(root = cgroupRoot()): string[] {
-  if (detectVersion(root) === 2) return [join(root, 'tscontain')];
-  let hier: string[] = [];
-  try { hier = readdirSync(root); } catch { /* none */ }
-  return hier.map((h) => join(root, h, 'tscontain')).filter((d) => existsSync(d));
+    for (const d of removing) { rmSync(join(r.lib, 'containers', d), { recursive: true, force: true }); log(`finished removing ${d.slice(10, 22)}`); cleaned++; }
+    for (const d of orphanCgroups) { killCgroup(d); rmdirRetry(d); log(`removed orphaned cgroup ${d}`); cleaned++; }
+    // names whose container is gone
+    try { for (const n of readdirSync(namesDir(r))) if (!nameOwner(r, n)) rmSync(join(namesDir(r), n), { force: true }); } catch { /* none */ }
+    return cleaned;
+  });
 }
