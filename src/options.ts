@@ -31,6 +31,7 @@ export const RUN_OPTIONS: OptDef[] = [
   { name: 'user', short: 'u', type: 'string', arg: 'UID[:GID]', desc: 'run as this user (number or name from the image /etc/passwd)' },
   { name: 'network', type: 'string', arg: 'MODE', desc: '"none" (default: own network namespace, only lo) or "host"' },
   { name: 'net', type: 'string', arg: 'MODE', desc: 'alias of --network' },
+  { name: 'log-max-size', type: 'string', arg: 'BYTES', desc: 'with -d: keep at most this much output per stream (default 20m)' },
   { name: 'read-only', type: 'bool', desc: 'mount the container root filesystem read-only' },
   { name: 'no-pivot', type: 'bool', desc: 'switch root with chroot instead of pivot_root (teaching only: chroot can be escaped)' },
   { name: 'dry-run', type: 'bool', desc: 'print the plan (a sh script) instead of running it' },

@@ -41,9 +41,7 @@ export interface PlanContext {
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Logs of a detached container: at most this many bytes per stream (two files of half of it). */
-export const LOG_CAP = 20 * 1024 * 1024;
-const LOG_CAP_TEXT = formatBytes(LOG_CAP);
+
 
 function namespaceFlags(s: RunSpec): string[] {
   return ['--uts', '--ipc', '--mount', '--pid', ...(s.network === 'none' ? ['--net'] : [])];
@@ -198,6 +196,20 @@ function renderSteps(steps: Step[], ctx: PlanContext, first: number, indent = ' 
   }).join('\n\n');
 }
 
+function logWriter(s: RunSpec, ctx: PlanContext): string {
+  return `# Detached containers: stdout and stderr go through a FIFO each to an awk that timestamps every
+# line and keeps at most ${formatBytes(s.logMaxSize)} per stream (the current file and one rotated).
+tsc_log() {
+  ${ctx.tools.awk} -v f="$tsc_ctr/$1.log" -v s="$1" -v cap=${Math.floor(s.logMaxSize / 2)} '
+    BEGIN { while ((getline l < "/proc/stat") > 0) if (l ~ /^btime /) bt = substr(l, 7); close("/proc/stat") }
+    { getline up < "/proc/uptime"; close("/proc/uptime"); split(up, u, " ")
+      line = sprintf("%.2f %s %s", bt + u[1], s, $0); print line >> f; fflush(f); n += length(line) + 1
+      if (n > cap) { close(f); system("mv -f \\047" f "\\047 \\047" f ".1\\047"); n = 0 } }'
+}
+
+`;
+}
+
 export function renderScript(p: Plan, ctx: PlanContext): string {
   const s = p.spec;
   const env = s.env.map(q).join(' ');
@@ -254,17 +266,7 @@ tsc_forward() {
   return 0
 }
 
-# Detached containers: stdout and stderr go through a FIFO each to an awk that timestamps every
-# line and keeps at most ${LOG_CAP_TEXT} per stream (the current file and one rotated).
-tsc_log() {
-  ${ctx.tools.awk} -v f="$tsc_ctr/$1.log" -v s="$1" -v cap=${LOG_CAP / 2} '
-    BEGIN { while ((getline l < "/proc/stat") > 0) if (l ~ /^btime /) bt = substr(l, 7); close("/proc/stat") }
-    { getline up < "/proc/uptime"; close("/proc/uptime"); split(up, u, " ")
-      line = sprintf("%.2f %s %s", bt + u[1], s, $0); print line >> f; fflush(f); n += length(line) + 1
-      if (n > cap) { close(f); system("mv -f \\047" f "\\047 \\047" f ".1\\047"); n = 0 } }'
-}
-
-supervise() {
+${s.detach ? logWriter(s, ctx) : ''}supervise() {
   tsc_rc=0; tsc_oomkilled=false
   exec 3>&2 5<&0   # 3: the container's stderr, 5: its stdin (a background job's own is /dev/null)
   if ! (set -e; host_setup); then

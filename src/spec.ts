@@ -7,7 +7,7 @@ import { type Limits } from './cgroup.js';
 import { checkCommand, resolveImage, resolveUser, type Image } from './image.js';
 import {
   parseArgs, parseMemory, parseCpus, parsePositiveInt, parseCpuShares, parseHostname, parseName,
-  parseEnv, readEnvFile, mergeEnv, type ParsedArgs,
+  parseEnv, readEnvFile, mergeEnv, parseBytes, type ParsedArgs,
 } from './options.js';
 import { type Roots } from './paths.js';
 
@@ -30,6 +30,8 @@ export interface RunSpec {
   rm: boolean;
   readOnly: boolean;
   pivot: boolean;
+  /** bytes of log kept per stream of a detached container */
+  logMaxSize: number;
 }
 
 export interface RunRequest {
@@ -95,6 +97,7 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
     network: v.network, limits: v.limits,
     interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach, rm: !!o.rm,
     readOnly: !!o['read-only'], pivot: !o['no-pivot'],
+    logMaxSize: str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,
   };
   return { spec, ...flags };
 }

@@ -2,7 +2,7 @@
 // (config.json, state.json once exited, logs, the overlay layer) and /run/tscontain/<id> (the
 // plan, its supervisor's pid, the `started` marker) while it runs. And gc: reconcile what is
 // recorded with what is running, so nothing leaks even when tscontain or a supervisor was SIGKILLed.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from './cgroup.js';
 import { TscError } from './errors.js';
@@ -132,25 +132,32 @@ function rmdirRetry(dir: string) {
 }
 
 /**
- * A lock for commands that change containers they do not supervise (gc, rm): a directory made
- * with mkdir(2), which is atomic; it holds the owner's pid, so a dead owner's lock is taken over.
+ * A lock for commands that change containers they do not supervise (gc, rm): a file created with
+ * O_EXCL (atomic) holding the owner's pid. A lock whose owner is dead is taken over; one whose
+ * pid is not written yet is respected for a second.
  */
 export function withLock<T>(r: Roots, fn: () => T): T {
   const lock = join(r.run, '.lock');
   mkdirSync(r.run, { recursive: true });
   for (let i = 0; ; i++) {
     try {
-      mkdirSync(lock);
-      writeFileSync(join(lock, 'pid'), String(process.pid));
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      if (!writerAlive(join(lock, 'pid')) && i > 5) { rmSync(lock, { recursive: true, force: true }); continue; }
-      if (i > 1000) throw new TscError(`${lock} is held by another tscontain`, 'wait for it, or remove the directory if no tscontain runs');
+      let stale = false;
+      try {
+        const owner = readFileSync(lock, 'utf8');
+        stale = owner ? !writerAlive(lock) : Date.now() - statSync(lock).mtimeMs > 1000;
+      } catch { continue; } // released meanwhile
+      if (stale) { try { unlinkSync(lock); } catch { /* someone else did */ } continue; }
+      if (i > 3000) throw new TscError(`${lock} is held by another tscontain`, 'wait for it, or remove the file if no tscontain runs');
       pause(10);
     }
   }
-  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+  try { return fn(); } finally { try { unlinkSync(lock); } catch { /* gone */ } }
 }
 
 /** Remove a stopped container: renamed away first (atomic), so a crash leaves no half-container. */
@@ -192,7 +199,14 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
       cleaned++;
     }
     for (const d of removing) { rmSync(join(r.lib, 'containers', d), { recursive: true, force: true }); log(`finished removing ${d.slice(10, 22)}`); cleaned++; }
-    for (const d of orphanCgroups) { killCgroup(d); rmdirRetry(d); log(`removed orphaned cgroup ${d}`); cleaned++; }
+    // A cgroup of ours that no container here knows: another store's (TSCONTAIN_ROOT) container may
+    // own it, so only an empty one that has been there for a minute is removed; no process is killed.
+    for (const d of orphanCgroups) {
+      let empty = false, old = false;
+      try { empty = readFileSync(join(d, 'cgroup.procs'), 'utf8').trim() === ''; old = Date.now() - statSync(d).mtimeMs > 60_000; } catch { continue; }
+      if (!empty || !old) continue;
+      try { rmdirSync(d); log(`removed orphaned cgroup ${d}`); cleaned++; } catch { /* busy */ }
+    }
     // names whose container is gone
     try { for (const n of readdirSync(namesDir(r))) if (!nameOwner(r, n)) rmSync(join(namesDir(r), n), { force: true }); } catch { /* none */ }
     return cleaned;
