@@ -24,3 +24,5 @@ if command -v runc >/dev/null; then
 fi
 hyperfine -N --warmup 5 --runs "${BENCH_RUNS:-30}" --export-json "$out/startup.json" "$@" 2>&1 | grep -v '^ *Range'
 node bench/report.mjs "$out/startup.json"
+echo
+node bench/memory.mjs

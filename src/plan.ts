@@ -200,7 +200,7 @@ function logWriter(s: RunSpec, ctx: PlanContext): string {
   return `# Detached containers: stdout and stderr go through a FIFO each to an awk that timestamps every
 # line and keeps at most ${formatBytes(s.logMaxSize)} per stream (the current file and one rotated).
 tsc_log() {
-  ${ctx.tools.awk} -v f="$tsc_ctr/$1.log" -v s="$1" -v cap=${Math.floor(s.logMaxSize / 2)} '
+  exec ${ctx.tools.awk} -v f="$tsc_ctr/$1.log" -v s="$1" -v cap=${Math.floor(s.logMaxSize / 2)} '
     BEGIN { while ((getline l < "/proc/stat") > 0) if (l ~ /^btime /) bt = substr(l, 7); close("/proc/stat") }
     { getline up < "/proc/uptime"; close("/proc/uptime"); split(up, u, " ")
       line = sprintf("%.2f %s %s", bt + u[1], s, $0); print line >> f; fflush(f); n += length(line) + 1
