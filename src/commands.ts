@@ -94,6 +94,28 @@ export async function cli(argv: string[]): Promise<number> {
       }
       process.stdout.write(life.table(rows));
     })
+    .command('import <file> <name>', 'import a rootfs tarball (plain or gzip), a docker save archive or an OCI image (layout or archive) as an image', (y) => y.positional('file', { type: 'string', demandOption: true }).positional('name', { type: 'string', demandOption: true }).option('force', { type: 'boolean', desc: 'replace an image of that name' }), async (a) => {
+      requireRoot('tscontain import');
+      const { importImage } = await import('./store.js');
+      const res = await importImage(r, a.file, a.name, !!a.force);
+      for (const w of res.warnings) process.stderr.write(`tscontain: warning: ${w}\n`);
+      process.stdout.write(`imported ${res.name} (${res.format}, ${res.layers} layer${res.layers === 1 ? '' : 's'})\n`);
+    })
+    .command('rmi <images..>', 'remove images', (y) => y.positional('images', refs).option('force', { alias: 'f', type: 'boolean', desc: 'even if containers use it' }), async (a) => {
+      requireRoot('tscontain rmi');
+      const { removeImage } = await import('./store.js');
+      const { listContainers } = await import('./state.js');
+      const cs = listContainers(r);
+      for (const n of a.images) { removeImage(r, n, cs.filter((c) => c.config.image === n).map((c) => c.id), !!a.force); process.stdout.write(`deleted ${n}\n`); }
+    })
+    .command('export <container> [file]', 'write a container\'s filesystem as a tarball (to stdout without FILE)', (y) => y.positional('container', { type: 'string', demandOption: true }).positional('file', { type: 'string' }).option('output', { alias: 'o', type: 'string', desc: 'write to this file' }), async (a) => {
+      requireRoot('tscontain export');
+      const { exportContainer } = await import('./store.js');
+      const { findContainer, pid1 } = await import('./state.js');
+      const c = findContainer(r, a.container);
+      if (!c.config.rootfs) throw new TscError(`container ${a.container} has no recorded root filesystem`, 'it may still be starting');
+      await exportContainer(r, c.id, c.config.rootfs, !!c.config.readOnly, c.running ? pid1(c) : undefined, a.output ?? a.file ?? '-');
+    })
     .command('gc', 'remove what dead containers left behind (cgroups, state)', () => {}, () => {
       requireRoot('tscontain gc');
       const n = gc(r, (s) => process.stdout.write(s + '\n'));

@@ -32,6 +32,8 @@ export const RUN_OPTIONS: OptDef[] = [
   { name: 'network', type: 'string', arg: 'MODE', desc: '"none" (default: own network namespace, only lo) or "host"' },
   { name: 'net', type: 'string', arg: 'MODE', desc: 'alias of --network' },
   { name: 'log-max-size', type: 'string', arg: 'BYTES', desc: 'with -d: keep at most this much output per stream (default 20m)' },
+  { name: 'volume', short: 'v', type: 'list', arg: 'HOST:CTR[:ro]', desc: 'bind-mount a host file or directory into the container' },
+  { name: 'tmpfs', type: 'list', arg: 'PATH[:OPTS]', desc: 'mount a tmpfs at PATH (OPTS like size=64m,mode=1777)' },
   { name: 'read-only', type: 'bool', desc: 'mount the container root filesystem read-only' },
   { name: 'no-pivot', type: 'bool', desc: 'switch root with chroot instead of pivot_root (teaching only: chroot can be escaped)' },
   { name: 'dry-run', type: 'bool', desc: 'print the plan (a sh script) instead of running it' },

@@ -1,7 +1,8 @@
 // The plan: every host change a container needs, in order, as data (steps of shell lines) and as
 // the POSIX sh script that `tscontain run` executes. The printed plan *is* what runs, so the two
 // cannot drift: `tscontain run --dry-run` and `tscontain plan` print exactly this script.
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { type CgroupDriver } from './cgroup.js';
 import { TscError } from './errors.js';
 import { type HostTools } from './host.js';
@@ -82,6 +83,9 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
       ] : []),
     ],
   });
+  const missing = spec.volumes.filter((v) => !v.file && !existsSync(v.host));
+  if (missing.length)
+    host.push({ title: 'Make the missing host directories of -v', why: 'like docker: a bind mount needs its source', lines: [`mkdir -p ${missing.map((v) => q(v.host)).join(' ')}`] });
   const lim = spec.limits;
   const limText = [lim.memory !== undefined && `memory ${formatBytes(lim.memory)}`, lim.pids !== undefined && `pids ${lim.pids}`, lim.cpus !== undefined && `cpus ${lim.cpus}`, lim.cpuShares !== undefined && `cpu-shares ${lim.cpuShares}`].filter(Boolean).join(', ');
   const limitLines = cg.setLimits();
@@ -108,6 +112,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const mk = spec.readOnly ? '' : ',X-mount.mkdir';
   plainPath(spec.image.rootfs);
   plainPath(ctr);
+  for (const v of spec.volumes) if (!v.file) plainPath(v.host);
+  for (const p of [...spec.volumes.map((v) => v.path), ...spec.tmpfs.map((t) => t.path)]) plainPath(p);
   const root = spec.readOnly
     ? '$tsc_image /. none bind,ro 0 0'
     : 'overlay /. overlay lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work 0 0';
@@ -125,8 +131,14 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
         `tmpfs  /dev     tmpfs  nosuid,strictatime,mode=755,size=65536k${mk} 0 0`,
         `devpts /dev/pts devpts newinstance,ptmxmode=0666,mode=0620,nosuid,noexec,X-mount.mkdir 0 0`,
         `shm    /dev/shm tmpfs  nosuid,nodev,noexec,mode=1777,size=65536k,X-mount.mkdir 0 0`,
+        ...spec.tmpfs.map((t) => `tmpfs  ${t.path} tmpfs  nosuid,nodev${t.options ? ',' + t.options : ''}${mk} 0 0`),
+        ...spec.volumes.filter((v) => !v.file).map((v) => `${v.host} ${v.path} none   bind${v.readOnly ? ',ro' : ''}${mk} 0 0`),
       ].map((l, i, a) => `  ${l.includes('$') ? `"${l}"` : q(l)}${i < a.length - 1 ? ' \\' : ''}`),
       `mount --all --fstab "$tsc_run/fstab" --target-prefix ${R}`,
+      ...spec.volumes.filter((v) => v.file).flatMap((v) => [
+        `[ -e ${R}${q(v.path)} ] || { mkdir -p ${R}${q(posix.dirname(v.path))}; : > ${R}${q(v.path)}; }`,
+        `mount --bind${v.readOnly ? ' -o ro' : ''} ${q(v.host)} ${R}${q(v.path)}`,
+      ]),
       `cp -a "$tsc_dev/." ${R}/dev/`,
       ...(spec.readOnly || spec.workdir === '/' ? [] : [`mkdir -p ${R}${q(spec.workdir)}`]),
     ],

@@ -1,6 +1,7 @@
 // From command-line arguments to a validated container spec. Reads files (image config, env
 // files, /etc/passwd in the image) but changes nothing on the host.
-import { openSync, readSync, closeSync } from 'node:fs';
+import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import { posix, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { TscError } from './errors.js';
 import { type Limits } from './cgroup.js';
@@ -32,6 +33,34 @@ export interface RunSpec {
   pivot: boolean;
   /** bytes of log kept per stream of a detached container */
   logMaxSize: number;
+  volumes: Volume[];
+  tmpfs: { path: string; options: string }[];
+}
+
+export interface Volume { host: string; path: string; readOnly: boolean; file: boolean }
+
+/** -v HOST:CONTAINER[:ro|rw]; the host side must exist or is made as a directory (like docker). */
+export function parseVolume(v: string, cwd = process.cwd()): Volume {
+  const parts = v.split(':');
+  const mode = parts.length === 3 ? parts[2] : undefined;
+  if (parts.length < 2 || parts.length > 3 || (mode !== undefined && mode !== 'ro' && mode !== 'rw'))
+    throw new TscError(`invalid volume "${v}"`, 'use -v HOST_PATH:CONTAINER_PATH[:ro]');
+  const [h, path] = parts;
+  if (!path.startsWith('/') || path === '/') throw new TscError(`invalid volume "${v}": the container path must be absolute and not /`, 'e.g. -v ./data:/data');
+  if (!h.startsWith('/') && !h.startsWith('.')) throw new TscError(`invalid volume "${v}": named volumes are not supported`, 'give a host path, e.g. -v ./data:/data or -v /srv/data:/data');
+  const host = resolve(cwd, h);
+  let file = false;
+  try { file = !statSync(host).isDirectory(); } catch { /* made as a directory by the plan */ }
+  return { host, path: posix.normalize(path), readOnly: mode === 'ro', file };
+}
+
+export function parseTmpfs(v: string): { path: string; options: string } {
+  const i = v.indexOf(':');
+  const path = i < 0 ? v : v.slice(0, i);
+  const options = i < 0 ? '' : v.slice(i + 1);
+  if (!path.startsWith('/') || path === '/') throw new TscError(`invalid --tmpfs "${v}"`, 'use an absolute path other than /, e.g. --tmpfs /run:size=16m');
+  if (!/^[A-Za-z0-9_=,.%+-]*$/.test(options)) throw new TscError(`invalid --tmpfs options "${options}"`, 'use mount options like size=64m,mode=1777');
+  return { path: posix.normalize(path), options };
 }
 
 export interface RunRequest {
@@ -98,6 +127,8 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
     interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach, rm: !!o.rm,
     readOnly: !!o['read-only'], pivot: !o['no-pivot'],
     logMaxSize: str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,
+    volumes: list(o.volume).map((v) => parseVolume(v)),
+    tmpfs: list(o.tmpfs).map(parseTmpfs),
   };
   return { spec, ...flags };
 }

@@ -1,0 +1,209 @@
+// The image store: import (rootfs tarballs, `docker save` archives, OCI image layouts and
+// archives), rmi and export. Layers are applied in order into one directory, with OCI whiteouts.
+// Extraction never writes outside the image's directory: node-tar refuses absolute and `..`
+// paths, hard links out of the tree and writes through symlinks; whiteouts are applied only on
+// paths with no symlink in them; device nodes are skipped.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, posix, resolve } from 'node:path';
+import { TscError } from './errors.js';
+import { type ImageConfig } from './image.js';
+import { imageDir, containerDir, type Roots } from './paths.js';
+
+export interface ImportResult { name: string; format: string; layers: number; warnings: string[] }
+
+const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
+
+function magic(file: string): 'gzip' | 'zstd' | 'tar' | 'unknown' {
+  const b = Buffer.alloc(512);
+  const fd = openSync(file, 'r');
+  const n = readSync(fd, b, 0, 512, 0);
+  closeSync(fd);
+  if (n >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (n >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (n >= 262 && b.toString('latin1', 257, 262) === 'ustar') return 'tar';
+  if (n === 512 && b.every((x) => x === 0)) return 'tar'; // an empty archive
+  return 'unknown';
+}
+
+/**
+ * The path of rel under root, if no component of it is a symlink (so deleting it can never reach
+ * outside root, whatever an earlier layer made a symlink to).
+ */
+export function safePath(root: string, rel: string): string | undefined {
+  const parts = posix.normalize('/' + rel).split('/').filter(Boolean);
+  if (parts.includes('..')) return undefined;
+  let cur = root;
+  for (let i = 0; i < parts.length; i++) {
+    cur = join(cur, parts[i]);
+    let st;
+    try { st = lstatSync(cur); } catch { return i === parts.length - 1 ? cur : undefined; }
+    if (st.isSymbolicLink() && i < parts.length - 1) return undefined;
+  }
+  return cur;
+}
+
+/** Apply one layer (a tar, maybe gzip-compressed) onto root, with OCI whiteouts. */
+export async function applyLayer(root: string, file: string, warnings: string[]): Promise<void> {
+  const kind = magic(file);
+  if (kind === 'zstd') throw new TscError(`layer ${basename(file)} is zstd-compressed, which tscontain cannot read yet`, 'export the image with gzip or uncompressed layers');
+  if (kind === 'unknown') throw new TscError(`${basename(file)} is not a tar archive (plain or gzip)`, 'check the file: tscontain import takes rootfs tarballs, docker save archives and OCI images');
+  const { x } = (await import('tar')) as unknown as { x: (o: object) => void };
+  const created = new Set<string>(); // paths this layer wrote: an opaque whiteout keeps them
+  let fatal: string | undefined;
+  const norm = (p: string) => posix.normalize(p.replace(/^\/+/, '')).replace(/\/$/, '');
+  try {
+    extract(x);
+  } catch (e) {
+    if (e instanceof TscError) throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw e;
+    throw new TscError(`${basename(file)} is corrupt or not a tar archive: ${(e as Error).message}`, 'check the file');
+  }
+  if (fatal) throw new TscError(`${basename(file)} is corrupt or not a tar archive: ${fatal}`, 'check the file');
+
+  function extract(x: (o: object) => void) {
+  x({
+    file, cwd: root, sync: true, strict: false,
+    preservePaths: false, unlink: true, chmod: true, processUmask: 0, preserveOwner: true, maxDecompressionRatio: Infinity,
+    onwarn: (code: string, message: string) => {
+      if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_INVALID' && /checksum/i.test(message)) fatal = message;
+      else if (code === 'TAR_ENTRY_ERROR' && /ENOSPC/.test(message)) fatal = message;
+      else warnings.push(`${code}: ${message}`);
+    },
+    filter: (path: string, entry: unknown) => {
+      const e = entry as { type: string };
+      const p = norm(path);
+      const base = posix.basename(p);
+      const dir = posix.dirname(p);
+      if (['CharacterDevice', 'BlockDevice', 'FIFO'].includes(e.type)) { warnings.push(`skipped device node ${p}`); return false; }
+      if (base === '.wh..wh..opq') {
+        const d = safePath(root, dir);
+        if (d && existsSync(d)) for (const k of readdirSync(d)) if (!created.has(posix.join(dir === '.' ? '' : dir, k))) rmSync(join(d, k), { recursive: true, force: true });
+        return false;
+      }
+      if (base.startsWith('.wh.')) {
+        const target = safePath(root, posix.join(dir, base.slice(4)));
+        if (target) rmSync(target, { recursive: true, force: true });
+        else warnings.push(`ignored whiteout through a symlink: ${p}`);
+        return false;
+      }
+      created.add(p);
+      return true;
+    },
+  });
+  }
+}
+
+interface Found { layers: string[]; config: ImageConfig; format: string }
+
+const readJson = (f: string) => { try { return JSON.parse(readFileSync(f, 'utf8')); } catch { return undefined; } };
+
+function pickConfig(c: { config?: ImageConfig; Config?: ImageConfig } | undefined): ImageConfig {
+  const k = c?.config ?? c?.Config ?? {};
+  const out: ImageConfig = {};
+  for (const key of ['Cmd', 'Entrypoint', 'Env', 'WorkingDir', 'User'] as const) if (k[key] !== undefined && k[key] !== null && k[key] !== '') (out as Record<string, unknown>)[key] = k[key];
+  return out;
+}
+
+/** A docker save archive or an OCI layout, extracted into dir. */
+function findImage(dir: string): Found | undefined {
+  const blob = (d: string) => { const [alg, hex] = d.split(':'); if (!/^[a-z0-9]+$/.test(alg) || !/^[a-f0-9]+$/.test(hex)) throw new TscError(`bad digest ${d}`); return join(dir, 'blobs', alg, hex); };
+  const manifest = readJson(join(dir, 'manifest.json'));
+  if (Array.isArray(manifest) && manifest[0]?.Layers) {
+    const m = manifest[0];
+    const inside = (p: string) => { const f = resolve(dir, p); if (!f.startsWith(dir + '/')) throw new TscError(`manifest.json points outside the archive: ${p}`); return f; };
+    return { layers: m.Layers.map(inside), config: pickConfig(readJson(inside(m.Config))), format: 'docker-archive' };
+  }
+  if (existsSync(join(dir, 'oci-layout')) && existsSync(join(dir, 'index.json'))) {
+    let desc = readJson(join(dir, 'index.json'))?.manifests?.[0];
+    if (!desc) throw new TscError('the OCI index lists no image');
+    let m = readJson(blob(desc.digest));
+    if (m?.manifests) { // an index of platforms: take linux/amd64 or the first
+      desc = m.manifests.find((x: { platform?: { os?: string; architecture?: string } }) => x.platform?.os === 'linux' && x.platform?.architecture === 'amd64') ?? m.manifests[0];
+      m = readJson(blob(desc.digest));
+    }
+    if (!m?.layers) throw new TscError('the OCI manifest has no layers');
+    return { layers: m.layers.map((l: { digest: string }) => blob(l.digest)), config: pickConfig(readJson(blob(m.config.digest))), format: 'oci' };
+  }
+  return undefined;
+}
+
+/** tscontain import FILE|DIR NAME: builds in a temporary directory, renamed into place only when complete. */
+export async function importImage(r: Roots, src: string, name: string, force = false): Promise<ImportResult> {
+  if (!NAME.test(name)) throw new TscError(`invalid image name "${name}"`, 'use lower-case letters, digits, "_", "." and "-"');
+  if (!existsSync(src)) throw new TscError(`${src} not found`, 'give a tarball, a docker save archive or an OCI layout');
+  const dest = imageDir(r, name);
+  if (existsSync(dest) && !force) throw new TscError(`image ${name} exists`, 'use --force to replace it, or choose another name');
+  const base = join(r.lib, 'images');
+  mkdirSync(base, { recursive: true });
+  const tmp = join(base, `.import-${name}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(join(tmp, 'rootfs'), { recursive: true });
+  const warnings: string[] = [];
+  try {
+    let found: Found | undefined;
+    let layers = 1;
+    if (statSync(src).isDirectory()) {
+      found = findImage(resolve(src));
+      if (!found) throw new TscError(`${src} is a directory but not an OCI image layout (no oci-layout and index.json)`, 'give an OCI layout, or a tarball');
+    } else {
+      // extract the archive once; if it holds an image (docker save, OCI), apply its layers
+      const outer = join(tmp, 'archive');
+      mkdirSync(outer);
+      await applyLayer(outer, src, warnings);
+      found = findImage(outer);
+      if (!found) { rmSync(join(tmp, 'rootfs'), { recursive: true }); renameSync(outer, join(tmp, 'rootfs')); }
+    }
+    if (found) {
+      for (const l of found.layers) await applyLayer(join(tmp, 'rootfs'), l, warnings);
+      layers = found.layers.length;
+      rmSync(join(tmp, 'archive'), { recursive: true, force: true });
+    }
+    const format = found?.format ?? 'tar';
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify({ name, created: new Date().toISOString(), source: `import:${resolve(src)} (${format})`, config: found?.config ?? {} }, null, 2) + '\n');
+    if (existsSync(dest)) {
+      const old = join(base, `.removing-${name}-${process.pid}`);
+      renameSync(dest, old);
+      renameSync(tmp, dest);
+      rmSync(old, { recursive: true, force: true });
+    } else renameSync(tmp, dest);
+    return { name, format, layers, warnings };
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new TscError(`no space left while importing ${name}`, 'free some disk space; nothing was kept');
+    throw e;
+  }
+}
+
+export function removeImage(r: Roots, name: string, usedBy: string[], force: boolean): void {
+  const dir = imageDir(r, name);
+  if (!NAME.test(name) || !existsSync(dir)) throw new TscError(`no such image: ${name}`, 'see tscontain images');
+  if (usedBy.length && !force) throw new TscError(`image ${name} is used by container ${usedBy[0].slice(0, 12)}${usedBy.length > 1 ? ` and ${usedBy.length - 1} more` : ''}`, 'remove them first (tscontain rm), or use rmi -f');
+  const gone = join(dirname(dir), `.removing-${name}-${process.pid}`);
+  renameSync(dir, gone);
+  rmSync(gone, { recursive: true, force: true });
+}
+
+/**
+ * tscontain export: the container's filesystem (image + its own layer) as a tarball, read through
+ * an overlay mounted in a private mount namespace (or through /proc/PID/root while it runs).
+ */
+export function exportContainer(r: Roots, id: string, rootfs: string, readOnly: boolean, pid: number | undefined, file: string): Promise<void> {
+  const ctr = containerDir(r, id);
+  const out = file === '-' ? '-' : resolve(file);
+  const tar = `tar --numeric-owner --one-file-system -C "$1" -cf "$2" .`;
+  const script = pid
+    ? `${tar.replace('"$1"', `/proc/${pid}/root`)}`
+    : readOnly
+      ? tar
+      : `mount -t overlay -o "lowerdir=$3,upperdir=$4/upper,workdir=$4/work" overlay "$1" && ${tar}`;
+  const args = pid || readOnly
+    ? ['/bin/sh', '-c', script, 'export', readOnly ? rootfs : '', out]
+    : ['unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'export', join(ctr, 'rootfs'), out, rootfs, ctr];
+  return new Promise((res, rej) => {
+    const c = spawn(args[0], args.slice(1), { stdio: ['ignore', file === '-' ? 'inherit' : 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr!.on('data', (d) => (err += d));
+    c.on('exit', (code) => (code === 0 ? res() : rej(new TscError(`export failed: ${err.trim().split('\n').pop()}`, 'check the path and the free space'))));
+  });
+}

@@ -1,0 +1,132 @@
+// Importing images: crafted archives for every escape (checked on the host filesystem), layers
+// with whiteouts, docker-archive and OCI formats, corrupt input. No containers are started.
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { importImage, safePath } from '../../src/store.js';
+import { TscError } from '../../src/errors.js';
+import { tarball, ociLayout, type Member } from '../fixtures/tarball.js';
+
+function store() {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-store-'));
+  return { lib: join(root, 'lib'), run: join(root, 'run') };
+}
+const file = (b: Buffer, name = 'x.tar') => { const d = mkdtempSync(join(tmpdir(), 'tscontain-archive-')); const f = join(d, name); writeFileSync(f, b); return f; };
+const rootfs = (r: { lib: string }, name: string) => join(r.lib, 'images', name, 'rootfs');
+const leftovers = (r: { lib: string }) => readdirSync(join(r.lib, 'images')).filter((d) => d.startsWith('.'));
+
+test('escapes are refused or neutralized: .., absolute paths, symlink then write through it, hard links out', async (t) => {
+  const outside = mkdtempSync(join(tmpdir(), 'tscontain-outside-'));
+  const secret = join(outside, 'secret');
+  writeFileSync(secret, 'host secret\n');
+  const depth = '../'.repeat(12);
+  const r = store();
+  const res = await importImage(r, file(tarball([
+    { name: `${depth}${outside.slice(1)}/dotdot`, data: 'x' },
+    { name: `${outside}/absolute`, data: 'x' },
+    { name: 'evil', type: 'symlink', link: outside },
+    { name: 'evil/through-symlink', data: 'x' },
+    { name: 'up', type: 'symlink', link: depth },
+    { name: `up/${outside.slice(1)}/through-relative-symlink`, data: 'x' },
+    { name: 'hard-abs', type: 'hardlink', link: secret },
+    { name: 'hard-rel', type: 'hardlink', link: `${depth}${secret.slice(1)}` },
+    { name: 'ok/file', data: 'fine\n' },
+  ])), 'escapes');
+  t.deepEqual(readdirSync(outside), ['secret'], 'nothing written outside');
+  t.is(readFileSync(secret, 'utf8'), 'host secret\n');
+  const root = rootfs(r, 'escapes');
+  t.is(readFileSync(join(root, 'ok/file'), 'utf8'), 'fine\n');
+  t.true(existsSync(join(root, outside.slice(1), 'absolute')), 'an absolute path lands inside the image');
+  const evil = lstatSync(join(root, 'evil'));
+  t.true(evil.isSymbolicLink() || evil.isDirectory(), 'the symlink was kept, or replaced by a directory inside the image');
+  t.false(existsSync(join(outside, 'through-symlink')));
+  for (const h of ['hard-abs', 'hard-rel']) {
+    const p = join(root, h);
+    t.false(existsSync(p) && statSync(p).ino === statSync(secret).ino, `${h} is no link to the host file`);
+  }
+  t.true(res.warnings.length >= 3, res.warnings.join('\n'));
+});
+
+test('layers apply in order with whiteouts and opaque directories; a whiteout through a symlink touches nothing', async (t) => {
+  const outside = mkdtempSync(join(tmpdir(), 'tscontain-outside-'));
+  writeFileSync(join(outside, 'important'), 'keep\n');
+  const l1: Member[] = [
+    { name: 'etc/', type: 'dir' }, { name: 'etc/a', data: 'a' }, { name: 'etc/b', data: 'b' },
+    { name: 'opq/', type: 'dir' }, { name: 'opq/old', data: 'old' }, { name: 'opq/sub/', type: 'dir' }, { name: 'opq/sub/deep', data: 'd' },
+    { name: 'link', type: 'symlink', link: outside },
+    { name: 'gone/', type: 'dir' }, { name: 'gone/x', data: 'x' },
+  ];
+  const l2: Member[] = [
+    { name: 'etc/.wh.a' }, { name: 'opq/new', data: 'new' }, { name: 'opq/.wh..wh..opq' },
+    { name: 'link/.wh.important' }, { name: '.wh.gone' }, { name: 'dev/null', type: 'char' }, { name: 'fifo', type: 'fifo' },
+  ];
+  const layout = ociLayout(mkdtempSync(join(tmpdir(), 'tscontain-oci-')), [l1, l2], { Env: ['PATH=/bin', 'GREETING=from-image'], Cmd: ['sh', '-c', 'echo $GREETING'], WorkingDir: '/opq', User: '65534' });
+  const r = store();
+  const res = await importImage(r, layout, 'layered');
+  t.is(res.format, 'oci');
+  t.is(res.layers, 2);
+  const root = rootfs(r, 'layered');
+  t.false(existsSync(join(root, 'etc/a')), 'a file deleted in layer 2 is absent');
+  t.true(existsSync(join(root, 'etc/b')));
+  t.deepEqual(readdirSync(join(root, 'opq')), ['new'], 'an opaque directory hides layer 1\'s content');
+  t.false(existsSync(join(root, 'gone')));
+  t.is(readFileSync(join(outside, 'important'), 'utf8'), 'keep\n', 'the host file behind the symlink survived');
+  t.false(existsSync(join(root, 'dev/null')), 'device nodes are skipped');
+  t.true(res.warnings.some((w) => /skipped device node dev\/null/.test(w)));
+  const cfg = JSON.parse(readFileSync(join(r.lib, 'images', 'layered', 'config.json'), 'utf8'));
+  t.deepEqual(cfg.config, { Env: ['PATH=/bin', 'GREETING=from-image'], Cmd: ['sh', '-c', 'echo $GREETING'], WorkingDir: '/opq', User: '65534' });
+});
+
+test('OCI archives and docker save archives (made by skopeo from an OCI layout) import the same', async (t) => {
+  if (spawnSync('skopeo', ['--version']).status !== 0) { t.pass('skopeo not installed: skipped'); return; }
+  const layout = ociLayout(mkdtempSync(join(tmpdir(), 'tscontain-oci-')), [[{ name: 'hello', data: 'hi\n' }, { name: 'x', data: 'x' }], [{ name: '.wh.x' }]], { Cmd: ['cat', '/hello'] });
+  const d = mkdtempSync(join(tmpdir(), 'tscontain-skopeo-'));
+  execFileSync('skopeo', ['copy', '-q', `oci:${layout}:latest`, `docker-archive:${d}/docker.tar:test:latest`]);
+  execFileSync('skopeo', ['copy', '-q', `oci:${layout}:latest`, `oci-archive:${d}/oci.tar:latest`]);
+  const r = store();
+  for (const [f, name, format] of [[`${d}/docker.tar`, 'fromdocker', 'docker-archive'], [`${d}/oci.tar`, 'fromoci', 'oci']]) {
+    const res = await importImage(r, f, name);
+    t.is(res.format, format);
+    t.is(readFileSync(join(rootfs(r, name), 'hello'), 'utf8'), 'hi\n');
+    t.false(existsSync(join(rootfs(r, name), 'x')), `${name}: whiteout applied`);
+    t.deepEqual(JSON.parse(readFileSync(join(r.lib, 'images', name, 'config.json'), 'utf8')).config.Cmd, ['cat', '/hello']);
+  }
+  t.deepEqual(leftovers(r), []);
+});
+
+test('plain and gzip rootfs tarballs', async (t) => {
+  const r = store();
+  const members: Member[] = [{ name: 'bin/', type: 'dir' }, { name: 'bin/tool', data: '#!/bin/sh\n', mode: 0o4755 }];
+  await importImage(r, file(tarball(members)), 'plain');
+  await importImage(r, file(gzipSync(tarball(members)), 'x.tar.gz'), 'gz');
+  for (const n of ['plain', 'gz']) t.is(statSync(join(rootfs(r, n), 'bin/tool')).mode & 0o7777, 0o4755, `${n}: modes kept, setuid included`);
+});
+
+test('corrupt, unknown and truncated archives: a clear error and no half-made image; --force to replace', async (t) => {
+  const r = store();
+  const e1 = await t.throwsAsync(importImage(r, file(Buffer.from('this is not an archive at all, just text'.repeat(30))), 'bad'), { instanceOf: TscError });
+  t.regex(e1!.message, /not a tar archive/);
+  const gz = gzipSync(tarball([{ name: 'a', data: 'x'.repeat(100000) }]));
+  await t.throwsAsync(importImage(r, file(gz.subarray(0, gz.length / 2), 'trunc.tar.gz'), 'trunc'), { instanceOf: TscError });
+  await t.throwsAsync(importImage(r, '/nonexistent.tar', 'missing'), { message: /not found/ });
+  t.false(existsSync(join(r.lib, 'images', 'bad')));
+  t.false(existsSync(join(r.lib, 'images', 'trunc')));
+  t.deepEqual(leftovers(r), [], 'no temporary directory left');
+  await importImage(r, file(tarball([{ name: 'v1', data: '1' }])), 'img');
+  await t.throwsAsync(importImage(r, file(tarball([{ name: 'v2', data: '2' }])), 'img'), { message: 'image img exists' });
+  await importImage(r, file(tarball([{ name: 'v2', data: '2' }])), 'img', true);
+  t.deepEqual(readdirSync(rootfs(r, 'img')), ['v2']);
+});
+
+test('safePath refuses paths through symlinks and ..', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-safe-'));
+  mkdirSync(join(root, 'd'));
+  execFileSync('ln', ['-s', '/etc', join(root, 'l')]);
+  t.is(safePath(root, 'd/x'), join(root, 'd/x'));
+  t.is(safePath(root, 'l/passwd'), undefined);
+  t.is(safePath(root, 'l'), join(root, 'l'), 'the symlink itself may be removed');
+  t.is(safePath(root, '../etc'), join(root, 'etc'), 'normalized inside');
+});
