@@ -1,5 +1,5 @@
 // Bundle the CLI into one CommonJS file: node starts a single CJS file ~10 ms faster than a graph
-// of ES modules (measured in bench/). yargs, chalk and tar stay external, loaded only when needed.
+// of ES modules (measured in bench/). yargs and chalk stay external, loaded only when needed.
 import { build } from 'esbuild';
 
 await build({
@@ -9,7 +9,7 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['yargs', 'chalk', 'tar'],
+  external: ['yargs', 'chalk'],
   define: { 'import.meta.url': '__tsc_url' },
   banner: { js: "const __tsc_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',

@@ -26,3 +26,5 @@ hyperfine -N --warmup 5 --runs "${BENCH_RUNS:-30}" --export-json "$out/startup.j
 node bench/report.mjs "$out/startup.json"
 echo
 node bench/memory.mjs
+echo
+sh bench/import.sh

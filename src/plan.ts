@@ -48,6 +48,11 @@ function namespaceFlags(s: RunSpec): string[] {
   return ['--uts', '--ipc', '--mount', '--pid', ...(s.network === 'none' ? ['--net'] : [])];
 }
 
+/** Give the container's name back, if it is still ours (a failed claim never owned it). */
+function release(spec: RunSpec): string[] {
+  return spec.name ? [`tsc_owner=; read -r tsc_owner < "$tsc_names"/${q(spec.name)} 2>/dev/null; [ "$tsc_owner" != "$tsc_id" ] || rm -f "$tsc_names"/${q(spec.name)}`] : [];
+}
+
 /** Paths go into fstab(5) lines and overlayfs options, which cannot hold these characters. */
 function plainPath(p: string): void {
   if (/[,:\s\\"$`]/.test(p)) throw new TscError(`the path ${p} contains a comma, colon, blank, quote or backslash, which fstab and overlayfs options cannot hold`, 'move it (or TSCONTAIN_ROOT) to a plain path');
@@ -74,7 +79,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     title: `Create the container's directories and its cgroup tscontain/${spec.id.slice(0, 12)}… (cgroup v${cg.version})`,
     why: 'state lives under /run/tscontain and /var/lib/tscontain; cgroups(7): a cgroup is a directory in cgroupfs',
     lines: [
-      `mkdir -p "$tsc_run" ${spec.readOnly ? '' : '"$tsc_ctr/upper" "$tsc_ctr/work" '}"$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cg.mkdirs().join(' ')}`,
+      `mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work" "$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cg.mkdirs().join(' ')}`,
       'echo $$ > "$tsc_run/supervisor"   # who watches this container: tscontain gc cleans up after a dead one',
       `printf '%s\\n' ${q(config)} > "$tsc_ctr/config.json"`,
       ...(spec.name ? [
@@ -109,18 +114,14 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   init.push({ title: `Set the hostname to ${spec.hostname}`, why: 'uts_namespaces(7): the hostname belongs to the new UTS namespace; the host\'s does not change', lines: [`printf '%s' ${q(spec.hostname)} > /proc/sys/kernel/hostname`] });
   if (spec.network === 'none')
     init.push({ title: 'Bring up lo in the new network namespace', why: 'network_namespaces(7): a new namespace has only a loopback device, and it is down', lines: [`${bin('ip')} link set lo up`] });
-  const mk = spec.readOnly ? '' : ',X-mount.mkdir';
+  const mk = ',X-mount.mkdir';
   plainPath(spec.image.rootfs);
   plainPath(ctr);
   for (const v of spec.volumes) if (!v.file) plainPath(v.host);
   for (const p of [...spec.volumes.map((v) => v.path), ...spec.tmpfs.map((t) => t.path)]) plainPath(p);
-  const root = spec.readOnly
-    ? '$tsc_image /. none bind,ro 0 0'
-    : 'overlay /. overlay lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work 0 0';
+  const root = 'overlay /. overlay lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work 0 0';
   init.push({
-    title: spec.readOnly
-      ? 'Mount the container\'s filesystems from its fstab: the image read-only as /, then /proc, a read-only /sys, a /dev tmpfs, a new devpts and /dev/shm'
-      : 'Mount the container\'s filesystems from its fstab: overlayfs as / (the image below, the container\'s own layer above), then /proc, a read-only /sys, a /dev tmpfs, a new devpts and /dev/shm',
+    title: 'Mount the container\'s filesystems from its fstab: overlayfs as / (the image below, the container\'s own layer above), then /proc, a read-only /sys, a /dev tmpfs, a new devpts and /dev/shm',
     why: 'mount_namespaces(7): these mounts exist only in the new mount namespace. overlayfs: writes go to upper/, the image never changes. proc(5): ps reads /proc, so it shows the new PID namespace. sysfs(5), tmpfs(5), pts(4). mount(8) --all --target-prefix mounts them all in one process ("/." because --all skips "/")',
     lines: [
       `printf '%s\\n' > "$tsc_run/fstab" \\`,
@@ -140,7 +141,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
         `mount --bind${v.readOnly ? ' -o ro' : ''} ${q(v.host)} ${R}${q(v.path)}`,
       ]),
       `cp -a "$tsc_dev/." ${R}/dev/`,
-      ...(spec.readOnly || spec.workdir === '/' ? [] : [`mkdir -p ${R}${q(spec.workdir)}`]),
+      ...(spec.workdir === '/' ? [] : [`mkdir -p ${R}${q(spec.workdir)}`]),
+      ...(spec.readOnly ? [`mount -o remount,bind,ro ${R}   # --read-only: the root itself, not the mounts on it`] : []),
     ],
   });
 
@@ -182,9 +184,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
 
   // ---- after the container ended ----
   exit.push({ title: 'Remove the container\'s cgroup', why: 'cgroups(7): an empty cgroup is removed with rmdir', lines: cg.remove() });
-  const release = spec.name ? [`tsc_owner=; read -r tsc_owner < "$tsc_names"/${q(spec.name)} 2>/dev/null; [ "$tsc_owner" != "$tsc_id" ] || rm -f "$tsc_names"/${q(spec.name)}`] : [];
   exit.push(spec.rm
-    ? { title: 'Remove the container (--rm)', why: 'its layer, logs and state go; the image is untouched', lines: [...release, 'rm -rf "$tsc_ctr" "$tsc_run"'] }
+    ? { title: 'Remove the container (--rm)', why: 'its layer, logs and state go; the image is untouched', lines: [...release(spec), 'rm -rf "$tsc_ctr" "$tsc_run"'] }
     : {
       title: 'Record how the container ended',
       why: 'tscontain ps -a, wait and inspect read it; written to a temporary file and renamed, so no reader sees half of it',
@@ -266,6 +267,11 @@ cleanup() {
 ${renderSteps(p.exit, ctx, nh + ni + 2)}
 }
 
+# A container that never started leaves nothing behind, --rm or not.
+discard() {
+${[...p.cgroup.remove(), ...release(s), 'rm -rf "$tsc_ctr" "$tsc_run"'].map((l) => '  ' + l).join('\n')}
+}
+
 # Signals for tscontain go to the container's PID 1 (unshare --fork forwards none). Like docker,
 # the third SIGINT (Ctrl-C) kills the container outright.
 tsc_ints=0
@@ -283,7 +289,7 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
   exec 3>&2 5<&0   # 3: the container's stderr, 5: its stdin (a background job's own is /dev/null)
   if ! (set -e; host_setup); then
     echo "tscontain: preparing the container failed" >&2
-    cleanup; exit 125
+    discard; exit 125
   fi
   if [ -n "$tsc_detach" ]; then
     mkfifo "$tsc_run/stdout" "$tsc_run/stderr"
@@ -322,7 +328,7 @@ ${p.cgroup.oomCount().map((l) => '  ' + l).join('\n')}
   fi
   trap '' TERM INT HUP QUIT USR1 USR2 ALRM
   if [ -n "$tsc_detach" ]; then exec 1>/dev/null 3>&-; wait; fi   # the log writers finish
-  cleanup
+  if [ -s "$tsc_run/started" ]; then cleanup; else discard; fi
   exit "$tsc_rc"
 }
 

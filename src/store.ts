@@ -1,10 +1,10 @@
 // The image store: import (rootfs tarballs, `docker save` archives, OCI image layouts and
 // archives), rmi and export. Layers are applied in order into one directory, with OCI whiteouts.
-// Extraction never writes outside the image's directory: node-tar refuses absolute and `..`
-// paths, hard links out of the tree and writes through symlinks; whiteouts are applied only on
-// paths with no symlink in them; device nodes are skipped.
+// Extraction never writes outside the image's directory: GNU tar refuses `..` members, strips
+// leading `/`, keeps hard links in the tree and never writes through a symlink it extracted;
+// whiteouts are applied only on paths with no symlink in them; device nodes are skipped.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { TscError } from './errors.js';
 import { type ImageConfig } from './image.js';
@@ -43,54 +43,113 @@ export function safePath(root: string, rel: string): string | undefined {
   return cur;
 }
 
-/** Apply one layer (a tar, maybe gzip-compressed) onto root, with OCI whiteouts. */
-export async function applyLayer(root: string, file: string, warnings: string[]): Promise<void> {
+interface TarMember { name: string; type: string }
+
+/**
+ * The members of an uncompressed tar, read header by header (data is skipped, not read), with
+ * GNU long names and pax paths resolved. Throws on a bad checksum: a corrupt archive.
+ */
+export function scanTar(file: string): TarMember[] {
+  const fd = openSync(file, 'r');
+  const size = fstatSync(fd).size;
+  const h = Buffer.alloc(512);
+  const out: TarMember[] = [];
+  let off = 0, longName: string | undefined, paxPath: string | undefined;
+  const str = (b: Buffer, o: number, n: number) => { const s = b.toString('latin1', o, o + n); const z = s.indexOf('\0'); return z < 0 ? s : s.slice(0, z); };
+  const readData = (n: number) => { const d = Buffer.alloc(n); readSync(fd, d, 0, n, off + 512); return d; };
+  try {
+    while (off + 512 <= size) {
+      readSync(fd, h, 0, 512, off);
+      if (h.every((x) => x === 0)) break; // end of archive
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
+      if (parseInt(str(h, 148, 8).trim() || 'x', 8) !== sum) throw new TscError(`${basename(file)} is corrupt or not a tar archive (bad header checksum at byte ${off})`, 'check the file');
+      const sizeField = h[124] & 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(str(h, 124, 12).trim() || '0', 8);
+      const type = String.fromCharCode(h[156] || 48);
+      const data = Math.ceil(sizeField / 512) * 512;
+      if (type === 'L') longName = readData(sizeField).toString('utf8').replace(/\0.*$/s, '');
+      else if (type === 'x') {
+        const rec = readData(sizeField).toString('utf8');
+        const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(rec);
+        if (m) paxPath = m[1];
+      } else if (type !== 'g' && type !== 'K') {
+        const prefix = h.toString('latin1', 257, 263) === 'ustar\0' || h.toString('latin1', 257, 262) === 'ustar' ? str(h, 345, 155) : '';
+        const name = paxPath ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100));
+        out.push({ name, type });
+        longName = paxPath = undefined;
+      }
+      off += 512 + data;
+    }
+  } finally { closeSync(fd); }
+  return out;
+}
+
+/** A gzip layer, decompressed to a file next to it (so it is read once more by tar, not twice gunzipped). */
+async function gunzipTo(src: string, dest: string): Promise<void> {
+  const { createReadStream, createWriteStream } = await import('node:fs');
+  const { createGunzip } = await import('node:zlib');
+  const { pipeline } = await import('node:stream/promises');
+  try {
+    await pipeline(createReadStream(src), createGunzip(), createWriteStream(dest));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw e;
+    throw new TscError(`${basename(src)} is corrupt: ${(e as Error).message}`, 'check the file');
+  }
+}
+
+/**
+ * Apply one layer (a tar, maybe gzip-compressed) onto root, with OCI whiteouts: deletions first
+ * (a whiteout only ever hides what lower layers made), then GNU tar extracts the rest. GNU tar
+ * refuses `..` members, strips leading `/`, keeps hard links inside the tree and defers symlinks
+ * (a symlink is a placeholder until the end, so nothing is written through it); whiteout markers
+ * and device nodes are excluded by their exact names.
+ */
+export async function applyLayer(root: string, file: string, warnings: string[], scratch: string): Promise<void> {
   const kind = magic(file);
   if (kind === 'zstd') throw new TscError(`layer ${basename(file)} is zstd-compressed, which tscontain cannot read yet`, 'export the image with gzip or uncompressed layers');
   if (kind === 'unknown') throw new TscError(`${basename(file)} is not a tar archive (plain or gzip)`, 'check the file: tscontain import takes rootfs tarballs, docker save archives and OCI images');
-  const { x } = (await import('tar')) as unknown as { x: (o: object) => void };
-  const created = new Set<string>(); // paths this layer wrote: an opaque whiteout keeps them
-  let fatal: string | undefined;
-  const norm = (p: string) => posix.normalize(p.replace(/^\/+/, '')).replace(/\/$/, '');
+  let tarFile = file;
+  if (kind === 'gzip') { tarFile = join(scratch, 'layer.tar'); await gunzipTo(file, tarFile); }
   try {
-    extract(x);
-  } catch (e) {
-    if (e instanceof TscError) throw e;
-    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw e;
-    throw new TscError(`${basename(file)} is corrupt or not a tar archive: ${(e as Error).message}`, 'check the file');
-  }
-  if (fatal) throw new TscError(`${basename(file)} is corrupt or not a tar archive: ${fatal}`, 'check the file');
-
-  function extract(x: (o: object) => void) {
-  x({
-    file, cwd: root, sync: true, strict: false,
-    preservePaths: false, unlink: true, chmod: true, processUmask: 0, preserveOwner: true, maxDecompressionRatio: Infinity,
-    onwarn: (code: string, message: string) => {
-      if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_INVALID' && /checksum/i.test(message)) fatal = message;
-      else if (code === 'TAR_ENTRY_ERROR' && /ENOSPC/.test(message)) fatal = message;
-      else warnings.push(`${code}: ${message}`);
-    },
-    filter: (path: string, entry: unknown) => {
-      const e = entry as { type: string };
-      const p = norm(path);
-      const base = posix.basename(p);
-      const dir = posix.dirname(p);
-      if (['CharacterDevice', 'BlockDevice', 'FIFO'].includes(e.type)) { warnings.push(`skipped device node ${p}`); return false; }
+    if (magic(tarFile) === 'unknown') throw new TscError(`${basename(file)} is not a tar archive (plain or gzip)`, 'check the file');
+    const members = scanTar(tarFile);
+    const exclude: string[] = [];
+    for (const m of members) {
+      const p = posix.normalize(m.name.replace(/^\/+/, '')).replace(/\/$/, '');
+      const base = posix.basename(p), dir = posix.dirname(p);
+      if (m.type === '3' || m.type === '4' || m.type === '6') { warnings.push(`skipped device node ${p}`); exclude.push(m.name); continue; }
       if (base === '.wh..wh..opq') {
         const d = safePath(root, dir);
-        if (d && existsSync(d)) for (const k of readdirSync(d)) if (!created.has(posix.join(dir === '.' ? '' : dir, k))) rmSync(join(d, k), { recursive: true, force: true });
-        return false;
-      }
-      if (base.startsWith('.wh.')) {
+        if (d && existsSync(d)) for (const k of readdirSync(d)) rmSync(join(d, k), { recursive: true, force: true });
+        else if (!d) warnings.push(`ignored opaque whiteout through a symlink: ${p}`);
+        exclude.push(m.name);
+      } else if (base.startsWith('.wh.')) {
         const target = safePath(root, posix.join(dir, base.slice(4)));
         if (target) rmSync(target, { recursive: true, force: true });
         else warnings.push(`ignored whiteout through a symlink: ${p}`);
-        return false;
-      }
-      created.add(p);
-      return true;
-    },
-  });
+        exclude.push(m.name);
+      } else if (p.split('/').includes('..')) warnings.push(`refused member with "..": ${m.name}`);
+    }
+    const ex = join(scratch, 'exclude');
+    writeFileSync(ex, exclude.map((e) => e + '\n').join(''));
+    await new Promise<void>((res, rej) => {
+      const c = spawn('tar', ['--extract', '--file', tarFile, '--directory', root, '--numeric-owner', '--same-owner', '--same-permissions',
+        '--delay-directory-restore', '--no-overwrite-dir', '--anchored', '--no-wildcards', '--exclude-from', ex], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr!.on('data', (d) => (err += d));
+      c.on('error', (e) => rej(new TscError(`cannot run tar: ${e.message}`, 'install GNU tar')));
+      c.on('exit', (code) => {
+        const lines = err.split('\n').filter(Boolean);
+        // GNU tar reports refused members (`..`, absolute links) and carries on: warnings, not failures
+        const refused = lines.filter((l) => /Member name contains|Removing leading|Cannot (hard )?link|Cannot create symlink|Cannot open: (File exists|Not a directory)|Exiting with failure status due to previous errors/.test(l));
+        warnings.push(...refused.filter((l) => !/Exiting with failure/.test(l)).map((l) => l.replace(/^tar: /, '')));
+        if (/No space left/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
+        if (code === 0 || (code === 2 && refused.length === lines.length)) return res();
+        rej(new TscError(`${basename(file)} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `tar exited ${code}`}`, 'check the file'));
+      });
+    });
+  } finally {
+    if (tarFile !== file) rmSync(tarFile, { force: true });
   }
 }
 
@@ -139,6 +198,8 @@ export async function importImage(r: Roots, src: string, name: string, force = f
   const tmp = join(base, `.import-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, 'rootfs'), { recursive: true });
+  const scratch = join(tmp, 'scratch');
+  mkdirSync(scratch);
   const warnings: string[] = [];
   try {
     let found: Found | undefined;
@@ -150,15 +211,16 @@ export async function importImage(r: Roots, src: string, name: string, force = f
       // extract the archive once; if it holds an image (docker save, OCI), apply its layers
       const outer = join(tmp, 'archive');
       mkdirSync(outer);
-      await applyLayer(outer, src, warnings);
+      await applyLayer(outer, src, warnings, scratch);
       found = findImage(outer);
       if (!found) { rmSync(join(tmp, 'rootfs'), { recursive: true }); renameSync(outer, join(tmp, 'rootfs')); }
     }
     if (found) {
-      for (const l of found.layers) await applyLayer(join(tmp, 'rootfs'), l, warnings);
+      for (const l of found.layers) await applyLayer(join(tmp, 'rootfs'), l, warnings, scratch);
       layers = found.layers.length;
       rmSync(join(tmp, 'archive'), { recursive: true, force: true });
     }
+    rmSync(scratch, { recursive: true, force: true });
     const format = found?.format ?? 'tar';
     writeFileSync(join(tmp, 'config.json'), JSON.stringify({ name, created: new Date().toISOString(), source: `import:${resolve(src)} (${format})`, config: found?.config ?? {} }, null, 2) + '\n');
     if (existsSync(dest)) {

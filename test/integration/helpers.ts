@@ -35,9 +35,23 @@ export function start(args: string[], opts: { input?: string; env?: NodeJS.Proce
 
 export const tsc = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) => start(args, opts).done;
 
+const stores: string[] = [];
+
+/** After a failed test: remove every container of the private stores this file made (detached ones outlive their test). */
+export async function removeStoreContainers() {
+  for (const root of stores) {
+    const e = { ...env, TSCONTAIN_ROOT: root };
+    const ps = await tsc(['ps', '-a', '--format', 'json'], { env: e });
+    let ids: string[] = [];
+    try { ids = JSON.parse(ps.stdout).map((c: { id: string }) => c.id); } catch { /* none */ }
+    if (ids.length) await tsc(['rm', '-f', ...ids], { env: e });
+  }
+}
+
 /** A store of its own (own run/ and containers/) sharing the suite's images: for checks that nothing was created. */
 export function privateStore(): NodeJS.ProcessEnv {
   const root = mkdtempSync(join(tmpdir(), 'tscontain-store-'));
+  stores.push(root);
   mkdirSync(join(root, 'lib'), { recursive: true });
   symlinkSync(join(env.TSCONTAIN_ROOT, 'lib', 'images'), join(root, 'lib', 'images'));
   return { ...env, TSCONTAIN_ROOT: root };

@@ -2,11 +2,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, tsc, start, waitFor, sleep, privateStore, killStarted, type Result } from './helpers.js';
+import { isRoot, tsc, start, waitFor, sleep, privateStore, killStarted, removeStoreContainers, type Result } from './helpers.js';
 
 const it = isRoot ? test : test.skip;
 const serial = isRoot ? test.serial : test.serial.skip;
-test.after.always(killStarted);
+test.after.always(async () => { await killStarted(); await removeStoreContainers(); });
 
 const ID = /^[0-9a-f]{64}$/;
 const lines = (s: string) => s.trim().split('\n').filter(Boolean);

@@ -72,7 +72,7 @@ test('-u, -w, -e, -h, -i, --read-only reach the script', (t) => {
   t.regex(s, /HOSTNAME=box/);
   t.regex(s, /HOME=\/home\/app/);
   t.regex(s, /--init sh <&5/);
-  t.regex(s, /"\$tsc_image \/\. none bind,ro 0 0"/);
+  t.regex(s, /mount -o remount,bind,ro "\$tsc_root"/);
 });
 
 test('limits on cgroup v1: v1 files, OOM from memory.oom_control', (t) => {

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Importing a ~100 MB image against plain `tar -x` of the same layer (issue 3: <= 1.3 x), and the
+# start-up of a container on overlay against one on a plain directory (within 5 ms).
+set -eu
+cd "$(dirname "$0")/.."
+export TSCONTAIN_ROOT="${TSCONTAIN_BENCH_ROOT:-/tmp/tscontain-bench}"
+node bin/tscontain.cjs rootfs build busybox >/dev/null
+work=$(mktemp -d /tmp/tscontain-bench-import.XXXXXX)
+trap 'rm -rf "$work"; node bin/tscontain.cjs rmi bench-import >/dev/null 2>&1 || true' EXIT
+# ~100 MB: the busybox rootfs plus 2000 files of 50 KB of random data
+mkdir -p "$work/src"
+cp -a "$TSCONTAIN_ROOT/lib/images/busybox/rootfs/." "$work/src/"
+mkdir -p "$work/src/data"
+i=0; while [ $i -lt 40 ]; do mkdir -p "$work/src/data/$i"; j=0; while [ $j -lt 50 ]; do head -c 51200 /dev/urandom > "$work/src/data/$i/$j"; j=$((j+1)); done; i=$((i+1)); done
+tar -C "$work/src" -cf "$work/image.tar" .
+echo "image tarball: $(du -h "$work/image.tar" | cut -f1)"
+hyperfine --warmup 1 --runs "${BENCH_RUNS:-5}" --export-json "$work/import.json" \
+  --prepare "rm -rf $work/x; mkdir $work/x; node bin/tscontain.cjs rmi bench-import >/dev/null 2>&1 || true" -n "tar -x" "tar -C $work/x -xf $work/image.tar" \
+  -n "tscontain import" "node bin/tscontain.cjs import $work/image.tar bench-import" 2>&1 | grep -E 'Benchmark|Time'
+node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1])).results; const m = Object.fromEntries(r.map((x) => [x.command, x.mean]));
+const ratio = m["tscontain import"] / m["tar -x"];
+console.log(`tscontain import / tar -x = ${ratio.toFixed(2)} (target <= 1.3: ${ratio <= 1.3 ? "met" : "NOT met"})`);' "$work/import.json"
+# overlay vs a plain directory: the same plan, its root mount swapped for a bind mount of the image
+node bin/tscontain.cjs plan --rm busybox /bin/true > "$work/overlay.sh"
+sed 's|"overlay /\. overlay lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work 0 0"|"$tsc_image /. none bind 0 0"|' "$work/overlay.sh" > "$work/dir.sh"
+grep -q '"$tsc_image /. none bind 0 0"' "$work/dir.sh"
+hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-30}" --export-json "$work/ovl.json" \
+  -n 'container on overlay' "sh $work/overlay.sh" -n 'container on a plain directory' "sh $work/dir.sh" 2>&1 | grep -E 'Benchmark|Time'
+node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1])).results;
+const d = (r[0].mean - r[1].mean) * 1000;
+console.log(`overlay costs ${d.toFixed(1)} ms per start (target: within 5 ms)`);' "$work/ovl.json"
