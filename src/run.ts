@@ -35,12 +35,21 @@ export function requireRoot(what: string): void {
     throw new TscError(`${what} needs root (namespaces, mounts and cgroups)`, 'run it as root, e.g. with sudo');
 }
 
-/** Start the plan's supervisor script in the foreground; forwards signals; resolves to the exit code. */
-export function execute(plan: Plan): Promise<number> {
+/**
+ * Put the plan where its supervisor reads it. `starting` (our pid) goes first: while we live, gc
+ * leaves this container alone although its supervisor has not written its own pid yet.
+ */
+function writePlan(plan: Plan): string {
   mkdirSync(plan.run, { recursive: true });
+  writeFileSync(join(plan.run, 'starting'), String(process.pid));
   const file = join(plan.run, 'plan.sh');
   writeFileSync(file, plan.script, { mode: 0o700 });
-  writeFileSync(join(plan.run, 'starting'), String(process.pid)); // gc leaves it alone while we live
+  return file;
+}
+
+/** Start the plan's supervisor script in the foreground; forwards signals; resolves to the exit code. */
+export function execute(plan: Plan): Promise<number> {
+  const file = writePlan(plan);
   // setpriv --pdeathsig: if tscontain is killed, even by SIGKILL, the supervisor gets SIGALRM and kills the container.
   const child = spawn(bin('setpriv'), ['--pdeathsig', 'ALRM', '/bin/sh', file], { stdio: 'inherit' });
   const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -86,14 +95,11 @@ function readAll(fd: number): string {
  * wait only until the command was reached (the plan's `started` file), then print the id.
  */
 export async function executeDetached(plan: Plan): Promise<number> {
-  mkdirSync(plan.run, { recursive: true });
-  const file = join(plan.run, 'plan.sh');
-  writeFileSync(file, plan.script, { mode: 0o700 });
+  const file = writePlan(plan);
   // Kept open here, so they can be read even after a --rm container removed them.
   const started = openSync(join(plan.run, 'started'), 'w+');
   const errFile = join(plan.run, 'supervisor.err');
   const err = openSync(errFile, 'w+');
-  writeFileSync(join(plan.run, 'starting'), String(process.pid));
   const child = spawn('/bin/sh', [file], { detached: true, stdio: ['ignore', 'ignore', err] });
   let exited = false;
   child.on('exit', () => { exited = true; });

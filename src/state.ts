@@ -49,6 +49,13 @@ export function writerAlive(file: string): number | undefined {
   return started <= written + 2 ? pid : undefined;
 }
 
+/** A run dir made in the last few seconds whose markers are not written yet is being started. */
+function justMade(dir: string): boolean {
+  try {
+    return !existsSync(join(dir, 'starting')) && !existsSync(join(dir, 'supervisor')) && Date.now() - statSync(dir).mtimeMs < 5000;
+  } catch { return false; }
+}
+
 export function containerIds(r: Roots): string[] {
   const ids = new Set<string>();
   for (const base of [join(r.lib, 'containers'), r.run]) {
@@ -62,7 +69,7 @@ export function inspectContainer(r: Roots, id: string): ContainerInfo {
   const config = readJson<ContainerConfig>(join(containerDir(r, id), 'config.json')) ?? {};
   const state = readJson<ContainerState>(join(containerDir(r, id), 'state.json'));
   const supervisor = writerAlive(join(dir, 'supervisor'));
-  const running = !!supervisor || (!state && !!writerAlive(join(dir, 'starting')));
+  const running = !!supervisor || (!state && (!!writerAlive(join(dir, 'starting')) || justMade(dir)));
   let startedAt: Date | undefined;
   try { const st = statSync(join(dir, 'started')); if (st.size > 0) startedAt = st.mtime; } catch { /* not started */ }
   return { id, config, state, running, supervisor, startedAt };
