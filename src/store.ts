@@ -143,7 +143,7 @@ export async function applyLayer(root: string, file: string, warnings: string[],
         // GNU tar reports refused members (`..`, absolute links) and carries on: warnings, not failures
         const refused = lines.filter((l) => /Member name contains|Removing leading|Cannot (hard )?link|Cannot create symlink|Cannot open: (File exists|Not a directory)|Exiting with failure status due to previous errors/.test(l));
         warnings.push(...refused.filter((l) => !/Exiting with failure/.test(l)).map((l) => l.replace(/^tar: /, '')));
-        if (/No space left/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
+        if (/No space left|Wrote only \d+ of \d+ bytes/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
         if (code === 0 || (code === 2 && refused.length === lines.length)) return res();
         rej(new TscError(`${basename(file)} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `tar exited ${code}`}`, 'check the file'));
       });

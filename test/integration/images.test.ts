@@ -73,6 +73,25 @@ it('--read-only refuses writes; -v shows data on the host (and :ro refuses it); 
   t.regex(bad.stderr, /named volumes are not supported/);
 });
 
+it('a full disk leaves no half-made image', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const root = mkdtempSync(join(tmpdir(), 'tscontain-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tscontain-full', root]);
+  try {
+    const env = { ...suiteEnv, TSCONTAIN_ROOT: root };
+    const big = join(mkdtempSync(join(tmpdir(), 'tscontain-big-')), 'big.tar');
+    const src = mkdtempSync(join(tmpdir(), 'tscontain-bigsrc-'));
+    writeFileSync(join(src, 'blob'), Buffer.alloc(3 * 1024 * 1024, 7));
+    execFileSync('tar', ['-C', src, '-cf', big, '.']);
+    const r = await tsc(['import', big, 'big'], { env });
+    t.is(r.code, 125);
+    t.regex(r.stderr, /no space left|No space left/i);
+    t.deepEqual(readdirSync(join(root, 'lib', 'images')), [], 'neither the image nor a temporary directory is left');
+  } finally {
+    execFileSync('umount', [root]);
+  }
+});
+
 it('the host recipe builds a working rootfs from this machine\'s programs', async (t) => {
   const env = privateStore();
   const b = await tsc(['rootfs', 'build', 'host'], { env });

@@ -36,6 +36,20 @@ it('run -d prints the id; ps shows it Up; logs keep stdout and stderr; stop; ps 
   t.deepEqual(readdirSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers')), []);
 });
 
+it('stats --no-stream shows CPU, memory against the limit and PIDs; run -d --rm removes itself', async (t) => {
+  const env = privateStore();
+  const id = (await tsc(['run', '-d', '--rm', '--name', 'statme', '-m', '64m', 'busybox', 'sh', '-c', 'sleep 30 & sleep 30 & while :; do :; done'], { env })).stdout.trim();
+  await sleep(500);
+  const st = await tsc(['stats', '--no-stream', 'statme'], { env });
+  t.is(st.code, 0, st.stderr);
+  const row = lines(st.stdout)[1];
+  t.regex(row, new RegExp(`^${id.slice(0, 12)} +statme +(\\d+\\.\\d+)% +[\\d.]+[KMG]iB / 64\\.00MiB +3$`));
+  t.true(Number(row.match(/ (\d+\.\d+)%/)![1]) > 20, 'the busy loop shows');
+  await tsc(['stop', '-t', '0', 'statme'], { env });
+  t.false(existsSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers', id)), '--rm: gone once stopped');
+  t.is(JSON.parse((await tsc(['ps', '-a', '--format', 'json'], { env })).stdout).length, 0);
+});
+
 it('logs -f follows a running container and ends when it exits', async (t) => {
   const env = privateStore();
   const id = (await tsc(['run', '-d', 'busybox', 'sh', '-c', 'echo line-1; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo line-2; sleep 0.3; echo line-3'], { env })).stdout.trim();
