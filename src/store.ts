@@ -8,7 +8,8 @@ import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readd
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { TscError } from './errors.js';
 import { type ImageConfig } from './image.js';
-import { imageDir, containerDir, type Roots } from './paths.js';
+import { parseArgs, type OptDef } from './options.js';
+import { imageDir, containerDir, roots, type Roots } from './paths.js';
 
 export interface ImportResult { name: string; format: string; layers: number; warnings: string[] }
 
@@ -235,6 +236,22 @@ export async function importImage(r: Roots, src: string, name: string, force = f
     if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new TscError(`no space left while importing ${name}`, 'free some disk space; nothing was kept');
     throw e;
   }
+}
+
+const IMPORT_OPTIONS: OptDef[] = [{ name: 'force', short: 'f', type: 'bool', desc: 'replace an image of that name' }, { name: 'debug', type: 'bool', desc: 'show stack traces' }];
+
+/** tscontain import [--force] FILE|DIR NAME */
+export async function importCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, { byName: new Map(IMPORT_OPTIONS.map((o) => [o.name, o])), byShort: new Map([['f', IMPORT_OPTIONS[0]]]) });
+  const rest = [...p.positionals];
+  // options may also follow the operands (tscontain import FILE NAME --force)
+  for (let i = rest.length - 1; i >= 0; i--) if (rest[i] === '--force' || rest[i] === '-f') { p.opts.force = true; rest.splice(i, 1); } else if (rest[i] === '--debug') rest.splice(i, 1);
+  if (rest.length !== 2) throw new TscError('import needs a file and a name', 'usage: tscontain import [--force] FILE|DIR NAME');
+  if (process.getuid?.() !== 0) throw new TscError('tscontain import needs root (it keeps the owners of the image\'s files)', 'run it as root, e.g. with sudo');
+  const res = await importImage(roots(), rest[0], rest[1], !!p.opts.force);
+  for (const w of res.warnings) process.stderr.write(`tscontain: warning: ${w}\n`);
+  process.stdout.write(`imported ${res.name} (${res.format}, ${res.layers} layer${res.layers === 1 ? '' : 's'})\n`);
+  return 0;
 }
 
 export function removeImage(r: Roots, name: string, usedBy: string[], force: boolean): void {
