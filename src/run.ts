@@ -1,7 +1,7 @@
 // `tscontain run`: parse -> spec -> plan -> execute the plan's script. The only thing this file
 // does on the host itself is write the plan where its supervisor can read it, and start it.
 import { spawn } from 'node:child_process';
-import { fstatSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdirSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
@@ -41,7 +41,8 @@ export function requireRoot(what: string): void {
  */
 function writePlan(plan: Plan): string {
   mkdirSync(plan.run, { recursive: true });
-  writeFileSync(join(plan.run, 'starting'), String(process.pid));
+  writeFileSync(join(plan.run, '.starting'), String(process.pid));
+  renameSync(join(plan.run, '.starting'), join(plan.run, 'starting')); // never seen empty
   const file = join(plan.run, 'plan.sh');
   writeFileSync(file, plan.script, { mode: 0o700 });
   return file;

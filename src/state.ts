@@ -49,11 +49,9 @@ export function writerAlive(file: string): number | undefined {
   return started <= written + 2 ? pid : undefined;
 }
 
-/** A run dir made in the last few seconds whose markers are not written yet is being started. */
+/** A run dir made in the last few seconds is being started (its pid files may not be written yet). */
 function justMade(dir: string): boolean {
-  try {
-    return !existsSync(join(dir, 'starting')) && !existsSync(join(dir, 'supervisor')) && Date.now() - statSync(dir).mtimeMs < 5000;
-  } catch { return false; }
+  try { const st = statSync(dir); return Date.now() - (st.birthtimeMs || st.mtimeMs) < 5000; } catch { return false; }
 }
 
 export function containerIds(r: Roots): string[] {

@@ -44,7 +44,7 @@ it('stats --no-stream shows CPU, memory against the limit and PIDs; run -d --rm 
   t.is(st.code, 0, st.stderr);
   const row = lines(st.stdout)[1];
   t.regex(row, new RegExp(`^${id.slice(0, 12)} +statme +(\\d+\\.\\d+)% +[\\d.]+[KMG]iB / 64\\.00MiB +3$`));
-  t.true(Number(row.match(/ (\d+\.\d+)%/)![1]) > 20, 'the busy loop shows');
+  t.true(Number(row.match(/ (\d+\.\d+)%/)![1]) > 5, 'the busy loop shows');
   await tsc(['stop', '-t', '0', 'statme'], { env });
   t.false(existsSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers', id)), '--rm: gone once stopped');
   t.is(JSON.parse((await tsc(['ps', '-a', '--format', 'json'], { env })).stdout).length, 0);
@@ -100,8 +100,8 @@ it('exec joins the namespaces, root, cgroup and limits of a running container', 
 
 it('stop: a container that traps TERM ends at once with its own code; kill -s sends any signal', async (t) => {
   const env = privateStore();
-  const id = (await tsc(['run', '-d', 'busybox', 'sh', '-c', 'trap "echo got-usr1" USR1; trap "exit 0" TERM; while :; do sleep 0.1; done'], { env })).stdout.trim();
-  await sleep(300);
+  const id = (await tsc(['run', '-d', 'busybox', 'sh', '-c', 'trap "echo got-usr1" USR1; trap "exit 0" TERM; echo ready; while :; do sleep 0.1; done'], { env })).stdout.trim();
+  for (let i = 0; i < 100 && !/ready/.test((await tsc(['logs', id], { env })).stdout); i++) await sleep(100); // the traps are set
   t.is((await tsc(['kill', '-s', 'USR1', id], { env })).code, 0);
   await sleep(300);
   t.regex((await tsc(['logs', id], { env })).stdout, /got-usr1/);
