@@ -67,7 +67,10 @@ export function inspectContainer(r: Roots, id: string): ContainerInfo {
   const config = readJson<ContainerConfig>(join(containerDir(r, id), 'config.json')) ?? {};
   const state = readJson<ContainerState>(join(containerDir(r, id), 'state.json'));
   const supervisor = writerAlive(join(dir, 'supervisor'));
-  const running = !!supervisor || (!state && (!!writerAlive(join(dir, 'starting')) || justMade(dir)));
+  const content = (f: string) => { try { return readFileSync(join(dir, f), 'utf8').trim(); } catch { return undefined; } };
+  // no pid written yet (or being written) in a run dir made seconds ago: it is being started
+  const unmarked = !content('supervisor') && content('starting') === undefined && justMade(dir);
+  const running = !!supervisor || (!state && (!!writerAlive(join(dir, 'starting')) || unmarked));
   let startedAt: Date | undefined;
   try { const st = statSync(join(dir, 'started')); if (st.size > 0) startedAt = st.mtime; } catch { /* not started */ }
   return { id, config, state, running, supervisor, startedAt };
