@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from './cgroup.js';
 import { TscError } from './errors.js';
 import { which } from './host.js';
-import { parseArgs, parseEnv, helpText, type OptDef } from './options.js';
+import { parseArgs, parseEnv, helpText, optionTable, type OptDef } from './options.js';
+import { q } from './sh.js';
 import { containerDir, runDir, type Roots } from './paths.js';
 import { cgroupDirsFor, findContainer, inspectContainer, listContainers, pid1, removeContainer, withLock, type ContainerInfo } from './state.js';
 
@@ -120,12 +121,12 @@ export const EXEC_OPTIONS: OptDef[] = [
   { name: 'user', short: 'u', type: 'string', arg: 'UID[:GID]', desc: 'run as this user' },
   { name: 'help', type: 'bool', desc: 'show this help' },
 ];
-const EXEC_DEFS = { byName: new Map(EXEC_OPTIONS.map((o) => [o.name, o])), byShort: new Map(EXEC_OPTIONS.filter((o) => o.short).map((o) => [o.short!, o])) };
+const EXEC_TABLE = optionTable(EXEC_OPTIONS);
 
 /** The argv that enters every namespace, the root and the cgroup of a running container (nsenter). */
-export function execArgv(c: ContainerInfo, pid: number, cgroups: string[], o: { env: string[]; workdir: string; user?: { uid: number; gid: number }; cmd: string[] }): string[] {
+export function execArgv(pid: number, cgroups: string[], o: { env: string[]; workdir: string; user?: { uid: number; gid: number }; cmd: string[] }): string[] {
   const ns = ['--mount', '--uts', '--ipc', '--net', '--pid'];
-  const join0 = cgroups.map((d) => `echo 0 > '${d}/cgroup.procs'`).join('; ');
+  const join0 = cgroups.map((d) => `echo 0 > ${q(d + '/cgroup.procs')}`).join('; ');
   return ['/bin/sh', '-c', `${join0}${join0 ? '; ' : ''}exec "$@"`, 'tscontain-exec',
     which('env') ?? '/usr/bin/env', '-i', ...o.env,
     which('nsenter') ?? '/usr/bin/nsenter', '--target', String(pid), ...ns, `--root=/proc/${pid}/root`, `--wd=/proc/${pid}/root${o.workdir}`,
@@ -133,7 +134,7 @@ export function execArgv(c: ContainerInfo, pid: number, cgroups: string[], o: { 
 }
 
 export async function execCommand(r: Roots, argv: string[]): Promise<number> {
-  const p = parseArgs(argv, EXEC_DEFS);
+  const p = parseArgs(argv, EXEC_TABLE);
   if (p.opts.help) { out(helpText('tscontain exec [OPTIONS] CONTAINER CMD [ARG...]', EXEC_OPTIONS)); return 0; }
   const [ref, ...cmd] = p.positionals;
   if (!ref || !cmd.length) throw new TscError('exec needs a container and a command', 'usage: tscontain exec [OPTIONS] CONTAINER CMD [ARG...]');
@@ -147,7 +148,7 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
   const workdir = (p.opts.workdir as string | undefined) ?? c.config.workdir ?? '/';
   if (!workdir.startsWith('/')) throw new TscError(`the working directory "${workdir}" is not absolute`, 'use an absolute path');
   const env = [...(c.config.env ?? []), ...(p.opts.tty ? ['TERM=xterm'] : []), ...parseEnv((p.opts.env as string[]) ?? [], process.env)];
-  const args = execArgv(c, pid, cgroupDirsFor(c.id), { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd });
+  const args = execArgv(pid, cgroupDirsFor(c.id), { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd });
   const child = spawn(args[0], args.slice(1), { stdio: [p.opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });
   return new Promise((res) => child.on('exit', (code, sig) => res(code ?? 128 + (sig ? constants.signals[sig] : 0))));

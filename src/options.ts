@@ -47,11 +47,17 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-const byName = new Map(RUN_OPTIONS.map((o) => [o.name, o]));
-const byShort = new Map(RUN_OPTIONS.filter((o) => o.short).map((o) => [o.short!, o]));
+export interface OptionTable { byName: Map<string, OptDef>; byShort: Map<string, OptDef> }
+
+/** Index an option table by long and short name, for parseArgs. */
+export function optionTable(defs: OptDef[]): OptionTable {
+  return { byName: new Map(defs.map((o) => [o.name, o])), byShort: new Map(defs.filter((o) => o.short).map((o) => [o.short!, o])) };
+}
+
+const RUN_TABLE = optionTable(RUN_OPTIONS);
 
 /** Parse docker-style options; stops at the first non-option. Pure: no I/O. */
-export function parseArgs(argv: string[], defs: { byName: Map<string, OptDef>; byShort: Map<string, OptDef> } = { byName, byShort }): ParsedArgs {
+export function parseArgs(argv: string[], defs: OptionTable = RUN_TABLE): ParsedArgs {
   const opts: ParsedArgs['opts'] = {};
   const set = (d: OptDef, v: string | boolean) => {
     if (d.type === 'list') opts[d.name] = [...((opts[d.name] as string[] | undefined) ?? []), v as string];

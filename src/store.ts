@@ -8,7 +8,7 @@ import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readd
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { TscError } from './errors.js';
 import { type ImageConfig } from './image.js';
-import { parseArgs, type OptDef } from './options.js';
+import { optionTable, parseArgs, type OptDef } from './options.js';
 import { imageDir, containerDir, roots, type Roots } from './paths.js';
 
 export interface ImportResult { name: string; format: string; layers: number; warnings: string[] }
@@ -242,7 +242,7 @@ const IMPORT_OPTIONS: OptDef[] = [{ name: 'force', short: 'f', type: 'bool', des
 
 /** tscontain import [--force] FILE|DIR NAME */
 export async function importCommand(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, { byName: new Map(IMPORT_OPTIONS.map((o) => [o.name, o])), byShort: new Map([['f', IMPORT_OPTIONS[0]]]) });
+  const p = parseArgs(argv, optionTable(IMPORT_OPTIONS));
   const rest = [...p.positionals];
   // options may also follow the operands (tscontain import FILE NAME --force)
   for (let i = rest.length - 1; i >= 0; i--) if (rest[i] === '--force' || rest[i] === '-f') { p.opts.force = true; rest.splice(i, 1); } else if (rest[i] === '--debug') rest.splice(i, 1);

@@ -19,7 +19,7 @@ function env(over: Partial<DoctorEnv> = {}): DoctorEnv {
   return {
     proc: fakeProc(), cgroup: fakeCgroupV1(), uid: 0,
     which: (c) => (ALL.has(c) ? `/usr/bin/${c}` : undefined),
-    probe: (cmd, args) => (args[0] === '--version' ? { code: 0, out: 'unshare from util-linux 2.38.1' } : { code: 0, out: '' }),
+    probe: (_cmd, args) => (args[0] === '--version' ? { code: 0, out: 'unshare from util-linux 2.38.1' } : { code: 0, out: '' }),
     ...over,
   };
 }
@@ -64,7 +64,7 @@ test('a broken machine: no root, no overlay, no ip, a namespace that fails, no c
 });
 
 test('a namespace unshare refuses is a failure with the reason', (t) => {
-  const cs = checks(env({ probe: (cmd, args) => (args[0] === '--version' ? { code: 0, out: '2.38.1' } : args[0] === '--net' ? { code: 1, out: 'unshare: unshare failed: Operation not permitted' } : { code: 0, out: '' }) }));
+  const cs = checks(env({ probe: (_cmd, args) => (args[0] === '--version' ? { code: 0, out: '2.38.1' } : args[0] === '--net' ? { code: 1, out: 'unshare: unshare failed: Operation not permitted' } : { code: 0, out: '' }) }));
   const net = find(cs, 'namespace net');
   t.is(net.status, 'fail');
   t.regex(net.detail, /Operation not permitted/);
