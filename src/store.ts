@@ -113,45 +113,62 @@ export async function applyLayer(root: string, file: string, warnings: string[],
   if (kind === 'gzip') { tarFile = join(scratch, 'layer.tar'); await gunzipTo(file, tarFile); }
   try {
     if (magic(tarFile) === 'unknown') throw new TscError(`${basename(file)} is not a tar archive (plain or gzip)`, 'check the file');
-    const members = scanTar(tarFile);
-    const exclude: string[] = [];
-    for (const m of members) {
-      const p = posix.normalize(m.name.replace(/^\/+/, '')).replace(/\/$/, '');
-      const base = posix.basename(p), dir = posix.dirname(p);
-      if (m.type === '3' || m.type === '4' || m.type === '6') { warnings.push(`skipped device node ${p}`); exclude.push(m.name); continue; }
-      if (base === '.wh..wh..opq') {
-        const d = safePath(root, dir);
-        if (d && existsSync(d)) for (const k of readdirSync(d)) rmSync(join(d, k), { recursive: true, force: true });
-        else if (!d) warnings.push(`ignored opaque whiteout through a symlink: ${p}`);
-        exclude.push(m.name);
-      } else if (base.startsWith('.wh.')) {
-        const target = safePath(root, posix.join(dir, base.slice(4)));
-        if (target) rmSync(target, { recursive: true, force: true });
-        else warnings.push(`ignored whiteout through a symlink: ${p}`);
-        exclude.push(m.name);
-      } else if (p.split('/').includes('..')) warnings.push(`refused member with "..": ${m.name}`);
-    }
     const ex = join(scratch, 'exclude');
-    writeFileSync(ex, exclude.map((e) => e + '\n').join(''));
-    await new Promise<void>((res, rej) => {
-      const c = spawn('tar', ['--extract', '--file', tarFile, '--directory', root, '--numeric-owner', '--same-owner', '--same-permissions',
-        '--delay-directory-restore', '--no-overwrite-dir', '--anchored', '--no-wildcards', '--exclude-from', ex], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      c.stderr!.on('data', (d) => (err += d));
-      c.on('error', (e) => rej(new TscError(`cannot run tar: ${e.message}`, 'install GNU tar')));
-      c.on('exit', (code) => {
-        const lines = err.split('\n').filter(Boolean);
-        // GNU tar reports refused members (`..`, absolute links) and carries on: warnings, not failures
-        const refused = lines.filter((l) => /Member name contains|Removing leading|Cannot (hard )?link|Cannot create symlink|Cannot open: (File exists|Not a directory)|Exiting with failure status due to previous errors/.test(l));
-        warnings.push(...refused.filter((l) => !/Exiting with failure/.test(l)).map((l) => l.replace(/^tar: /, '')));
-        if (/No space left|Wrote only \d+ of \d+ bytes/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
-        if (code === 0 || (code === 2 && refused.length === lines.length)) return res();
-        rej(new TscError(`${basename(file)} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `tar exited ${code}`}`, 'check the file'));
-      });
-    });
+    const empty = readdirSync(root).length === 0;
+    if (empty) {
+      // onto an empty root (the first layer, a plain tarball) a whiteout hides nothing: no need to
+      // read the member list first; markers are excluded by pattern, device nodes removed after
+      writeFileSync(ex, '.wh.*\n*/.wh.*\n');
+    } else {
+      const exclude: string[] = [];
+      for (const m of scanTar(tarFile)) {
+        const p = posix.normalize(m.name.replace(/^\/+/, '')).replace(/\/$/, '');
+        const base = posix.basename(p), dir = posix.dirname(p);
+        if (m.type === '3' || m.type === '4' || m.type === '6') { warnings.push(`skipped device node ${p}`); exclude.push(m.name); continue; }
+        if (base === '.wh..wh..opq') {
+          const d = safePath(root, dir);
+          if (d && existsSync(d)) for (const k of readdirSync(d)) rmSync(join(d, k), { recursive: true, force: true });
+          else if (!d) warnings.push(`ignored opaque whiteout through a symlink: ${p}`);
+          exclude.push(m.name);
+        } else if (base.startsWith('.wh.')) {
+          const target = safePath(root, posix.join(dir, base.slice(4)));
+          if (target) rmSync(target, { recursive: true, force: true });
+          else warnings.push(`ignored whiteout through a symlink: ${p}`);
+          exclude.push(m.name);
+        }
+      }
+      writeFileSync(ex, exclude.map((e) => e + '\n').join(''));
+    }
+    await run('tar', ['--extract', '--file', tarFile, '--directory', root, '--numeric-owner', '--same-owner', '--same-permissions',
+      '--delay-directory-restore', '--no-overwrite-dir', '--anchored', empty ? '--wildcards' : '--no-wildcards', '--exclude-from', ex], file, warnings);
+    if (empty) {
+      // device nodes and FIFOs are never kept in an image
+      const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], file, warnings);
+      for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
+    }
   } finally {
     if (tarFile !== file) rmSync(tarFile, { force: true });
   }
+}
+
+/** Run tar or find; tar's refusals of unsafe members are warnings, anything else fails the import. */
+function run(cmd: string, args: string[], file: string, warnings: string[]): Promise<string> {
+  return new Promise((res, rej) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    c.stdout!.on('data', (d) => (out += d));
+    c.stderr!.on('data', (d) => (err += d));
+    c.on('error', (e) => rej(new TscError(`cannot run ${cmd}: ${e.message}`, `install ${cmd === 'tar' ? 'GNU tar' : 'findutils'}`)));
+    c.on('close', (code) => { // 'close': after stdout and stderr are drained
+      const lines = err.split('\n').filter(Boolean);
+      // GNU tar reports refused members (`..`, links out, writes through symlinks) and carries on
+      const refused = lines.filter((l) => /Member name contains|Removing leading|Cannot (hard )?link|Cannot create symlink|Cannot open: (File exists|Not a directory)|Exiting with failure status due to previous errors/.test(l));
+      warnings.push(...refused.filter((l) => !/Exiting with failure/.test(l)).map((l) => l.replace(/^tar: /, '')));
+      if (/No space left|Wrote only \d+ of \d+ bytes/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
+      if (code === 0 || (code === 2 && refused.length === lines.length)) return res(out);
+      rej(new TscError(`${basename(file)} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `${cmd} exited ${code}`}`, 'check the file'));
+    });
+  });
 }
 
 interface Found { layers: string[]; config: ImageConfig; format: string }
@@ -283,6 +300,6 @@ export function exportContainer(r: Roots, id: string, rootfs: string, readOnly: 
     const c = spawn(args[0], args.slice(1), { stdio: ['ignore', file === '-' ? 'inherit' : 'ignore', 'pipe'] });
     let err = '';
     c.stderr!.on('data', (d) => (err += d));
-    c.on('exit', (code) => (code === 0 ? res() : rej(new TscError(`export failed: ${err.trim().split('\n').pop()}`, 'check the path and the free space'))));
+    c.on('close', (code) => (code === 0 ? res() : rej(new TscError(`export failed: ${err.trim().split('\n').pop()}`, 'check the path and the free space'))));
   });
 }

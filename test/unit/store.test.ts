@@ -99,10 +99,15 @@ test('OCI archives and docker save archives (made by skopeo from an OCI layout) 
 
 test('plain and gzip rootfs tarballs', async (t) => {
   const r = store();
-  const members: Member[] = [{ name: 'bin/', type: 'dir' }, { name: 'bin/tool', data: '#!/bin/sh\n', mode: 0o4755 }];
-  await importImage(r, file(tarball(members)), 'plain');
+  const members: Member[] = [{ name: 'bin/', type: 'dir' }, { name: 'bin/tool', data: '#!/bin/sh\n', mode: 0o4755 }, { name: 'dev/', type: 'dir' }, { name: 'dev/null', type: 'char' }, { name: '.wh.nothing' }];
+  const plain = await importImage(r, file(tarball(members)), 'plain');
   await importImage(r, file(gzipSync(tarball(members)), 'x.tar.gz'), 'gz');
-  for (const n of ['plain', 'gz']) t.is(statSync(join(rootfs(r, n), 'bin/tool')).mode & 0o7777, 0o4755, `${n}: modes kept, setuid included`);
+  for (const n of ['plain', 'gz']) {
+    t.is(statSync(join(rootfs(r, n), 'bin/tool')).mode & 0o7777, 0o4755, `${n}: modes kept, setuid included`);
+    t.false(existsSync(join(rootfs(r, n), 'dev/null')), `${n}: no device node`);
+    t.false(existsSync(join(rootfs(r, n), '.wh.nothing')), `${n}: no whiteout marker`);
+  }
+  t.true(plain.warnings.some((w) => /skipped device node dev\/null/.test(w)), plain.warnings.join());
 });
 
 test('corrupt, unknown and truncated archives: a clear error and no half-made image; --force to replace', async (t) => {
