@@ -15,7 +15,9 @@ node_modules: package.json
 	npm ci --no-audit --no-fund
 	touch node_modules
 
-build: node_modules
+# rebuilt only when a source changed (the test suite runs the demos while it runs)
+build: dist/bin/tscontain.cjs
+dist/bin/tscontain.cjs: node_modules $(shell find src -name '*.ts') build.mjs tsconfig.json
 	npm run build --silent
 
 test: build

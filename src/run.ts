@@ -63,19 +63,18 @@ export function execute(plan: Plan): Promise<number> {
 
 export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): Promise<number> {
   const r = roots();
-  const req = buildRunRequest(argv, r, process.env);
+  const req = buildRunRequest(mode === 'plan' ? ['--dry-run', ...argv] : argv, r, process.env);
   if (req.help) {
     process.stdout.write(helpText(mode === 'run' ? RUN_USAGE : RUN_USAGE.replace('run', 'plan')));
     return 0;
   }
-  const dry = req.dryRun || mode === 'plan';
+  const dry = req.dryRun;
   const ctx = await planContext(req.spec, req.explain && !dry);
   const plan = planRun(req.spec, ctx);
   if (dry) {
     process.stdout.write(plan.script);
     return 0;
   }
-  requireRoot('tscontain run');
   gc(r); // cheap reconciliation: leftovers of containers whose supervisor died
   if (req.spec.name) {
     const owner = nameOwner(r, req.spec.name);

@@ -63,13 +63,7 @@ export function parseTmpfs(v: string): { path: string; options: string } {
   return { path: posix.normalize(path), options };
 }
 
-export interface RunRequest {
-  spec: RunSpec;
-  dryRun: boolean;
-  explain: boolean;
-  debug: boolean;
-  help: boolean;
-}
+export type RunRequest = { help: true } | { help: false; spec: RunSpec; dryRun: boolean; explain: boolean; debug: boolean };
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
@@ -102,8 +96,10 @@ export function validateOptions(p: ParsedArgs, ncpu = availableParallelism()) {
 export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.ProcessEnv = process.env, id = newId()): RunRequest {
   const p = parseArgs(argv);
   const o = p.opts;
-  const flags = { dryRun: !!o['dry-run'], explain: !!o.explain, debug: !!o.debug, help: !!o.help };
-  if (flags.help) return { spec: undefined as unknown as RunSpec, ...flags };
+  if (o.help) return { help: true };
+  const flags = { help: false as const, dryRun: !!o['dry-run'], explain: !!o.explain, debug: !!o.debug };
+  if (!flags.dryRun && process.getuid?.() !== 0) // before an image is built, or anything else
+    throw new TscError('tscontain run needs root (namespaces, mounts and cgroups)', 'run it as root, e.g. with sudo; tscontain plan works without');
   const v = validateOptions(p);
   if (p.positionals.length === 0) throw new TscError('no image given', 'usage: tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]], e.g. tscontain run busybox echo hi');
   const [ref, ...cmd] = p.positionals;

@@ -13,10 +13,17 @@ import { fakeRootfs, fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
 
 const ID = 'b'.repeat(64);
 
+/** --dry-run: planning needs no root (the plan is the same) */
+function request(argv: string[], roots: { lib: string; run: string }) {
+  const req = buildRunRequest(argv, roots, {}, ID);
+  if (req.help) throw new Error('help');
+  return req;
+}
+
 function plan(args: string[], cgroot = fakeCgroupV1()) {
   const rootfs = fakeRootfs();
   const roots = { lib: '/var/lib/tscontain', run: '/run/tscontain' };
-  const req = buildRunRequest([...args.slice(0, -1), rootfs, ...args.slice(-1)[0].split(' ')], roots, {}, ID);
+  const req = request(['--dry-run', ...args.slice(0, -1), rootfs, ...args.slice(-1)[0].split(' ')], roots);
   const ctx: PlanContext = { roots, cgroup: cgroupDriver(ID, req.spec.limits, cgroot), tools: hostTools(), bin: (n) => `/usr/bin/${n}` };
   return planRun(req.spec, ctx);
 }
@@ -96,7 +103,7 @@ test('limits on cgroup v2: one cgroup, v2 files, OOM from memory.events', (t) =>
 
 test('the dry-run plan of an image not yet built includes building it', (t) => {
   const roots = { lib: mkdtempSync(join(tmpdir(), 'tscontain-lib-')), run: '/run/tscontain' };
-  const req = buildRunRequest(['--dry-run', 'busybox'], roots, {}, ID);
+  const req = request(['--dry-run', 'busybox'], roots);
   t.true(req.dryRun);
   const p = planRun(req.spec, { roots, cgroup: cgroupDriver(ID, {}, fakeCgroupV1()), tools: hostTools(), bin: (n) => n });
   t.regex(p.host[0].lines[0], /rootfs-recipes\/busybox/);

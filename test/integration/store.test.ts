@@ -1,5 +1,6 @@
 // Importing images: crafted archives for every escape (checked on the host filesystem), layers
-// with whiteouts, docker-archive and OCI formats, corrupt input. No containers are started.
+// with whiteouts, docker-archive and OCI formats, corrupt input. No containers are started, but
+// an import keeps the owners of the files, which needs root.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, lstatSync } from 'node:fs';
@@ -9,6 +10,9 @@ import { gzipSync } from 'node:zlib';
 import { importImage, safePath } from '../../src/store.js';
 import { TscError } from '../../src/errors.js';
 import { tarball, ociLayout, type Member } from '../fixtures/tarball.js';
+import { isRoot } from './helpers.js';
+
+const it = isRoot ? test : test.skip;
 
 function store() {
   const root = mkdtempSync(join(tmpdir(), 'tscontain-store-'));
@@ -18,7 +22,7 @@ const file = (b: Buffer, name = 'x.tar') => { const d = mkdtempSync(join(tmpdir(
 const rootfs = (r: { lib: string }, name: string) => join(r.lib, 'images', name, 'rootfs');
 const leftovers = (r: { lib: string }) => readdirSync(join(r.lib, 'images')).filter((d) => d.startsWith('.'));
 
-test('escapes are refused or neutralized: .., absolute paths, symlink then write through it, hard links out', async (t) => {
+it('escapes are refused or neutralized: .., absolute paths, symlink then write through it, hard links out', async (t) => {
   const outside = mkdtempSync(join(tmpdir(), 'tscontain-outside-'));
   const secret = join(outside, 'secret');
   writeFileSync(secret, 'host secret\n');
@@ -50,7 +54,7 @@ test('escapes are refused or neutralized: .., absolute paths, symlink then write
   t.true(res.warnings.length >= 3, res.warnings.join('\n'));
 });
 
-test('layers apply in order with whiteouts and opaque directories; a whiteout through a symlink touches nothing', async (t) => {
+it('layers apply in order with whiteouts and opaque directories; a whiteout through a symlink touches nothing', async (t) => {
   const outside = mkdtempSync(join(tmpdir(), 'tscontain-outside-'));
   writeFileSync(join(outside, 'important'), 'keep\n');
   const l1: Member[] = [
@@ -80,7 +84,7 @@ test('layers apply in order with whiteouts and opaque directories; a whiteout th
   t.deepEqual(cfg.config, { Env: ['PATH=/bin', 'GREETING=from-image'], Cmd: ['sh', '-c', 'echo $GREETING'], WorkingDir: '/opq', User: '65534' });
 });
 
-test('OCI archives and docker save archives (made by skopeo from an OCI layout) import the same', async (t) => {
+it('OCI archives and docker save archives (made by skopeo from an OCI layout) import the same', async (t) => {
   if (spawnSync('skopeo', ['--version']).status !== 0) { t.pass('skopeo not installed: skipped'); return; }
   const layout = ociLayout(mkdtempSync(join(tmpdir(), 'tscontain-oci-')), [[{ name: 'hello', data: 'hi\n' }, { name: 'x', data: 'x' }], [{ name: '.wh.x' }]], { Cmd: ['cat', '/hello'] });
   const d = mkdtempSync(join(tmpdir(), 'tscontain-skopeo-'));
@@ -97,7 +101,7 @@ test('OCI archives and docker save archives (made by skopeo from an OCI layout) 
   t.deepEqual(leftovers(r), []);
 });
 
-test('plain and gzip rootfs tarballs', async (t) => {
+it('plain and gzip rootfs tarballs', async (t) => {
   const r = store();
   const members: Member[] = [{ name: 'bin/', type: 'dir' }, { name: 'bin/tool', data: '#!/bin/sh\n', mode: 0o4755 }, { name: 'dev/', type: 'dir' }, { name: 'dev/null', type: 'char' }, { name: '.wh.nothing' }];
   const plain = await importImage(r, file(tarball(members)), 'plain');
@@ -110,7 +114,7 @@ test('plain and gzip rootfs tarballs', async (t) => {
   t.true(plain.warnings.some((w) => /skipped device node dev\/null/.test(w)), plain.warnings.join());
 });
 
-test('corrupt, unknown and truncated archives: a clear error and no half-made image; --force to replace', async (t) => {
+it('corrupt, unknown and truncated archives: a clear error and no half-made image; --force to replace', async (t) => {
   const r = store();
   const e1 = await t.throwsAsync(importImage(r, file(Buffer.from('this is not an archive at all, just text'.repeat(30))), 'bad'), { instanceOf: TscError });
   t.regex(e1!.message, /not a tar archive/);
