@@ -148,6 +148,8 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
   const workdir = (p.opts.workdir as string | undefined) ?? c.config.workdir ?? '/';
   if (!workdir.startsWith('/')) throw new TscError(`the working directory "${workdir}" is not absolute`, 'use an absolute path');
   const env = [...(c.config.env ?? []), ...(p.opts.tty ? ['TERM=xterm'] : []), ...parseEnv((p.opts.env as string[]) ?? [], process.env)];
+  const { closeInheritedFds } = await import('./run.js');
+  closeInheritedFds();
   const args = execArgv(pid, cgroupDirsFor(c.id), { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd });
   const child = spawn(args[0], args.slice(1), { stdio: [p.opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });

@@ -1,7 +1,7 @@
 // `tscontain run`: parse -> spec -> plan -> execute the plan's script. The only thing this file
 // does on the host itself is write the plan where its supervisor can read it, and start it.
 import { spawn } from 'node:child_process';
-import { fstatSync, mkdirSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
@@ -36,10 +36,28 @@ export function requireRoot(what: string): void {
 }
 
 /**
+ * Close what our parent let us inherit (fds above 2 without close-on-exec), so it cannot reach the
+ * container: runc does the same. Node's own fds all carry O_CLOEXEC.
+ */
+export function closeInheritedFds(): void {
+  let fds: string[] = [];
+  try { fds = readdirSync('/proc/self/fd'); } catch { return; }
+  for (const f of fds) {
+    const fd = Number(f);
+    if (fd <= 2) continue;
+    try {
+      const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (flags !== undefined && (parseInt(flags, 8) & 0o2000000) === 0) closeSync(fd);
+    } catch { /* the directory's own fd, gone by now */ }
+  }
+}
+
+/**
  * Put the plan where its supervisor reads it. `starting` (our pid) goes first: while we live, gc
  * leaves this container alone although its supervisor has not written its own pid yet.
  */
 function writePlan(plan: Plan): string {
+  closeInheritedFds();
   mkdirSync(plan.run, { recursive: true });
   writeFileSync(join(plan.run, '.starting'), String(process.pid));
   renameSync(join(plan.run, '.starting'), join(plan.run, 'starting')); // never seen empty

@@ -2,7 +2,7 @@ import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted } from './helpers.js';
+import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted, BIN } from './helpers.js';
 
 const it = isRoot ? test : test.skip;
 const S3138 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no other test or run shares
@@ -89,6 +89,16 @@ it('-u, -e, --env-file, -w: user, environment and working directory', async (t) 
   t.deepEqual(r.stdout.trim().split('\n'), ['65534', '65534', '/var/tmp', 'bar baz|yes|/nonexistent', 'cannot-write-root']);
   const n = await tsc(['run', '--rm', '-u', 'nobody', '-w', '/newdir', 'busybox', 'sh', '-c', 'id -un; pwd']);
   t.deepEqual(n.stdout.trim().split('\n'), ['nobody', '/newdir'], 'names from the image; a missing workdir is created');
+});
+
+it('file descriptors tscontain inherited do not reach the container', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const c = spawn(process.execPath, [BIN, 'run', '--rm', 'busybox', 'ls', '/proc/self/fd'], { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+  let out = '';
+  c.stdout!.on('data', (d) => (out += d));
+  const code = await new Promise((res) => c.on('close', res));
+  t.is(code, 0);
+  t.deepEqual(out.trim().split(/\s+/).map(Number).sort((a, b) => a - b), [0, 1, 2, 3], 'stdin, stdout, stderr and ls\'s own directory');
 });
 
 it('-i passes stdin; without -i the container reads /dev/null', async (t) => {
