@@ -8,7 +8,7 @@ import { cgroupDriver } from './cgroup.js';
 import { TscError } from './errors.js';
 import { hostTools, which } from './host.js';
 import { helpText } from './options.js';
-import { roots, runDir } from './paths.js';
+import { roots } from './paths.js';
 import { planRun, type Plan, type PlanContext } from './plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
 import { gc, nameOwner } from './state.js';
@@ -133,4 +133,3 @@ export async function executeDetached(plan: Plan): Promise<number> {
   return 125;
 }
 
-export { runDir };
