@@ -101,6 +101,15 @@ it('file descriptors tscontain inherited do not reach the container', async (t) 
   t.deepEqual(out.trim().split(/\s+/).map(Number).sort((a, b) => a - b), [0, 1, 2, 3], 'stdin, stdout, stderr and ls\'s own directory');
 });
 
+// On a hybrid machine the v2 tree (/sys/fs/cgroup/unified) drives the v2 driver for real: join and removal.
+(isRoot && existsSync('/sys/fs/cgroup/unified/cgroup.controllers') ? test : test.skip)('the cgroup v2 driver on a real cgroup2 tree', async (t) => {
+  const r = await tsc(['run', '--rm', 'busybox', 'cat', '/proc/self/cgroup'], { env: { ...env, TSCONTAIN_CGROUP_ROOT: '/sys/fs/cgroup/unified' } });
+  t.is(r.code, 0, r.stderr);
+  const id = r.stdout.match(/^0::\/tscontain\/([0-9a-f]{64})$/m)?.[1];
+  t.truthy(id, r.stdout);
+  t.false(existsSync(`/sys/fs/cgroup/unified/tscontain/${id}`), 'removed when the container ended');
+});
+
 it('-i passes stdin; without -i the container reads /dev/null', async (t) => {
   const r = await tsc(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'read line; echo got:$line'], { input: 'hello\n' });
   t.is(r.stdout.trim(), 'got:hello');
