@@ -57,7 +57,6 @@ export function closeInheritedFds(): void {
  * leaves this container alone although its supervisor has not written its own pid yet.
  */
 function writePlan(plan: Plan): string {
-  closeInheritedFds();
   mkdirSync(plan.run, { recursive: true });
   writeFileSync(join(plan.run, '.starting'), String(process.pid));
   renameSync(join(plan.run, '.starting'), join(plan.run, 'starting')); // never seen empty
@@ -68,6 +67,7 @@ function writePlan(plan: Plan): string {
 
 /** Start the plan's supervisor script in the foreground; forwards signals; resolves to the exit code. */
 export function execute(plan: Plan): Promise<number> {
+  closeInheritedFds();
   const file = writePlan(plan);
   // setpriv --pdeathsig: if tscontain is killed, even by SIGKILL, the supervisor gets SIGALRM and kills the container.
   const child = spawn(bin('setpriv'), ['--pdeathsig', 'ALRM', '/bin/sh', file], { stdio: 'inherit' });
@@ -113,6 +113,7 @@ function readAll(fd: number): string {
  * wait only until the command was reached (the plan's `started` file), then print the id.
  */
 export async function executeDetached(plan: Plan): Promise<number> {
+  closeInheritedFds();
   const file = writePlan(plan);
   // Kept open here, so they can be read even after a --rm container removed them.
   const started = openSync(join(plan.run, 'started'), 'w+');
