@@ -1,12 +1,13 @@
 // Bad input: one clear line, the right exit code, nothing left on the host.
 import test from 'ava';
-import { existsSync, readdirSync, mkdtempSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { isRoot, tsc, env, BIN, privateStore } from './helpers.js';
+import { isRoot, tsc, env, BIN, privateStore, removeStoreContainers } from './helpers.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const it = isRoot ? test : test.skip;
+test.after.always(removeStoreContainers);
 const entries = (d: string) => (existsSync(d) ? readdirSync(d) : []);
 
 const cases: [string, string[], number, RegExp][] = [
@@ -35,7 +36,7 @@ for (const [what, args, code, re] of cases) {
 }
 
 it('bad input: not running as root', (t) => {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', '--rm', '/', 'true'], { env: { ...env, TSCONTAIN_ROOT: mkdtempSync(join(tmpdir(), 'tscontain-nonroot-')) } });
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', '--rm', '/', 'true'], { env: { ...env, TSCONTAIN_ROOT: tempDir('tscontain-nonroot-') } });
   t.is(r.status, 125);
   t.regex(r.stderr.toString(), /tscontain run needs root .*: run it as root, e.g. with sudo/);
 });
@@ -47,9 +48,11 @@ it('--debug shows a stack trace', async (t) => {
 });
 
 it('a rootfs that is not a directory', async (t) => {
-  const d = mkdtempSync(join(tmpdir(), 'tscontain-notdir-'));
+  const d = tempDir('tscontain-notdir-');
   mkdirSync(join(d, 'x'));
   const r = await tsc(['run', join(d, 'x'), 'sh']);
   t.is(r.code, 127, 'an empty directory has no sh');
   t.regex(r.stderr, /executable file not found/);
 });
+
+test.after.always(removeTempDirs);

@@ -1,10 +1,10 @@
 // Integration tests start real containers: they need root. Each test gets the same store
 // (TSCONTAIN_ROOT, set by test/run.sh) so the busybox image is built once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, mkdtempSync, mkdirSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../fixtures/temp.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const BIN = join(REPO, 'bin', 'tscontain.cjs');
@@ -45,12 +45,14 @@ export async function removeStoreContainers() {
     let ids: string[] = [];
     try { ids = JSON.parse(ps.stdout).map((c: { id: string }) => c.id); } catch { /* none */ }
     if (ids.length) await tsc(['rm', '-f', ...ids], { env: e });
+    rmSync(root, { recursive: true, force: true }); // the images it shares are a symlink: left alone
   }
+  stores.length = 0;
 }
 
 /** A store of its own (own run/ and containers/) sharing the suite's images: for checks that nothing was created. */
 export function privateStore(): NodeJS.ProcessEnv {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-store-'));
+  const root = tempDir('tscontain-store-');
   stores.push(root);
   mkdirSync(join(root, 'lib'), { recursive: true });
   symlinkSync(join(env.TSCONTAIN_ROOT, 'lib', 'images'), join(root, 'lib', 'images'));

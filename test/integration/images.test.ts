@@ -1,10 +1,10 @@
 // Issue 3: images and overlay containers, with real containers.
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, tsc, privateStore, removeStoreContainers, env as suiteEnv } from './helpers.js';
 import { ociLayout } from '../fixtures/tarball.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const it = isRoot ? test : test.skip;
 test.after.always(removeStoreContainers);
@@ -16,7 +16,7 @@ it('an imported OCI image: its Env, Cmd, WorkingDir and User are honoured, and d
   // layer 1: the busybox image (a tarball made by GNU tar); layer 2: an app directory and a whiteout of /etc/group
   const { execFileSync } = await import('node:child_process');
   const base = execFileSync('tar', ['-C', bb, '-cf', '-', '.'], { maxBuffer: 1 << 28 });
-  const layout = ociLayout(mkdtempSync(join(tmpdir(), 'tscontain-oci-')), [base, [{ name: 'app/', type: 'dir', mode: 0o777 }, { name: 'app/hello', data: 'hello from the image\n' }, { name: 'etc/.wh.group' }]], {
+  const layout = ociLayout(tempDir('tscontain-oci-'), [base, [{ name: 'app/', type: 'dir', mode: 0o777 }, { name: 'app/hello', data: 'hello from the image\n' }, { name: 'etc/.wh.group' }]], {
     Env: ['PATH=/usr/bin:/bin', 'GREETING=hi'], Entrypoint: ['sh', '-c'], Cmd: ['echo "$GREETING $(id -u) $(pwd)"; cat hello; ls /etc/group 2>&1 || true'], WorkingDir: '/app', User: '65534',
   });
   const imported = await tsc(['import', layout, 'app'], { env });
@@ -51,7 +51,7 @@ it('overlay: a container writes /etc/x; the image is unchanged and a second cont
   const b = await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'cat /etc/x 2>/dev/null || echo absent; ls /bin/vi'], { env });
   t.deepEqual(lines(b.stdout), ['absent', '/bin/vi']);
   // export the changed container and import it as a new image
-  const out = join(mkdtempSync(join(tmpdir(), 'tscontain-export-')), 'writer.tar');
+  const out = join(tempDir('tscontain-export-'), 'writer.tar');
   t.is((await tsc(['export', 'writer', out], { env })).code, 0);
   t.is((await tsc(['import', out, 'written'], { env })).code, 0);
   const c = await tsc(['run', '--rm', 'written', 'sh', '-c', 'cat /etc/x; ls /bin/vi 2>/dev/null || echo vi-gone'], { env });
@@ -61,7 +61,7 @@ it('overlay: a container writes /etc/x; the image is unchanged and a second cont
 });
 
 it('--read-only refuses writes; -v shows data on the host (and :ro refuses it); --tmpfs mounts a tmpfs', async (t) => {
-  const host = mkdtempSync(join(tmpdir(), 'tscontain-vol-'));
+  const host = tempDir('tscontain-vol-');
   writeFileSync(join(host, 'in'), 'from host\n');
   const r = await tsc(['run', '--rm', '--read-only', '-v', `${host}:/data`, '-v', `${host}/in:/etc/in.txt:ro`, '--tmpfs', '/scratch:size=2m', 'busybox', 'sh', '-c',
     'cat /data/in; echo from container > /data/out; touch /x 2>/dev/null || echo root-ro; echo y > /etc/in.txt 2>/dev/null || echo file-ro; grep " /scratch " /proc/mounts | cut -d" " -f3; echo z > /scratch/z && echo scratch-rw']);
@@ -75,12 +75,12 @@ it('--read-only refuses writes; -v shows data on the host (and :ro refuses it); 
 
 it('a full disk leaves no half-made image', async (t) => {
   const { execFileSync } = await import('node:child_process');
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-full-'));
+  const root = tempDir('tscontain-full-');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tscontain-full', root]);
   try {
     const env = { ...suiteEnv, TSCONTAIN_ROOT: root };
-    const big = join(mkdtempSync(join(tmpdir(), 'tscontain-big-')), 'big.tar');
-    const src = mkdtempSync(join(tmpdir(), 'tscontain-bigsrc-'));
+    const big = join(tempDir('tscontain-big-'), 'big.tar');
+    const src = tempDir('tscontain-bigsrc-');
     writeFileSync(join(src, 'blob'), Buffer.alloc(3 * 1024 * 1024, 7));
     execFileSync('tar', ['-C', src, '-cf', big, '.']);
     const r = await tsc(['import', big, 'big'], { env });
@@ -112,3 +112,5 @@ it('the host recipe builds a working rootfs from this machine\'s programs', asyn
   t.regex(r.stdout, /^amd64|^arm64/m);
   t.regex(r.stdout, /^12\./m);
 });
+
+test.after.always(removeTempDirs);

@@ -3,6 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, tsc, start, waitFor, sleep, privateStore, killStarted, removeStoreContainers, type Result } from './helpers.js';
+import { removeTempDirs } from '../fixtures/temp.js';
 
 const it = isRoot ? test : test.skip;
 const serial = isRoot ? test.serial : test.serial.skip;
@@ -218,3 +219,5 @@ serial('tscontain SIGKILLed during run -d and rm: afterwards ps, gc and the host
   ps = await agree(t, env);
   t.is(ps.length, 0);
 });
+
+test.after.always(removeTempDirs);

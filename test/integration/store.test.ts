@@ -3,27 +3,30 @@
 // an import keeps the owners of the files, which needs root.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, lstatSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { importImage, safePath } from '../../src/store.js';
 import { TscError } from '../../src/errors.js';
 import { tarball, ociLayout, type Member } from '../fixtures/tarball.js';
 import { isRoot } from './helpers.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const it = isRoot ? test : test.skip;
 
+const tmp = tempDir;
+test.after.always(removeTempDirs);
+
 function store() {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-store-'));
+  const root = tmp('tscontain-store-');
   return { lib: join(root, 'lib'), run: join(root, 'run') };
 }
-const file = (b: Buffer, name = 'x.tar') => { const d = mkdtempSync(join(tmpdir(), 'tscontain-archive-')); const f = join(d, name); writeFileSync(f, b); return f; };
+const file = (b: Buffer, name = 'x.tar') => { const d = tmp('tscontain-archive-'); const f = join(d, name); writeFileSync(f, b); return f; };
 const rootfs = (r: { lib: string }, name: string) => join(r.lib, 'images', name, 'rootfs');
 const leftovers = (r: { lib: string }) => readdirSync(join(r.lib, 'images')).filter((d) => d.startsWith('.'));
 
 it('escapes are refused or neutralized: .., absolute paths, symlink then write through it, hard links out', async (t) => {
-  const outside = mkdtempSync(join(tmpdir(), 'tscontain-outside-'));
+  const outside = tmp('tscontain-outside-');
   const secret = join(outside, 'secret');
   writeFileSync(secret, 'host secret\n');
   const depth = '../'.repeat(12);
@@ -55,7 +58,7 @@ it('escapes are refused or neutralized: .., absolute paths, symlink then write t
 });
 
 it('layers apply in order with whiteouts and opaque directories; a whiteout through a symlink touches nothing', async (t) => {
-  const outside = mkdtempSync(join(tmpdir(), 'tscontain-outside-'));
+  const outside = tmp('tscontain-outside-');
   writeFileSync(join(outside, 'important'), 'keep\n');
   const l1: Member[] = [
     { name: 'etc/', type: 'dir' }, { name: 'etc/a', data: 'a' }, { name: 'etc/b', data: 'b' },
@@ -67,7 +70,7 @@ it('layers apply in order with whiteouts and opaque directories; a whiteout thro
     { name: 'etc/.wh.a' }, { name: 'opq/new', data: 'new' }, { name: 'opq/.wh..wh..opq' },
     { name: 'link/.wh.important' }, { name: '.wh.gone' }, { name: 'dev/null', type: 'char' }, { name: 'fifo', type: 'fifo' },
   ];
-  const layout = ociLayout(mkdtempSync(join(tmpdir(), 'tscontain-oci-')), [l1, l2], { Env: ['PATH=/bin', 'GREETING=from-image'], Cmd: ['sh', '-c', 'echo $GREETING'], WorkingDir: '/opq', User: '65534' });
+  const layout = ociLayout(tmp('tscontain-oci-'), [l1, l2], { Env: ['PATH=/bin', 'GREETING=from-image'], Cmd: ['sh', '-c', 'echo $GREETING'], WorkingDir: '/opq', User: '65534' });
   const r = store();
   const res = await importImage(r, layout, 'layered');
   t.is(res.format, 'oci');
@@ -86,8 +89,8 @@ it('layers apply in order with whiteouts and opaque directories; a whiteout thro
 
 const hasSkopeo = spawnSync('skopeo', ['--version']).status === 0; // .ci/run installs it
 (hasSkopeo ? it : test.skip)('OCI archives and docker save archives (made by skopeo from an OCI layout) import the same', async (t) => {
-  const layout = ociLayout(mkdtempSync(join(tmpdir(), 'tscontain-oci-')), [[{ name: 'hello', data: 'hi\n' }, { name: 'x', data: 'x' }], [{ name: '.wh.x' }]], { Cmd: ['cat', '/hello'] });
-  const d = mkdtempSync(join(tmpdir(), 'tscontain-skopeo-'));
+  const layout = ociLayout(tmp('tscontain-oci-'), [[{ name: 'hello', data: 'hi\n' }, { name: 'x', data: 'x' }], [{ name: '.wh.x' }]], { Cmd: ['cat', '/hello'] });
+  const d = tmp('tscontain-skopeo-');
   execFileSync('skopeo', ['copy', '-q', `oci:${layout}:latest`, `docker-archive:${d}/docker.tar:test:latest`]);
   execFileSync('skopeo', ['copy', '-q', `oci:${layout}:latest`, `oci-archive:${d}/oci.tar:latest`]);
   const r = store();
@@ -131,7 +134,7 @@ it('corrupt, unknown and truncated archives: a clear error and no half-made imag
 });
 
 test('safePath refuses paths through symlinks and ..', (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-safe-'));
+  const root = tmp('tscontain-safe-');
   mkdirSync(join(root, 'd'));
   execFileSync('ln', ['-s', '/etc', join(root, 'l')]);
   t.is(safePath(root, 'd/x'), join(root, 'd/x'));

@@ -1,10 +1,10 @@
 // Issue 4: the printed plan runs by hand and does what run does; demos show what they claim; doctor; --explain.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, tsc, env, REPO, waitFor, pidsOf, sleep } from './helpers.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const it = isRoot ? test : test.skip;
 const S3141 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no other test or run shares
@@ -12,7 +12,7 @@ const S3141 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no o
 async function planFile(args: string[]): Promise<string> {
   const r = await tsc(['plan', ...args]);
   if (r.code !== 0) throw new Error(r.stderr);
-  const f = join(mkdtempSync(join(tmpdir(), 'tscontain-planfile-')), 'plan.sh');
+  const f = join(tempDir('tscontain-planfile-'), 'plan.sh');
   writeFileSync(f, r.stdout);
   return f;
 }
@@ -92,3 +92,5 @@ for (const [target, res] of demos) {
     for (const re of res) t.regex(r.stdout + r.stderr, re);
   });
 }
+
+test.after.always(removeTempDirs);

@@ -2,22 +2,22 @@
 // with sh and the files they write are checked. No root needed.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupDriver, detectVersion, sharesToWeight } from '../../src/cgroup.js';
 import { TscError } from '../../src/errors.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const ID = 'a'.repeat(64);
 const limits = { memory: 32 * 1024 * 1024, pids: 20, cpus: 0.2, cpuShares: 512 };
 
 function fakeV1(): string {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg1-'));
+  const root = tempDir('tscontain-fakecg1-');
   for (const c of ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset']) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
   return root;
 }
 function fakeV2(controllers = 'cpuset cpu io memory pids'): string {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg2-'));
+  const root = tempDir('tscontain-fakecg2-');
   writeFileSync(join(root, 'cgroup.controllers'), controllers + '\n');
   writeFileSync(join(root, 'cgroup.subtree_control'), controllers + '\n');
   return root;
@@ -81,7 +81,7 @@ test('v2: a limit whose controller is not enabled is a clear error', (t) => {
 });
 
 test('v1: a missing hierarchy is a clear error', (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg1-'));
+  const root = tempDir('tscontain-fakecg1-');
   mkdirSync(join(root, 'memory')); writeFileSync(join(root, 'memory', 'cgroup.procs'), '');
   t.throws(() => cgroupDriver(ID, { pids: 5 }, root), { message: /"pids" hierarchy is missing/ });
   t.false(existsSync(join(root, 'memory', 'tscontain')), 'nothing created');
@@ -92,3 +92,5 @@ test('cpu-shares to cpu.weight follows docker', (t) => {
   t.is(sharesToWeight(2), 1);
   t.is(sharesToWeight(262144), 10000);
 });
+
+test.after.always(removeTempDirs);

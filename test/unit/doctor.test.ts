@@ -1,13 +1,13 @@
 // doctor against fake /proc and cgroupfs trees: a v1 machine, a v2 machine and a broken one.
 import test from 'ava';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checks, canRun, render, type DoctorEnv } from '../../src/doctor.js';
 import { fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 function fakeProc(ns = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'], fs = ['sysfs', 'tmpfs', 'proc', 'devpts', 'overlay']): string {
-  const p = mkdtempSync(join(tmpdir(), 'tscontain-fakeproc-'));
+  const p = tempDir('tscontain-fakeproc-');
   mkdirSync(join(p, 'self', 'ns'), { recursive: true });
   for (const n of ns) writeFileSync(join(p, 'self', 'ns', n), '');
   writeFileSync(join(p, 'filesystems'), fs.map((f) => `nodev\t${f}`).join('\n') + '\n');
@@ -38,7 +38,7 @@ test('a v2 machine: controllers read from cgroup.subtree_control', (t) => {
   const cs = checks(env({ cgroup: fakeCgroupV2() }));
   t.true(canRun(cs));
   t.regex(find(cs, 'cgroups').detail, /^v2 \(unified\).*cpu memory pids/);
-  const missing = mkdtempSync(join(tmpdir(), 'tscontain-fakecg2-'));
+  const missing = tempDir('tscontain-fakecg2-');
   writeFileSync(join(missing, 'cgroup.controllers'), 'cpu memory pids\n');
   writeFileSync(join(missing, 'cgroup.subtree_control'), 'cpu\n');
   const c2 = find(checks(env({ cgroup: missing })), 'cgroups');
@@ -75,3 +75,5 @@ test('old util-linux fails', (t) => {
   const cs = checks(env({ probe: () => ({ code: 0, out: 'unshare from util-linux 2.33.1' }) }));
   t.is(find(cs, 'util-linux').status, 'fail');
 });
+
+test.after.always(removeTempDirs);

@@ -1,10 +1,10 @@
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../fixtures/temp.js';
 
 /** A fake root filesystem: /bin/sh (executable), /bin/ls -> sh, /etc/passwd, a non-executable file. */
 export function fakeRootfs(): string {
-  const r = mkdtempSync(join(tmpdir(), 'tscontain-fakerootfs-'));
+  const r = tempDir('tscontain-fakerootfs-');
   mkdirSync(join(r, 'bin'));
   mkdirSync(join(r, 'etc'));
   mkdirSync(join(r, 'usr/bin'), { recursive: true });
@@ -18,13 +18,13 @@ export function fakeRootfs(): string {
 }
 
 export function fakeCgroupV1(): string {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg1-'));
+  const root = tempDir('tscontain-fakecg1-');
   for (const c of ['memory', 'pids', 'cpu', 'cpuacct']) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
   return root;
 }
 
 export function fakeCgroupV2(): string {
-  const root = mkdtempSync(join(tmpdir(), 'tscontain-fakecg2-'));
+  const root = tempDir('tscontain-fakecg2-');
   writeFileSync(join(root, 'cgroup.controllers'), 'cpu memory pids\n');
   writeFileSync(join(root, 'cgroup.subtree_control'), 'cpu memory pids\n');
   return root;

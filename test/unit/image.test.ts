@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { checkCommand, resolveInRoot, resolveUser, recipeConfig, resolveImage, recipePath } from '../../src/image.js';
 import { TscError } from '../../src/errors.js';
 import { fakeRootfs } from './helpers.js';
+import { removeTempDirs } from '../fixtures/temp.js';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 
@@ -56,3 +57,5 @@ test('image references: paths must be directories, names must exist or have a re
   t.truthy(planned.recipe, 'a dry run plans the build instead of building');
   t.deepEqual(planned.config.Cmd, ['sh']);
 });
+
+test.after.always(removeTempDirs);

@@ -2,14 +2,14 @@
 // except `sh -n`, which only parses the script.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupDriver } from '../../src/cgroup.js';
 import { hostTools } from '../../src/host.js';
 import { planRun, type PlanContext } from '../../src/plan.js';
 import { buildRunRequest } from '../../src/spec.js';
 import { fakeRootfs, fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const ID = 'b'.repeat(64);
 
@@ -29,7 +29,7 @@ function plan(args: string[], cgroot = fakeCgroupV1()) {
 }
 
 function syntaxOk(script: string) {
-  const f = join(mkdtempSync(join(tmpdir(), 'tscontain-plan-')), 'plan.sh');
+  const f = join(tempDir('tscontain-plan-'), 'plan.sh');
   writeFileSync(f, script);
   execFileSync('/bin/sh', ['-n', f]);
 }
@@ -102,10 +102,12 @@ test('limits on cgroup v2: one cgroup, v2 files, OOM from memory.events', (t) =>
 });
 
 test('the dry-run plan of an image not yet built includes building it', (t) => {
-  const roots = { lib: mkdtempSync(join(tmpdir(), 'tscontain-lib-')), run: '/run/tscontain' };
+  const roots = { lib: tempDir('tscontain-lib-'), run: '/run/tscontain' };
   const req = request(['--dry-run', 'busybox'], roots);
   t.true(req.dryRun);
   const p = planRun(req.spec, { roots, cgroup: cgroupDriver(ID, {}, fakeCgroupV1()), tools: hostTools(), bin: (n) => n });
   t.regex(p.host[0].lines[0], /rootfs-recipes\/busybox/);
   t.regex(p.script, /--init sh/);
 });
+
+test.after.always(removeTempDirs);
