@@ -58,6 +58,9 @@ function plainPath(p: string): void {
   if (/[,:\s\\"$`]/.test(p)) throw new TscError(`the path ${p} contains a comma, colon, blank, quote or backslash, which fstab and overlayfs options cannot hold`, 'move it (or TSCONTAIN_ROOT) to a plain path');
 }
 
+/** sh that writes "PID START-TICKS" of this shell to a file, with builtins only (no program started). */
+export const writePidFile = (file: string) => `read -r tsc_stat < /proc/$$/stat; tsc_start() { shift 19; echo "$$ $1"; }; tsc_start \${tsc_stat##*) } > ${file}`;
+
 /** The /dev every container gets, made once and copied in: device nodes, the usual links, shm. */
 const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 const DEV_LINKS: [string, string][] = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
@@ -80,7 +83,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     why: 'state lives under /run/tscontain and /var/lib/tscontain; cgroups(7): a cgroup is a directory in cgroupfs',
     lines: [
       `mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work" "$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cg.mkdirs().join(' ')}`,
-      'echo $$ > "$tsc_run/supervisor"   # who watches this container: tscontain gc cleans up after a dead one',
+      '# who watches this container (pid and start time, /proc/PID/stat field 22): gc cleans up after a dead one',
+      writePidFile('"$tsc_run/supervisor"'),
       `printf '%s\\n' ${q(config)} > "$tsc_ctr/config.json"`,
       ...(spec.name ? [
         `# claim the name: set -C (noclobber) creates the file only if it does not exist, so of two at once exactly one wins`,

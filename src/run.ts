@@ -11,7 +11,7 @@ import { helpText } from './options.js';
 import { roots } from './paths.js';
 import { planRun, type Plan, type PlanContext } from './plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
-import { gc, nameOwner } from './state.js';
+import { gc, nameOwner, pidFileText } from './state.js';
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
@@ -58,7 +58,7 @@ export function closeInheritedFds(): void {
  */
 function writePlan(plan: Plan): string {
   mkdirSync(plan.run, { recursive: true });
-  writeFileSync(join(plan.run, '.starting'), String(process.pid));
+  writeFileSync(join(plan.run, '.starting'), pidFileText());
   renameSync(join(plan.run, '.starting'), join(plan.run, 'starting')); // never seen empty
   const file = join(plan.run, 'plan.sh');
   writeFileSync(file, plan.script, { mode: 0o700 });

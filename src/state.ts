@@ -28,25 +28,27 @@ export interface ContainerInfo {
 const ID = /^[0-9a-f]{64}$/;
 const readJson = <T>(f: string): T | undefined => { try { return JSON.parse(readFileSync(f, 'utf8')) as T; } catch { return undefined; } };
 
-/** Boot time in seconds since the epoch. */
-function bootTime(): number {
-  try { return Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0); } catch { return 0; }
-}
-
-/**
- * Is the process whose pid is in `file` alive, and the one that wrote it? It must have started
- * before the file was written, so a recycled pid does not count.
- */
-export function writerAlive(file: string): number | undefined {
-  let pid: number, written: number;
-  try { pid = Number(readFileSync(file, 'utf8')); written = statSync(file).mtimeMs / 1000; } catch { return undefined; }
-  if (!pid) return undefined;
+/** When a process started, in clock ticks since boot (proc(5) /proc/PID/stat field 22); undefined if gone or a zombie. */
+export function startTicks(pid: number | 'self'): string | undefined {
   let stat: string;
   try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
-  if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return undefined;
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const started = bootTime() + Number(fields[19]) / 100; // start time in clock ticks (USER_HZ = 100)
-  return started <= written + 2 ? pid : undefined;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // comm may hold spaces and ')'
+  return fields[0] === 'Z' ? undefined : fields[19];
+}
+
+/** What a pid file holds: "PID START-TICKS", so a recycled pid is never taken for its writer. */
+export const pidFileText = () => `${process.pid} ${startTicks('self')}`;
+
+/**
+ * Is the process named in a pid file ("PID START-TICKS") alive, and the one that wrote it? Like
+ * runc, it is identified by pid and start time, both counted by the kernel; never by the wall
+ * clock, which can be stepped (a forward step once made every running container look dead).
+ */
+export function writerAlive(file: string): number | undefined {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch { return undefined; }
+  const [pid, ticks] = text.trim().split(/\s+/);
+  return Number(pid) > 0 && ticks && startTicks(Number(pid)) === ticks ? Number(pid) : undefined;
 }
 
 /** A run dir made in the last few seconds is being started (its pid files may not be written yet). */
@@ -150,7 +152,7 @@ export function withLock<T>(r: Roots, fn: () => T): T {
   for (let i = 0; ; i++) {
     try {
       const fd = openSync(lock, 'wx');
-      writeSync(fd, String(process.pid));
+      writeSync(fd, pidFileText());
       closeSync(fd);
       break;
     } catch (e) {
@@ -175,6 +177,7 @@ export function removeContainer(r: Roots, c: ContainerInfo): void {
   if (c.config.name && nameOwner(r, c.config.name) === undefined) rmSync(join(namesDir(r), c.config.name), { force: true });
   rmSync(runDir(r, c.id), { recursive: true, force: true });
   rmSync(gone, { recursive: true, force: true });
+  for (const d of cgroupDirsFor(c.id)) killCgroup(d); // nothing of it may outlive it
   for (const d of cgroupDirsFor(c.id)) rmdirRetry(d);
 }
 

@@ -40,12 +40,17 @@ it('run -d prints the id; ps shows it Up; logs keep stdout and stderr; stop; ps 
 it('stats --no-stream shows CPU, memory against the limit and PIDs; run -d --rm removes itself', async (t) => {
   const env = privateStore();
   const id = (await tsc(['run', '-d', '--rm', '--name', 'statme', '-m', '64m', 'busybox', 'sh', '-c', 'sleep 30 & sleep 30 & while :; do :; done'], { env })).stdout.trim();
-  await sleep(500);
-  const st = await tsc(['stats', '--no-stream', 'statme'], { env });
-  t.is(st.code, 0, st.stderr);
-  const row = lines(st.stdout)[1];
+  t.teardown(() => tsc(['rm', '-f', id], { env }));
+  // a loaded machine may starve the loop for one half-second sample: it must show within ten
+  let row = '', cpu = 0;
+  for (let i = 0; i < 10 && cpu <= 5; i++) {
+    const st = await tsc(['stats', '--no-stream', 'statme'], { env });
+    t.is(st.code, 0, st.stderr);
+    row = lines(st.stdout)[1];
+    cpu = Number(/ (\d+\.\d+)%/.exec(row)?.[1]);
+  }
   t.regex(row, new RegExp(`^${id.slice(0, 12)} +statme +(\\d+\\.\\d+)% +[\\d.]+[KMG]iB / 64\\.00MiB +3$`));
-  t.true(Number(row.match(/ (\d+\.\d+)%/)![1]) > 5, 'the busy loop shows');
+  t.true(cpu > 5, `the busy loop shows: ${row}`);
   await tsc(['stop', '-t', '0', 'statme'], { env });
   t.false(existsSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers', id)), '--rm: gone once stopped');
   t.is(JSON.parse((await tsc(['ps', '-a', '--format', 'json'], { env })).stdout).length, 0);

@@ -1,0 +1,43 @@
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pidFileText, startTicks, writerAlive } from '../../src/state.js';
+import { writePidFile } from '../../src/plan.js';
+import { removeTempDirs, tempDir } from '../fixtures/temp.js';
+
+test.after.always(removeTempDirs);
+
+test('a pid file names its writer by pid and start time; the wall clock plays no part', (t) => {
+  const dir = tempDir('tscontain-state-');
+  const f = join(dir, 'supervisor');
+  writeFileSync(f, pidFileText());
+  t.is(writerAlive(f), process.pid);
+  // the clock stepped: the file looks written an hour before (or after) its writer started
+  utimesSync(f, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
+  t.is(writerAlive(f), process.pid, 'a clock step does not make a live writer look dead');
+  utimesSync(f, new Date(Date.now() + 3600_000), new Date(Date.now() + 3600_000));
+  t.is(writerAlive(f), process.pid);
+  // the same pid with another start time is a recycled pid: not the writer
+  writeFileSync(f, `${process.pid} ${Number(startTicks('self')) + 1}`);
+  t.is(writerAlive(f), undefined);
+  writeFileSync(f, String(process.pid));
+  t.is(writerAlive(f), undefined, 'no start time, no trust');
+  writeFileSync(f, '');
+  t.is(writerAlive(f), undefined);
+  t.is(writerAlive(join(dir, 'nope')), undefined);
+});
+
+test('the plan script writes the same pid file from sh, with builtins only', async (t) => {
+  const dir = tempDir('tscontain-state-');
+  const f = join(dir, 'supervisor');
+  // the plan's own line, run by a sh that waits so we can check it while it lives
+  const line = writePidFile('"$1"') + '; read x';
+  const sh = spawn('/bin/sh', ['-c', line, 'sh', f], { stdio: ['pipe', 'ignore', 'inherit'] });
+  for (let i = 0; i < 200 && !writerAlive(f); i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(writerAlive(f), sh.pid);
+  sh.stdin!.end('\n');
+  await new Promise((r) => sh.on('exit', r));
+  t.is(writerAlive(f), undefined, 'gone once it exited');
+  t.is(spawnSync('/bin/sh', ['-n', '-c', line]).status, 0);
+});
