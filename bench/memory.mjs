@@ -15,7 +15,7 @@ await new Promise((r) => setTimeout(r, 1000));
 const run = process.env.TSCONTAIN_ROOT + '/run';
 let pss = 0, rss = 0, procs = 0;
 for (const id of ids) {
-  const sup = Number(readFileSync(`${run}/${id}/supervisor`, 'utf8'));
+  const sup = Number(readFileSync(`${run}/${id}/supervisor`, 'utf8').split(' ')[0]); // "PID START-TICKS"
   const todo = [sup];
   while (todo.length) {
     const p = todo.pop();

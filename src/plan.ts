@@ -82,7 +82,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     title: `Create the container's directories and its cgroup tscontain/${spec.id.slice(0, 12)}… (cgroup v${cg.version})`,
     why: 'state lives under /run/tscontain and /var/lib/tscontain; cgroups(7): a cgroup is a directory in cgroupfs',
     lines: [
-      `mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work" "$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cg.mkdirs().join(' ')}`,
+      `mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work" "$tsc_ctr/dev/upper" "$tsc_ctr/dev/work" "$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cg.mkdirs().join(' ')}`,
       '# who watches this container (pid and start time, /proc/PID/stat field 22): gc cleans up after a dead one',
       writePidFile('"$tsc_run/supervisor"'),
       `printf '%s\\n' ${q(config)} > "$tsc_ctr/config.json"`,
@@ -105,7 +105,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     why: 'mknod(2) via cp -a: only these devices, never the host\'s disks',
     lines: [
       'if [ ! -d "$tsc_dev" ]; then',
-      '  mkdir -p "$tsc_dev.$tsc_id"',
+      '  mkdir -p "$tsc_dev.$tsc_id/pts" "$tsc_dev.$tsc_id/shm"',
       `  cp -a ${DEV_NODES.map((n) => '/dev/' + n).join(' ')} "$tsc_dev.$tsc_id/"`,
       ...DEV_LINKS.map(([n, t]) => `  ln -s ${t} "$tsc_dev.$tsc_id/${n}"`),
       '  mv -T "$tsc_dev.$tsc_id" "$tsc_dev" 2>/dev/null || rm -rf "$tsc_dev.$tsc_id"',
@@ -117,7 +117,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   init.push({ title: 'Join the container\'s cgroup', why: 'cgroups(7): writing 0 to cgroup.procs moves the writer; its children inherit the cgroup', lines: cg.join() });
   init.push({ title: `Set the hostname to ${spec.hostname}`, why: 'uts_namespaces(7): the hostname belongs to the new UTS namespace; the host\'s does not change', lines: [`printf '%s' ${q(spec.hostname)} > /proc/sys/kernel/hostname`] });
   if (spec.network === 'none')
-    init.push({ title: 'Bring up lo in the new network namespace', why: 'network_namespaces(7): a new namespace has only a loopback device, and it is down', lines: [`${bin('ip')} link set lo up`] });
+    init.push({ title: 'Bring up lo in the new network namespace (in the background, while the mounts are made)', why: 'network_namespaces(7): a new namespace has only a loopback device, and it is down', lines: [`${bin('ip')} link set lo up & tsc_ip=$!`] });
   const mk = ',X-mount.mkdir';
   plainPath(spec.image.rootfs);
   plainPath(ctr);
@@ -125,15 +125,15 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   for (const p of [...spec.volumes.map((v) => v.path), ...spec.tmpfs.map((t) => t.path)]) plainPath(p);
   const root = 'overlay /. overlay lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work 0 0';
   init.push({
-    title: 'Mount the container\'s filesystems from its fstab: overlayfs as / (the image below, the container\'s own layer above), then /proc, a read-only /sys, a /dev tmpfs, a new devpts and /dev/shm',
-    why: 'mount_namespaces(7): these mounts exist only in the new mount namespace. overlayfs: writes go to upper/, the image never changes. proc(5): ps reads /proc, so it shows the new PID namespace. sysfs(5), tmpfs(5), pts(4). mount(8) --all --target-prefix mounts them all in one process ("/." because --all skips "/")',
+    title: 'Mount the container\'s filesystems from its fstab: overlayfs as / (the image below, the container\'s own layer above), then /proc, a read-only /sys, /dev (the skeleton below, the container\'s own layer above), a new devpts and /dev/shm',
+    why: 'mount_namespaces(7): these mounts exist only in the new mount namespace. overlayfs: writes go to upper/, the image and the /dev skeleton never change. proc(5): ps reads /proc, so it shows the new PID namespace. sysfs(5), tmpfs(5), pts(4). mount(8) --all --target-prefix mounts them all in one process ("/." because --all skips "/")',
     lines: [
       `printf '%s\\n' > "$tsc_run/fstab" \\`,
       ...[
         root,
         `proc   /proc    proc   nosuid,nodev,noexec${mk} 0 0`,
         `sysfs  /sys     sysfs  ro,nosuid,nodev,noexec${mk} 0 0`,
-        `tmpfs  /dev     tmpfs  nosuid,strictatime,mode=755,size=65536k${mk} 0 0`,
+        'overlay /dev    overlay lowerdir=$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid' + mk + ' 0 0',
         `devpts /dev/pts devpts newinstance,ptmxmode=0666,mode=0620,nosuid,noexec,X-mount.mkdir 0 0`,
         `shm    /dev/shm tmpfs  nosuid,nodev,noexec,mode=1777,size=65536k,X-mount.mkdir 0 0`,
         ...spec.tmpfs.map((t) => `tmpfs  ${t.path} tmpfs  nosuid,nodev${t.options ? ',' + t.options : ''}${mk} 0 0`),
@@ -144,9 +144,9 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
         `[ -e ${R}${q(v.path)} ] || { mkdir -p ${R}${q(posix.dirname(v.path))}; : > ${R}${q(v.path)}; }`,
         `mount --bind${v.readOnly ? ' -o ro' : ''} ${q(v.host)} ${R}${q(v.path)}`,
       ]),
-      `cp -a "$tsc_dev/." ${R}/dev/`,
       ...(spec.workdir === '/' ? [] : [`mkdir -p ${R}${q(spec.workdir)}`]),
       ...(spec.readOnly ? [`mount -o remount,bind,ro ${R}   # --read-only: the root itself, not the mounts on it`] : []),
+      ...(spec.network === 'none' ? ['wait "$tsc_ip"   # lo is up (set -e: or the container does not start)'] : []),
     ],
   });
 
@@ -187,10 +187,11 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   }
 
   // ---- after the container ended ----
-  exit.push({ title: 'Remove the container\'s cgroup', why: 'cgroups(7): an empty cgroup is removed with rmdir', lines: cg.remove() });
-  exit.push(spec.rm
-    ? { title: 'Remove the container (--rm)', why: 'its layer, logs and state go; the image is untouched', lines: [...release(spec), 'rm -rf "$tsc_ctr" "$tsc_run"'] }
-    : {
+  const rmCgroup = { title: 'Remove the container\'s cgroup', why: 'cgroups(7): an empty cgroup is removed with rmdir', lines: cg.remove() };
+  if (spec.rm) {
+    exit.push({ title: 'Remove the container (--rm), in the background while its cgroup goes', why: 'its layer, logs and state go; the image is untouched', lines: [...release(spec), 'rm -rf "$tsc_ctr" "$tsc_run" & tsc_rm=$!'] });
+    exit.push({ ...rmCgroup, lines: [...rmCgroup.lines, 'wait "$tsc_rm"'] });
+  } else exit.push(rmCgroup, {
       title: 'Record how the container ended',
       why: 'tscontain ps -a, wait and inspect read it; written to a temporary file and renamed, so no reader sees half of it',
       lines: [
@@ -284,16 +285,32 @@ tsc_forward() {
   if [ "$tsc_sig" = INT ]; then tsc_ints=$((tsc_ints + 1)); [ "$tsc_ints" -lt 3 ] || tsc_sig=KILL; fi
   tsc_pid1=
   [ -n "\${tsc_upid-}" ] && read -r tsc_pid1 tsc_more 2>/dev/null < "/proc/$tsc_upid/task/$tsc_upid/children"
-  [ -n "$tsc_pid1" ] && kill -s "$tsc_sig" "$tsc_pid1" 2>/dev/null
+  if [ -n "$tsc_pid1" ]; then kill -s "$tsc_sig" "$tsc_pid1" 2>/dev/null
+  elif [ "$tsc_sig" = KILL ] && [ -n "\${tsc_upid-}" ]; then kill -s KILL "$tsc_upid" 2>/dev/null   # no PID 1 yet: unshare --kill-child takes it along
+  fi
   return 0
 }
 
+# The supervisor ends: the watcher (below) goes first, then the exit code is the container's.
+tsc_end() {
+  [ -z "$tsc_watch" ] || kill "$tsc_watch" 2>/dev/null
+  exit "$1"
+}
+
 ${s.detach ? logWriter(s, ctx) : ''}supervise() {
-  tsc_rc=0; tsc_oomkilled=false
+  tsc_rc=0; tsc_oomkilled=false; tsc_watch=; tsc_orphan=
   exec 3>&2 5<&0   # 3: the container's stderr, 5: its stdin (a background job's own is /dev/null)
-  if ! (set -e; host_setup); then
+  trap 'tsc_orphan=1; tsc_forward KILL' ALRM   # tscontain died, so the container dies too
+  if [ "\${1-}" = --die-with-parent ]; then
+    # fd 7 is a pipe from tscontain that it never writes: the read returns when tscontain exits or
+    # is killed, even by SIGKILL. What setpriv --pdeathsig does, without starting a program.
+    { read -r tsc_x <&7; kill -s ALRM $$; } 2>/dev/null &
+    tsc_watch=$!
+    exec 7<&-
+  fi
+  if ! (set -e; host_setup) || [ -n "$tsc_orphan" ]; then
     echo "tscontain: preparing the container failed" >&2
-    discard; exit 125
+    discard; tsc_end 125
   fi
   if [ -n "$tsc_detach" ]; then
     mkfifo "$tsc_run/stdout" "$tsc_run/stderr"
@@ -301,7 +318,6 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
     exec 1>"$tsc_run/stdout" 3>"$tsc_run/stderr" 5</dev/null
   fi
   for tsc_sig in TERM INT HUP QUIT USR1 USR2; do trap "tsc_forward $tsc_sig" $tsc_sig; done
-  trap 'tsc_forward KILL' ALRM   # parent-death signal: tscontain died, so the container dies too
 
   # ${nh + 1}. Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1
   #    unshare(1), namespaces(7); env(1): only the container's environment, INT and QUIT not ignored
@@ -333,12 +349,12 @@ ${p.cgroup.oomCount().map((l) => '  ' + l).join('\n')}
   trap '' TERM INT HUP QUIT USR1 USR2 ALRM
   if [ -n "$tsc_detach" ]; then exec 1>/dev/null 3>&-; wait; fi   # the log writers finish
   if [ -s "$tsc_run/started" ]; then cleanup; else discard; fi
-  exit "$tsc_rc"
+  tsc_end "$tsc_rc"
 }
 
 case "\${1-}" in
   --init) shift; container_init "$@" ;;
-  *) supervise ;;
+  *) supervise "$@" ;;
 esac
 `;
 }

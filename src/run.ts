@@ -69,8 +69,9 @@ function writePlan(plan: Plan): string {
 export function execute(plan: Plan): Promise<number> {
   closeInheritedFds();
   const file = writePlan(plan);
-  // setpriv --pdeathsig: if tscontain is killed, even by SIGKILL, the supervisor gets SIGALRM and kills the container.
-  const child = spawn(bin('setpriv'), ['--pdeathsig', 'ALRM', '/bin/sh', file], { stdio: 'inherit' });
+  // fd 7: a pipe the supervisor watches; when we exit or are killed, even by SIGKILL, it closes and
+  // the supervisor kills the container (see --die-with-parent in the plan).
+  const child = spawn('/bin/sh', [file, '--die-with-parent'], { stdio: ['inherit', 'inherit', 'inherit', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'] });
   const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
   for (const s of sigs) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });
   return new Promise((resolve, reject) => {

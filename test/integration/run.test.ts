@@ -2,6 +2,7 @@ import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted, BIN } from './helpers.js';
 
 const it = isRoot ? test : test.skip;
@@ -48,14 +49,20 @@ it('root filesystem: pivot_root leaves no host root behind; /proc own, /sys read
     'ls -A /dev | tr "\\n" " "; echo',
     'echo data > /tmp/f && cat /tmp/f',
     'touch /sys/x 2>/dev/null && echo sys-writable || echo sys-ro',
+    'echo x > /dev/mine && echo dev-writable',
   ].join('; ')]);
   t.is(r.code, 0, r.stderr);
-  const [mounts, sys, dev, tmp, sysw] = r.stdout.trim().split('\n');
+  const [mounts, sys, dev, tmp, sysw, devw] = r.stdout.trim().split('\n');
   t.is(mounts.trim(), '/ /dev /dev/pts /dev/shm /proc /sys');
   t.is(sys, 'ro');
   t.is(dev.trim(), 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero');
   t.is(tmp, 'data');
   t.is(sysw, 'sys-ro');
+  t.is(devw, 'dev-writable');
+  // /dev is the shared skeleton under each container's own layer: a write stays in its container
+  t.false(existsSync(join(env.TSCONTAIN_ROOT, 'run', 'dev', 'mine')), 'the skeleton is unchanged');
+  const other = await tsc(['run', '--rm', 'busybox', 'sh', '-c', 'ls /dev/mine 2>&1; echo hi > /dev/null && echo null-works']);
+  t.regex(other.stdout, /No such file[\s\S]*null-works/);
 });
 
 it('IPC namespace: the host\'s message queues are invisible', async (t) => {

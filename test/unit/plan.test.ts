@@ -40,7 +40,12 @@ test('default plan: namespaces, hostname = short id, lo up, overlay, pivot_root,
   syntaxOk(s);
   t.regex(s, /unshare --uts --ipc --mount --pid --net --fork --kill-child=SIGKILL --propagation private/);
   t.regex(s, new RegExp(`printf '%s' ${ID.slice(0, 12)} > /proc/sys/kernel/hostname`));
-  t.regex(s, /ip link set lo up/);
+  t.regex(s, /ip link set lo up & tsc_ip=\$!/, 'lo comes up while the mounts are made');
+  t.true(s.indexOf('wait "$tsc_ip"') > s.indexOf('mount --all') && s.indexOf('wait "$tsc_ip"') < s.indexOf('pivot_root'), 'and is waited for before the switch');
+  t.regex(s, /"overlay \/dev +overlay lowerdir=\$tsc_dev,upperdir=\$tsc_ctr\/dev\/upper,workdir=\$tsc_ctr\/dev\/work,nosuid,X-mount\.mkdir 0 0"/, '/dev: the shared skeleton below, the container\'s own layer above');
+  t.notRegex(s, /cp -a "\$tsc_dev/);
+  t.regex(s, /supervise "\$@"/);
+  t.regex(s, /read -r tsc_x <&7; kill -s ALRM \$\$/, 'dies with its parent without setpriv');
   t.regex(s, /"overlay \/\. overlay lowerdir=\$tsc_image,upperdir=\$tsc_ctr\/upper,workdir=\$tsc_ctr\/work 0 0"/);
   t.regex(s, /'proc +\/proc +proc +nosuid,nodev,noexec/);
   t.regex(s, /'sysfs +\/sys +sysfs +ro,/);
