@@ -4,6 +4,12 @@ import { report } from './errors.js';
 
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
+  if (cmd === '--version' || cmd === 'version') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`tscontain version ${pkg.version}\n`);
+    return 0;
+  }
   if (cmd === 'run' || cmd === 'plan') {
     const { runCommand } = await import('./run.js');
     return runCommand(argv.slice(1), cmd);

@@ -119,6 +119,7 @@ export async function cli(argv: string[]): Promise<number> {
       const { doctor } = await import('./doctor.js');
       code = doctor();
     })
+    .command('version', 'print tscontain\'s version (also --version)', () => {}, () => {}) // answered in cli.ts
     .option('debug', { type: 'boolean', desc: 'show stack traces' })
     .demandCommand(1, 'no command given')
     .strict()

@@ -56,3 +56,15 @@ it('a rootfs that is not a directory', async (t) => {
 });
 
 test.after.always(removeTempDirs);
+
+test('--version and version print the package version; no command is one clear line', async (t) => {
+  const { version } = JSON.parse((await import('node:fs')).readFileSync(join(BIN, '..', '..', 'package.json'), 'utf8'));
+  for (const a of ['--version', 'version']) {
+    const r = await tsc([a]);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, `tscontain version ${version}\n`);
+  }
+  const none = await tsc([]);
+  t.is(none.code, 125);
+  t.is(none.stderr, 'tscontain: no command given: see tscontain --help\n');
+});
