@@ -28,3 +28,6 @@ echo
 node bench/memory.mjs
 echo
 sh bench/import.sh
+echo
+echo "where the start-up time goes (bench/trace.sh, one run):"
+sh bench/trace.sh
