@@ -3,7 +3,7 @@
 SHELL := /bin/sh
 .ONESHELL:
 .SILENT:
-TSC := node bin/tscontain.cjs
+TSC := bin/tscontain
 # the container's cgroup directory for a controller, from the /proc/self/cgroup it printed
 CGDIR = cg() { l=$$(grep -E "^[0-9]+:([^:]*[,:])?$$1([,:][^:]*)?:/tscontain/|^0::/tscontain/" "$$2" | head -1); p=$${l\#\#*:}; case $$l in 0::*) echo /sys/fs/cgroup$$p;; *) echo /sys/fs/cgroup/$$1$$p;; esac; }
 
@@ -11,13 +11,14 @@ CGDIR = cg() { l=$$(grep -E "^[0-9]+:([^:]*[,:])?$$1([,:][^:]*)?:/tscontain/|^0:
 
 all: build
 
-node_modules: package.json
+# installed only when missing: a demo must never reinstall the dependencies under a running test
+# suite (after editing package.json, run npm ci yourself)
+node_modules:
 	npm ci --no-audit --no-fund
-	touch node_modules
 
 # rebuilt only when a source changed (the test suite runs the demos while it runs)
 build: dist/bin/tscontain.cjs
-dist/bin/tscontain.cjs: node_modules $(shell find src -name '*.ts') build.mjs tsconfig.json
+dist/bin/tscontain.cjs: $(shell find src -name '*.ts') build.mjs tsconfig.json | node_modules
 	npm run build --silent
 
 test: build
