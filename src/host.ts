@@ -4,9 +4,12 @@ import { dirname, join } from 'node:path';
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Absolute path of a host program, like `command -v`. */
+/**
+ * Absolute path of a host program, like `command -v`, but the system's directories first: a
+ * runtime running as root takes util-linux from /usr/bin, not from whatever PATH puts before it.
+ */
 export function which(cmd: string, path = process.env.PATH || HOST_PATH): string | undefined {
-  for (const d of path.split(':').concat(HOST_PATH.split(':'))) {
+  for (const d of HOST_PATH.split(':').concat(path.split(':'))) {
     if (!d) continue;
     const p = join(d, cmd);
     try { accessSync(p, constants.X_OK); return p; } catch { /* next */ }
