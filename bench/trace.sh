@@ -1,7 +1,7 @@
 #!/bin/sh
 # Where the start-up time goes: one `tscontain run --rm busybox /bin/true`, program by program.
 # Every process start (fork), program start (exec) and end (exit) the kernel saw, from its
-# tracefs scheduler events, in ms since node started. Nothing is sampled and nothing is slowed
+# tracefs scheduler events, in ms since the command started. Nothing is sampled and nothing is slowed
 # down the way strace would: the kernel records these events anyway.
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ trap done_ EXIT
 echo 0 > $T/tracing_on; echo > $T/trace
 for e in $events; do echo 1 > $T/events/sched/$e/enable; done
 echo 1 > $T/tracing_on
-node bin/tscontain.cjs run --rm busybox /bin/true
+${TSC_TRACE_CMD:-bin/tscontain} run --rm busybox /bin/true
 echo 0 > $T/tracing_on
 cp $T/trace "$out"
 
@@ -36,7 +36,7 @@ awk '
   {
     for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) t = substr($i, 1, length($i) - 1) * 1000
     ev = $0; sub(/^.*: sched_process_/, "", ev)
-    if (ev ~ /^exec/ && ev ~ /bin\/node/) { t0 = t; p = t }
+    if (!t0 && ev ~ /^exec/) { t0 = t; p = t }   # the command itself
     if (!t0) next
     if (ev ~ /^fork: comm=node .*child_comm=node/) next
     if (ev ~ /^exit: comm=node/ && ev !~ /group_dead=true/) next

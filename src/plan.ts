@@ -308,10 +308,11 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
     tsc_watch=$!
     exec 7<&-
   fi
-  if ! (set -e; host_setup) || [ -n "$tsc_orphan" ]; then
-    echo "tscontain: preparing the container failed" >&2
-    discard; tsc_end 125
-  fi
+  # set -e: a failing step ends this shell, and the EXIT trap discards what was made so far
+  trap 'echo "tscontain: preparing the container failed" >&2; discard; tsc_end 125' EXIT
+  set -e; host_setup; set +e
+  trap - EXIT
+  [ -z "$tsc_orphan" ] || { discard; tsc_end 125; }
   if [ -n "$tsc_detach" ]; then
     mkfifo "$tsc_run/stdout" "$tsc_run/stderr"
     tsc_log out < "$tsc_run/stdout" & tsc_log err < "$tsc_run/stderr" &
@@ -320,9 +321,11 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
   for tsc_sig in TERM INT HUP QUIT USR1 USR2; do trap "tsc_forward $tsc_sig" $tsc_sig; done
 
   # ${nh + 1}. Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1
-  #    unshare(1), namespaces(7); env(1): only the container's environment, INT and QUIT not ignored
+  #    unshare(1), namespaces(7); env(1): only the container's environment, INT and QUIT not ignored;
+  #    setpriv(1) --pdeathsig: if this supervisor dies, even by SIGKILL, unshare dies, and PID 1 with it
   say ${q(ctx.narrate ? ctx.narrate({ title: `Start the container: unshare ${ns.join(' ')} --fork`, why: 'namespaces(7)', lines: [] }, nh + 1) : `${nh + 1}. Start the container`)}
   ${ctx.bin('env')} -i --default-signal=INT,QUIT ${env} \\
+    ${ctx.bin('setpriv')} --pdeathsig KILL \\
     ${ctx.tools.unshare} ${ns.join(' ')} --fork --kill-child=SIGKILL --propagation private \\
     /bin/sh "$0" --init ${qa(s.argv)} ${s.interactive ? '<&5' : '</dev/null'} 5<&- 2>"$tsc_run/unshare.err" &
   tsc_upid=$!

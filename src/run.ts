@@ -1,7 +1,6 @@
 // `tscontain run`: parse -> spec -> plan -> execute the plan's script. The only thing this file
 // does on the host itself is write the plan where its supervisor can read it, and start it.
-import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
@@ -12,6 +11,10 @@ import { roots } from './paths.js';
 import { planRun, type Plan, type PlanContext } from './plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
 import { gc, nameOwner, pidFileText } from './state.js';
+
+/** bin/tscontain reads the plan's path from this fd and execs it (see handOff). */
+const HANDOFF_FD = 3;
+const handingOff = () => process.env.TSCONTAIN_HANDOFF === String(HANDOFF_FD);
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
@@ -56,17 +59,30 @@ export function closeInheritedFds(): void {
  * Put the plan where its supervisor reads it. `starting` (our pid) goes first: while we live, gc
  * leaves this container alone although its supervisor has not written its own pid yet.
  */
-function writePlan(plan: Plan): string {
+function writePlan(plan: Plan, owner = process.pid): string {
   mkdirSync(plan.run, { recursive: true });
-  writeFileSync(join(plan.run, '.starting'), pidFileText());
+  writeFileSync(join(plan.run, '.starting'), pidFileText(owner));
   renameSync(join(plan.run, '.starting'), join(plan.run, 'starting')); // never seen empty
   const file = join(plan.run, 'plan.sh');
   writeFileSync(file, plan.script, { mode: 0o700 });
   return file;
 }
 
+/**
+ * Under bin/tscontain (the sh front end) a foreground run hands its plan back instead of starting
+ * it: that shell execs the plan, so the supervisor is the very process the user started (signals
+ * sent to tscontain reach it directly) and no Node.js process waits beside the container. Until
+ * the plan writes its own pid file, `starting` names that shell: gc leaves the container alone.
+ */
+export function handOff(plan: Plan): number {
+  const file = writePlan(plan, process.ppid);
+  writeSync(HANDOFF_FD, file + '\n');
+  return 0;
+}
+
 /** Start the plan's supervisor script in the foreground; forwards signals; resolves to the exit code. */
-export function execute(plan: Plan): Promise<number> {
+export async function execute(plan: Plan): Promise<number> {
+  const { spawn } = await import('node:child_process'); // not at the top: ~8 ms that a hand-off never needs
   closeInheritedFds();
   const file = writePlan(plan);
   // fd 7: a pipe the supervisor watches; when we exit or are killed, even by SIGKILL, it closes and
@@ -99,7 +115,8 @@ export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): 
     const owner = nameOwner(r, req.spec.name);
     if (owner) throw new TscError(`the name "${req.spec.name}" is already in use by container ${owner.slice(0, 12)}`, `choose another name or remove that container (tscontain rm ${req.spec.name})`);
   }
-  return req.spec.detach ? executeDetached(plan) : execute(plan);
+  if (req.spec.detach) return executeDetached(plan);
+  return handingOff() ? handOff(plan) : execute(plan);
 }
 
 /** The whole file behind fd, from its start (the fd's own offset may be anywhere). */
@@ -114,6 +131,7 @@ function readAll(fd: number): string {
  * wait only until the command was reached (the plan's `started` file), then print the id.
  */
 export async function executeDetached(plan: Plan): Promise<number> {
+  const { spawn } = await import('node:child_process');
   closeInheritedFds();
   const file = writePlan(plan);
   // Kept open here, so they can be read even after a --rm container removed them.

@@ -37,7 +37,7 @@ export function startTicks(pid: number | 'self'): string | undefined {
 }
 
 /** What a pid file holds: "PID START-TICKS", so a recycled pid is never taken for its writer. */
-export const pidFileText = () => `${process.pid} ${startTicks('self')}`;
+export const pidFileText = (pid = process.pid) => `${pid} ${startTicks(pid === process.pid ? 'self' : pid)}`;
 
 /**
  * Is the process named in a pid file ("PID START-TICKS") alive, and the one that wrote it? Like

@@ -36,7 +36,7 @@ for (const [what, args, code, re] of cases) {
 }
 
 it('bad input: not running as root', (t) => {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', '--rm', '/', 'true'], { env: { ...env, TSCONTAIN_ROOT: tempDir('tscontain-nonroot-') } });
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'run', '--rm', '/', 'true'], { env: { ...env, TSCONTAIN_ROOT: tempDir('tscontain-nonroot-') } });
   t.is(r.status, 125);
   t.regex(r.stderr.toString(), /tscontain run needs root .*: run it as root, e.g. with sudo/);
 });

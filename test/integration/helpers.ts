@@ -7,7 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from '../fixtures/temp.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const BIN = join(REPO, 'bin', 'tscontain.cjs');
+/** The command users run (a sh front end; see bin/tscontain), and the Node.js entry behind it. */
+export const BIN = join(REPO, 'bin', 'tscontain');
+export const NODE_BIN = join(REPO, 'bin', 'tscontain.cjs');
+/**
+ * Tests start tscontain from a clean fd table, as a terminal does: a test runner may pass down fds
+ * above 9 that sh cannot close, and bin/tscontain would then (rightly) let Node.js run the
+ * container. Those paths are tested on purpose, with `node: true` or an extra fd.
+ */
+export const CLOSE_FDS = 'for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done';
+/** bash -c CLEAN_FDS PROGRAM ARGS...: PROGRAM with only stdin, stdout and stderr open. */
+export const CLEAN_FDS = `${CLOSE_FDS}; exec "$0" "$@"`;
 export const isRoot = process.getuid?.() === 0;
 export const env = { ...process.env, TSCONTAIN_ROOT: process.env.TSCONTAIN_ROOT || '/tmp/tscontain-test', NO_COLOR: '1' };
 
@@ -21,8 +31,9 @@ export async function killStarted() {
   await sleep(200);
 }
 
-export function start(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; done: Promise<Result>; stdout: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: opts.env ?? env, stdio: ['pipe', 'pipe', 'pipe'] });
+export function start(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean } = {}): { child: ChildProcess; done: Promise<Result>; stdout: () => string } {
+  const [cmd, argv] = opts.node ? [process.execPath, [NODE_BIN, ...args]] : ['/bin/bash', ['-c', CLEAN_FDS, BIN, ...args]];
+  const child = spawn(cmd, argv, { env: opts.env ?? env, stdio: ['pipe', 'pipe', 'pipe'] });
   started.add(child);
   child.on('exit', () => started.delete(child));
   let stdout = '', stderr = '';
@@ -33,7 +44,7 @@ export function start(args: string[], opts: { input?: string; env?: NodeJS.Proce
   return { child, done, stdout: () => stdout };
 }
 
-export const tsc = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) => start(args, opts).done;
+export const tsc = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean } = {}) => start(args, opts).done;
 
 const stores: string[] = [];
 

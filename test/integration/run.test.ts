@@ -3,12 +3,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted, BIN } from './helpers.js';
+import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted, privateStore, removeStoreContainers, BIN, CLOSE_FDS, CLEAN_FDS } from './helpers.js';
 
 const it = isRoot ? test : test.skip;
 const S3138 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no other test or run shares
 const S3137 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no other test or run shares
-test.after.always(killStarted);
+test.after.always(async () => { await killStarted(); await removeStoreContainers(); });
 const serial = isRoot ? test.serial : test.serial.skip;
 
 it('hostname: set inside, the host keeps its own', async (t) => {
@@ -98,14 +98,27 @@ it('-u, -e, --env-file, -w: user, environment and working directory', async (t) 
   t.deepEqual(n.stdout.trim().split('\n'), ['nobody', '/newdir'], 'names from the image; a missing workdir is created');
 });
 
-it('file descriptors tscontain inherited do not reach the container', async (t) => {
+it('file descriptors tscontain inherited do not reach the container; bin/tscontain\'s process becomes the supervisor', async (t) => {
   const { spawn } = await import('node:child_process');
-  const c = spawn(process.execPath, [BIN, 'run', '--rm', 'busybox', 'ls', '/proc/self/fd'], { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
-  let out = '';
-  c.stdout!.on('data', (d) => (out += d));
-  const code = await new Promise((res) => c.on('close', res));
-  t.is(code, 0);
-  t.deepEqual(out.trim().split(/\s+/).map(Number).sort((a, b) => a - b), [0, 1, 2, 3], 'stdin, stdout, stderr and ls\'s own directory');
+  const cases: [string, string, boolean][] = [
+    ['fds 3-9: closed by bin/tscontain, which then execs the plan', '3</dev/null 4</dev/null 9</dev/null', true],
+    ['an fd above 9 (sh cannot close it): Node.js runs the plan and closes it', '12</dev/null', false],
+  ];
+  for (const [what, fds, handedOff] of cases) {
+    const e = privateStore();
+    const c = spawn('/bin/bash', ['-c', `${CLOSE_FDS}; exec ${fds}; exec "$0" "$@"`, BIN, 'run', '--rm', 'busybox', 'sh', '-c', 'ls /proc/self/fd; exec sleep 3139'], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout!.on('data', (d) => (out += d));
+    await waitFor(() => String(pidsOf('sleep', '3139').length), /^1$/);
+    const run = join(e.TSCONTAIN_ROOT!, 'run');
+    const id = readdirSync(run).find((d) => /^[0-9a-f]{64}$/.test(d))!;
+    const supervisor = Number(readFileSync(join(run, id, 'supervisor'), 'utf8').split(' ')[0]);
+    t.is(supervisor === c.pid, handedOff, `${what}: the supervisor is ${handedOff ? '' : 'not '}the process that was started`);
+    process.kill(pidsOf('sleep', '3139')[0], 'SIGKILL');
+    const code = await new Promise((res) => c.on('close', res));
+    t.is(code, 137, what);
+    t.deepEqual(out.trim().split(/\s+/).map(Number).sort((a, b) => a - b), [0, 1, 2, 3], `${what}: stdin, stdout, stderr and ls's own directory`);
+  }
 });
 
 // On a hybrid machine the v2 tree (/sys/fs/cgroup/unified) drives the v2 driver for real: join and removal.
@@ -126,7 +139,7 @@ it('-i passes stdin; without -i the container reads /dev/null', async (t) => {
 });
 
 it('-it gives a working interactive shell (under script(1) for a terminal)', async (t) => {
-  const cmd = `TSCONTAIN_ROOT=${env.TSCONTAIN_ROOT} node ${process.cwd()}/bin/tscontain.cjs run -it --rm -h itbox busybox sh`;
+  const cmd = `TSCONTAIN_ROOT=${env.TSCONTAIN_ROOT} bash -c '${CLEAN_FDS}' ${BIN} run -it --rm -h itbox busybox sh`;
   const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { input: 'echo $((6*7)) $TERM; hostname\nexit 5\n', env });
   t.is(r.status, 5);
   t.regex(r.stdout.toString(), /42 xterm/);
@@ -212,19 +225,24 @@ it('signals: HUP, USR1, USR2, INT, QUIT reach PID 1', async (t) => {
   t.is(r.stdout.match(/got-/g)!.length, 5);
 });
 
-it('SIGKILL of tscontain kills the container and leaves nothing behind', async (t) => {
-  const c = start(['run', '--rm', 'busybox', 'sh', '-c', `cat /proc/self/cgroup; sleep ${S3138}`]);
-  await waitFor(() => String(pidsOf('sleep', S3138).length), /^1$/);
-  await waitFor(c.stdout, /memory:\/tscontain/);
-  const cg = cgroupPath(c.stdout(), 'memory');
-  c.child.kill('SIGKILL');
-  await c.done;
-  for (let i = 0; i < 100 && (pidsOf('sleep', S3138).length || existsSync(cg)); i++) await sleep(50);
-  t.deepEqual(pidsOf('sleep', S3138), []);
-  t.false(existsSync(cg), 'cgroup removed');
-  const id = cg.split('/').pop()!;
-  t.false(existsSync(`${env.TSCONTAIN_ROOT}/run/${id}`), 'runtime state removed');
-  t.false(existsSync(`${env.TSCONTAIN_ROOT}/lib/containers/${id}`), '--rm honoured');
+it('SIGKILL of tscontain kills the container; what it left is removed (by Node.js\'s supervisor at once, else by the next command)', async (t) => {
+  for (const node of [true, false]) {
+    const what = node ? 'node bin/tscontain.cjs' : 'bin/tscontain';
+    const c = start(['run', '--rm', 'busybox', 'sh', '-c', `cat /proc/self/cgroup; sleep ${S3138}`], { node });
+    await waitFor(() => String(pidsOf('sleep', S3138).length), /^1$/);
+    await waitFor(c.stdout, /memory:\/tscontain/);
+    const cg = cgroupPath(c.stdout(), 'memory');
+    const id = cg.split('/').pop()!;
+    c.child.kill('SIGKILL');
+    await c.done;
+    for (let i = 0; i < 100 && pidsOf('sleep', S3138).length; i++) await sleep(50);
+    t.deepEqual(pidsOf('sleep', S3138), [], `${what}: the container died with it`);
+    if (!node) await tsc(['ps']); // the supervisor itself was killed: the next command reconciles
+    for (let i = 0; i < 100 && existsSync(cg); i++) await sleep(50);
+    t.false(existsSync(cg), `${what}: cgroup removed`);
+    t.false(existsSync(`${env.TSCONTAIN_ROOT}/run/${id}`), `${what}: runtime state removed`);
+    t.false(existsSync(`${env.TSCONTAIN_ROOT}/lib/containers/${id}`), `${what}: --rm honoured`);
+  }
 });
 
 it('without --rm the container is kept, listed by ps -a and removed by rm', async (t) => {

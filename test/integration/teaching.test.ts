@@ -3,7 +3,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, tsc, env, REPO, waitFor, pidsOf, sleep } from './helpers.js';
+import { isRoot, tsc, env, REPO, BIN, CLEAN_FDS, waitFor, pidsOf, sleep } from './helpers.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const it = isRoot ? test : test.skip;
@@ -64,7 +64,7 @@ it('--explain narrates each step with its kernel feature; plain without a termin
   t.regex(r.stderr, /pivot_root\(2\)/);
   t.regex(r.stderr, /uts_namespaces\(7\)/);
   t.notRegex(r.stderr, /\x1b\[/, 'no colour codes when not a terminal');
-  const tty = spawnSync('script', ['-qec', `node ${REPO}/bin/tscontain.cjs run --rm --explain busybox true`, '/dev/null'], { env: { ...env, NO_COLOR: '' }, encoding: 'utf8' });
+  const tty = spawnSync('script', ['-qec', `bash -c '${CLEAN_FDS}' ${BIN} run --rm --explain busybox true`, '/dev/null'], { env: { ...env, NO_COLOR: '' }, encoding: 'utf8' });
   t.regex(tty.stdout, /\x1b\[[0-9;]*m\[1\]/, 'colour on a terminal');
 });
 
