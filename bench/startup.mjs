@@ -14,8 +14,8 @@ for (let r = 0; r < rounds; r++) {
   const order = cmds.map((_, i) => cmds[(i + r) % cmds.length]);
   const file = join(out, `round${r}.json`);
   const res = spawnSync('hyperfine', ['-N', '--warmup', '2', '--runs', String(runs), '--style', 'none', '--export-json', file,
-    ...order.flatMap(([n, c]) => ['-n', n, c])], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (res.status !== 0) process.exit(res.status ?? 1);
+    ...order.flatMap(([n, c]) => ['-n', n, c])], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (res.status !== 0) { process.stderr.write(res.stderr); process.exit(res.status ?? 1); } // else only hyperfine's outlier warnings
   for (const x of JSON.parse(readFileSync(file, 'utf8')).results) times[x.command].push(...x.times);
 }
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2 * 1000; };
