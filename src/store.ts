@@ -141,11 +141,10 @@ export async function applyLayer(root: string, file: string, warnings: string[],
     }
     await run('tar', ['--extract', '--file', tarFile, '--directory', root, '--numeric-owner', '--same-owner', '--same-permissions',
       '--delay-directory-restore', '--no-overwrite-dir', '--anchored', empty ? '--wildcards' : '--no-wildcards', '--exclude-from', ex], file, warnings);
-    if (empty) {
-      // device nodes and FIFOs are never kept in an image
-      const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], file, warnings);
-      for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
-    }
+    // device nodes and FIFOs are never kept in an image: also those whose member name kept them
+    // out of the exclusions above (a newline cannot be written into tar's exclude file)
+    const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], file, warnings);
+    for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
   } finally {
     if (tarFile !== file) rmSync(tarFile, { force: true });
   }

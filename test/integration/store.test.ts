@@ -142,3 +142,16 @@ test('safePath refuses paths through symlinks and ..', (t) => {
   t.is(safePath(root, 'l'), join(root, 'l'), 'the symlink itself may be removed');
   t.is(safePath(root, '../etc'), join(root, 'etc'), 'normalized inside');
 });
+
+it('device nodes in an upper layer are skipped too, even under a name tar\'s exclude list cannot hold', async (t) => {
+  const r = store();
+  const layout = ociLayout(tmp('tscontain-oci-'), [
+    [{ name: 'dev/', type: 'dir' }, { name: 'keep', data: 'k' }],
+    [{ name: 'dev/plain', type: 'char' }, { name: 'dev/new\nline', type: 'char' }, { name: 'dev/pipe', type: 'fifo' }],
+  ], {});
+  const res = await importImage(r, layout, 'devs');
+  const found = execFileSync('find', [rootfs(r, 'devs'), '(', '-type', 'c', '-o', '-type', 'b', '-o', '-type', 'p', ')', '-print']).toString();
+  t.is(found, '', 'no device node or FIFO in the image');
+  t.true(existsSync(join(rootfs(r, 'devs'), 'keep')));
+  t.is(res.warnings.filter((w) => /skipped device node/.test(w)).length >= 3, true, res.warnings.join('|'));
+});
