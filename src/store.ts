@@ -170,6 +170,25 @@ function run(cmd: string, args: string[], file: string, warnings: string[]): Pro
   });
 }
 
+/**
+ * syncfs(2) of the store's filesystem (sync -f): the image is on disk before it is renamed into
+ * place, so neither a crash nor a full disk that shows only at writeback (delayed allocation)
+ * leaves a complete-looking image with files missing their data.
+ */
+function syncStore(dir: string): Promise<void> {
+  return new Promise((res, rej) => {
+    const c = spawn('sync', ['-f', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr!.on('data', (d) => (err += d));
+    c.on('error', (e) => rej(new TscError(`cannot run sync: ${e.message}`, 'install coreutils')));
+    c.on('close', (code) => {
+      if (code === 0) return res();
+      if (/No space/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
+      rej(new TscError(`writing the image to disk failed: ${err.trim() || `sync exited ${code}`}`, 'check the disk; nothing was kept'));
+    });
+  });
+}
+
 interface Found { layers: string[]; config: ImageConfig; format: string }
 
 const readJson = (f: string) => { try { return JSON.parse(readFileSync(f, 'utf8')); } catch { return undefined; } };
@@ -240,6 +259,7 @@ export async function importImage(r: Roots, src: string, name: string, force = f
     rmSync(scratch, { recursive: true, force: true });
     const format = found?.format ?? 'tar';
     writeFileSync(join(tmp, 'config.json'), JSON.stringify({ name, created: new Date().toISOString(), source: `import:${resolve(src)} (${format})`, config: found?.config ?? {} }, null, 2) + '\n');
+    await syncStore(tmp);
     if (existsSync(dest)) {
       const old = join(base, `.removing-${name}-${process.pid}`);
       renameSync(dest, old);
