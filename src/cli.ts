@@ -5,7 +5,7 @@ import { report } from './errors.js';
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
   if (cmd === '--version' || cmd === 'version') {
-    const { readFileSync } = await import('node:fs');
+    const { readFileSync } = process.getBuiltinModule('node:fs'); // import() would go through the ES module loader: ~8 ms
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     process.stdout.write(`tscontain version ${pkg.version}\n`);
     return 0;

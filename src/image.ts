@@ -1,7 +1,6 @@
 // Images: a name in the store (/var/lib/tscontain/images/NAME/{rootfs,config.json}) or a path to
 // a root filesystem directory. The default image `busybox` is built on first use by its recipe.
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TscError, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND } from './errors.js';
@@ -53,7 +52,7 @@ export function buildImage(r: Roots, name: string, opts: { quiet?: boolean } = {
   mkdirSync(tmp, { recursive: true });
   if (!opts.quiet) process.stderr.write(`tscontain: building image ${name} with ${recipe}\n`);
   // loaded here, not at the top: node:child_process costs ~8 ms of start-up that `run` rarely needs
-  const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const res = spawnSync('/bin/sh', [recipe, join(tmp, 'rootfs')], { stdio: ['ignore', opts.quiet ? 'ignore' : 2, 2] });
   if (res.status !== 0) {
     rmSync(tmp, { recursive: true, force: true });

@@ -82,7 +82,7 @@ export function handOff(plan: Plan): number {
 
 /** Start the plan's supervisor script in the foreground; forwards signals; resolves to the exit code. */
 export async function execute(plan: Plan): Promise<number> {
-  const { spawn } = await import('node:child_process'); // not at the top: ~8 ms that a hand-off never needs
+  const { spawn } = process.getBuiltinModule('node:child_process'); // not at the top: ~8 ms that a hand-off never needs
   closeInheritedFds();
   const file = writePlan(plan);
   // fd 7: a pipe the supervisor watches; when we exit or are killed, even by SIGKILL, it closes and
@@ -131,7 +131,7 @@ function readAll(fd: number): string {
  * wait only until the command was reached (the plan's `started` file), then print the id.
  */
 export async function executeDetached(plan: Plan): Promise<number> {
-  const { spawn } = await import('node:child_process');
+  const { spawn } = process.getBuiltinModule('node:child_process');
   closeInheritedFds();
   const file = writePlan(plan);
   // Kept open here, so they can be read even after a --rm container removed them.

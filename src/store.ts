@@ -87,9 +87,9 @@ export function scanTar(file: string): TarMember[] {
 
 /** A gzip layer, decompressed to a file next to it (so it is read once more by tar, not twice gunzipped). */
 async function gunzipTo(src: string, dest: string): Promise<void> {
-  const { createReadStream, createWriteStream } = await import('node:fs');
-  const { createGunzip } = await import('node:zlib');
-  const { pipeline } = await import('node:stream/promises');
+  const { createReadStream, createWriteStream } = process.getBuiltinModule('node:fs');
+  const { createGunzip } = process.getBuiltinModule('node:zlib');
+  const { pipeline } = process.getBuiltinModule('node:stream/promises');
   try {
     await pipeline(createReadStream(src), createGunzip(), createWriteStream(dest));
   } catch (e) {
