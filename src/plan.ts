@@ -61,7 +61,7 @@ function plainPath(p: string): void {
 /** sh that writes "PID START-TICKS" of this shell to a file, with builtins only (no program started). */
 export const writePidFile = (file: string) => `read -r tsc_stat < /proc/$$/stat; tsc_start() { shift 19; echo "$$ $1"; }; tsc_start \${tsc_stat##*) } > ${file}`;
 
-/** The /dev every container gets, made once and copied in: device nodes, the usual links, shm. */
+/** The /dev every container gets, made once and shared read-only under each container's own layer: device nodes, the usual links. */
 const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 const DEV_LINKS: [string, string][] = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
 
