@@ -7,7 +7,7 @@ TSC := bin/tscontain
 # the container's cgroup directory for a controller, from the /proc/self/cgroup it printed
 CGDIR = cg() { l=$$(grep -E "^[0-9]+:([^:]*[,:])?$$1([,:][^:]*)?:/tscontain/|^0::/tscontain/" "$$2" | head -1); p=$${l\#\#*:}; case $$l in 0::*) echo /sys/fs/cgroup$$p;; *) echo /sys/fs/cgroup/$$1$$p;; esac; }
 
-.PHONY: all build test bench doctor demo demo-uts demo-pid demo-mount demo-chroot demo-pivot demo-cgroup-pids demo-cgroup-memory demo-cgroup-cpu
+.PHONY: all build test bench trace doctor demo demo-uts demo-pid demo-mount demo-chroot demo-pivot demo-cgroup-pids demo-cgroup-memory demo-cgroup-cpu
 
 all: build
 
@@ -26,6 +26,10 @@ test: build
 
 bench: build
 	npm run bench
+
+# one container start, program by program, from the kernel's scheduler events (as root)
+trace: build
+	sh bench/trace.sh
 
 doctor: build
 	$(TSC) doctor

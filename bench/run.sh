@@ -3,11 +3,7 @@
 # node -e 0 and (when installed) runc, with hyperfine. Target: tscontain <= 1.5 x (node -e 0 + raw unshare).
 set -eu
 cd "$(dirname "$0")/.."
-# Measured as from a terminal: only stdin, stdout and stderr open. (A harness may pass down fds
-# above 9 that sh cannot close; bin/tscontain then lets Node.js run the container, the slower path.)
-if [ -z "${TSC_BENCH_CLEAN-}" ] && command -v bash >/dev/null; then
-  TSC_BENCH_CLEAN=1 exec bash -c 'for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec sh "$0" "$@"' "$0" "$@"
-fi
+[ -n "${TSC_CLEAN_FDS-}" ] || TSC_CLEAN_FDS=1 exec sh bench/clean-fds sh "$0" "$@"   # as from a terminal
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
 npm run build --silent

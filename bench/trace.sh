@@ -5,6 +5,7 @@
 # down the way strace would: the kernel records these events anyway.
 set -eu
 cd "$(dirname "$0")/.."
+[ -n "${TSC_CLEAN_FDS-}" ] || TSC_CLEAN_FDS=1 exec sh bench/clean-fds sh "$0" "$@"   # as from a terminal
 [ "$(id -u)" = 0 ] || { echo "trace: run as root" >&2; exit 1; }
 export TSCONTAIN_ROOT="${TSCONTAIN_BENCH_ROOT:-/tmp/tscontain-bench}"
 node bin/tscontain.cjs rootfs build busybox >/dev/null
