@@ -1,6 +1,6 @@
 // Issue 5: detached containers and their lifecycle; crash safety; no leaks.
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, tsc, start, waitFor, sleep, privateStore, killStarted, removeStoreContainers, type Result } from './helpers.js';
 import { removeTempDirs } from '../fixtures/temp.js';
@@ -152,12 +152,15 @@ it('bad input: unknown, ambiguous, running, stopped, taken names, bad timeouts; 
   await check(['run', '-d', '--name', 'busy', 'busybox', 'true'], /the name "busy" is already in use by container/);
   await check(['stop', '-t', '-1', 'busy'], /invalid stop timeout/);
   await check(['kill', '-s', 'BOGUS', 'busy'], /invalid signal "BOGUS"/);
-  // an ambiguous prefix: find two ids sharing a first hex digit
-  const ids = JSON.parse((await tsc(['ps', '-a', '--format', 'json'], { env })).stdout).map((c: { id: string }) => c.id);
-  if (ids[0][0] === ids[1][0]) await check(['inspect', ids[0][0]], /ambiguous/);
-  else await check(['inspect', ''], /no such container|Not enough|ambiguous/);
+  // an ambiguous prefix: a stopped container whose id shares its first 6 hex digits with another
+  const twin = done.slice(0, 6) + (done[6] === 'f' ? '0' : 'f').repeat(58);
+  mkdirSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers', twin));
+  writeFileSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers', twin, 'config.json'), JSON.stringify({ id: twin, image: 'busybox', argv: ['true'] }));
+  writeFileSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers', twin, 'state.json'), JSON.stringify({ status: 'exited', exitCode: 0 }));
+  await check(['inspect', done.slice(0, 6)], /container id prefix "[0-9a-f]{6}" is ambiguous \(2 containers\)/);
+  t.is((await tsc(['inspect', done.slice(0, 7)], { env })).code, 0, 'one more digit is unique');
   t.true(JSON.parse((await tsc(['inspect', 'busy'], { env })).stdout)[0].State.Running, 'still running');
-  await tsc(['rm', '-f', id, done], { env });
+  await tsc(['rm', '-f', id, done, twin], { env });
 });
 
 serial('of two `run --name x` at once exactly one wins', async (t) => {
