@@ -56,8 +56,9 @@ export function closeInheritedFds(): void {
 }
 
 /**
- * Put the plan where its supervisor reads it. `starting` (our pid) goes first: while we live, gc
- * leaves this container alone although its supervisor has not written its own pid yet.
+ * Put the plan where its supervisor reads it. `starting` goes first, naming the process that will
+ * start the plan (us, or the bin/tscontain shell): while it lives, gc leaves this container alone
+ * although its supervisor has not written its own pid yet.
  */
 function writePlan(plan: Plan, owner = process.pid): string {
   mkdirSync(plan.run, { recursive: true });

@@ -112,8 +112,9 @@ it('file descriptors tscontain inherited do not reach the container; bin/tsconta
     await waitFor(() => String(pidsOf('sleep', '3139').length), /^1$/);
     const run = join(e.TSCONTAIN_ROOT!, 'run');
     const id = readdirSync(run).find((d) => /^[0-9a-f]{64}$/.test(d))!;
-    const supervisor = Number(readFileSync(join(run, id, 'supervisor'), 'utf8').split(' ')[0]);
-    t.is(supervisor === c.pid, handedOff, `${what}: the supervisor is ${handedOff ? '' : 'not '}the process that was started`);
+    const pidIn = (f: string) => Number(readFileSync(join(run, id, f), 'utf8').split(' ')[0]);
+    t.is(pidIn('supervisor') === c.pid, handedOff, `${what}: the supervisor is ${handedOff ? '' : 'not '}the process that was started`);
+    t.is(pidIn('starting'), c.pid!, `${what}: until the plan ran, the container was claimed by the process that was started`);
     process.kill(pidsOf('sleep', '3139')[0], 'SIGKILL');
     const code = await new Promise((res) => c.on('close', res));
     t.is(code, 137, what);
