@@ -115,6 +115,7 @@ export async function applyLayer(root: string, file: string, warnings: string[],
     if (magic(tarFile) === 'unknown') throw new TscError(`${basename(file)} is not a tar archive (plain or gzip)`, 'check the file');
     const ex = join(scratch, 'exclude');
     const empty = readdirSync(root).length === 0;
+    let sweep = empty; // device nodes are removed after extraction: all of a first layer's, and those whose names tar's exclude file cannot hold
     if (empty) {
       // onto an empty root (the first layer, a plain tarball) a whiteout hides nothing: no need to
       // read the member list first; markers are excluded by pattern, device nodes removed after
@@ -124,7 +125,11 @@ export async function applyLayer(root: string, file: string, warnings: string[],
       for (const m of scanTar(tarFile)) {
         const p = posix.normalize(m.name.replace(/^\/+/, '')).replace(/\/$/, '');
         const base = posix.basename(p), dir = posix.dirname(p);
-        if (m.type === '3' || m.type === '4' || m.type === '6') { warnings.push(`skipped device node ${p}`); exclude.push(m.name); continue; }
+        if (m.type === '3' || m.type === '4' || m.type === '6') {
+          warnings.push(`skipped device node ${p}`);
+          if (m.name.includes('\n')) sweep = true; else exclude.push(m.name); // a newline would split it into two patterns
+          continue;
+        }
         if (base === '.wh..wh..opq') {
           const d = safePath(root, dir);
           if (d && existsSync(d)) for (const k of readdirSync(d)) rmSync(join(d, k), { recursive: true, force: true });
@@ -137,14 +142,15 @@ export async function applyLayer(root: string, file: string, warnings: string[],
           exclude.push(m.name);
         }
       }
-      writeFileSync(ex, exclude.map((e) => e + '\n').join(''));
+      writeFileSync(ex, exclude.filter((e) => !e.includes('\n')).map((e) => e + '\n').join(''));
     }
     await run('tar', ['--extract', '--file', tarFile, '--directory', root, '--numeric-owner', '--same-owner', '--same-permissions',
       '--delay-directory-restore', '--no-overwrite-dir', '--anchored', empty ? '--wildcards' : '--no-wildcards', '--exclude-from', ex], file, warnings);
-    // device nodes and FIFOs are never kept in an image: also those whose member name kept them
-    // out of the exclusions above (a newline cannot be written into tar's exclude file)
-    const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], file, warnings);
-    for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
+    if (sweep) {
+      // device nodes and FIFOs are never kept in an image
+      const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], file, warnings);
+      if (empty) for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
+    }
   } finally {
     if (tarFile !== file) rmSync(tarFile, { force: true });
   }
