@@ -15,9 +15,7 @@ export const NODE_BIN = join(REPO, 'bin', 'tscontain.cjs');
  * above 9 that sh cannot close, and bin/tscontain would then (rightly) let Node.js run the
  * container. Those paths are tested on purpose, with `node: true` or an extra fd.
  */
-export const CLOSE_FDS = 'for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done';
-/** bash -c CLEAN_FDS PROGRAM ARGS...: PROGRAM with only stdin, stdout and stderr open. */
-export const CLEAN_FDS = `${CLOSE_FDS}; exec "$0" "$@"`;
+export const CLEAN_FDS = join(REPO, 'bench', 'clean-fds'); // sh CLEAN_FDS PROGRAM ARGS...: only fds 0-2 open
 export const isRoot = process.getuid?.() === 0;
 export const env = { ...process.env, TSCONTAIN_ROOT: process.env.TSCONTAIN_ROOT || '/tmp/tscontain-test', NO_COLOR: '1' };
 
@@ -32,7 +30,7 @@ export async function killStarted() {
 }
 
 export function start(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean } = {}): { child: ChildProcess; done: Promise<Result>; stdout: () => string } {
-  const [cmd, argv] = opts.node ? [process.execPath, [NODE_BIN, ...args]] : ['/bin/bash', ['-c', CLEAN_FDS, BIN, ...args]];
+  const [cmd, argv] = opts.node ? [process.execPath, [NODE_BIN, ...args]] : ['/bin/sh', [CLEAN_FDS, BIN, ...args]];
   const child = spawn(cmd, argv, { env: opts.env ?? env, stdio: ['pipe', 'pipe', 'pipe'] });
   started.add(child);
   child.on('exit', () => started.delete(child));

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted, privateStore, removeStoreContainers, BIN, CLOSE_FDS, CLEAN_FDS } from './helpers.js';
+import { isRoot, tsc, start, waitFor, pidsOf, cgroupPath, sleep, env, killStarted, privateStore, removeStoreContainers, BIN, CLEAN_FDS } from './helpers.js';
 
 const it = isRoot ? test : test.skip;
 const S3138 = String(3000 + Math.floor(Math.random() * 90000)); // a marker no other test or run shares
@@ -106,7 +106,7 @@ it('file descriptors tscontain inherited do not reach the container; bin/tsconta
   ];
   for (const [what, fds, handedOff] of cases) {
     const e = privateStore();
-    const c = spawn('/bin/bash', ['-c', `${CLOSE_FDS}; exec ${fds}; exec "$0" "$@"`, BIN, 'run', '--rm', 'busybox', 'sh', '-c', 'ls /proc/self/fd; exec sleep 3139'], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn('/bin/sh', [CLEAN_FDS, '/bin/bash', '-c', `exec ${fds}; exec "$0" "$@"`, BIN, 'run', '--rm', 'busybox', 'sh', '-c', 'ls /proc/self/fd; exec sleep 3139'], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     c.stdout!.on('data', (d) => (out += d));
     await waitFor(() => String(pidsOf('sleep', '3139').length), /^1$/);
@@ -140,7 +140,7 @@ it('-i passes stdin; without -i the container reads /dev/null', async (t) => {
 });
 
 it('-it gives a working interactive shell (under script(1) for a terminal)', async (t) => {
-  const cmd = `TSCONTAIN_ROOT=${env.TSCONTAIN_ROOT} bash -c '${CLEAN_FDS}' ${BIN} run -it --rm -h itbox busybox sh`;
+  const cmd = `TSCONTAIN_ROOT=${env.TSCONTAIN_ROOT} sh ${CLEAN_FDS} ${BIN} run -it --rm -h itbox busybox sh`;
   const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { input: 'echo $((6*7)) $TERM; hostname\nexit 5\n', env });
   t.is(r.status, 5);
   t.regex(r.stdout.toString(), /42 xterm/);

@@ -64,7 +64,7 @@ it('--explain narrates each step with its kernel feature; plain without a termin
   t.regex(r.stderr, /pivot_root\(2\)/);
   t.regex(r.stderr, /uts_namespaces\(7\)/);
   t.notRegex(r.stderr, /\x1b\[/, 'no colour codes when not a terminal');
-  const tty = spawnSync('script', ['-qec', `bash -c '${CLEAN_FDS}' ${BIN} run --rm --explain busybox true`, '/dev/null'], { env: { ...env, NO_COLOR: '' }, encoding: 'utf8' });
+  const tty = spawnSync('script', ['-qec', `sh ${CLEAN_FDS} ${BIN} run --rm --explain busybox true`, '/dev/null'], { env: { ...env, NO_COLOR: '' }, encoding: 'utf8' });
   t.regex(tty.stdout, /\x1b\[[0-9;]*m\[1\]/, 'colour on a terminal');
 });
 
