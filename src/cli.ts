@@ -1,5 +1,6 @@
-// Entry point. `run` and `plan` take a fast path with no third-party imports (node's own start-up
-// is our largest cost); every other command is described with yargs, loaded only when needed.
+// Entry point (dist/bin/main.cjs, loaded by dist/bin/tscontain.cjs). `run` and `plan` take a fast
+// path with no third-party imports (node's own start-up is our largest cost); every other command
+// is in a second bundle, dist/bin/more.cjs, loaded only when needed, so the run path never parses it.
 import { report } from './errors.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -14,16 +15,9 @@ async function main(argv: string[]): Promise<number> {
     const { runCommand } = await import('./run.js');
     return runCommand(argv.slice(1), cmd);
   }
-  if (cmd === 'import' && !argv.includes('--help')) {
-    const { importCommand } = await import('./store.js'); // big imports: not worth yargs' ~100 ms
-    return importCommand(argv.slice(1));
-  }
-  if (cmd === 'exec' && !argv.includes('--help')) {
-    const [{ execCommand }, { roots }] = await Promise.all([import('./lifecycle.js'), import('./paths.js')]);
-    return execCommand(roots(), argv.slice(1));
-  }
-  const { cli } = await import('./commands.js');
-  return cli(argv);
+  // a plain require of the second bundle (build.mjs keeps it external): no ES module loader
+  const more = require('./more.cjs') as typeof import('./more.js');
+  return more.main(argv);
 }
 
 const argv = process.argv.slice(2);

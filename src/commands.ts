@@ -3,7 +3,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from './errors.js';
-import { buildImage, recipePath, RECIPES_DIR } from './image.js';
+import { buildImage, recipePath, recipesDir } from './image.js';
 import * as life from './lifecycle.js';
 import { helpText } from './options.js';
 import { imageDir, roots } from './paths.js';
@@ -75,7 +75,7 @@ export async function cli(argv: string[]): Promise<number> {
     .command('rootfs build <name>', 'build an image from rootfs-recipes/<name>', (y) => y.positional('name', { type: 'string', demandOption: true }).option('force', { type: 'boolean', desc: 'rebuild if it exists' }), (a) => {
       requireRoot('tscontain rootfs build');
       const name = a.name as string;
-      if (!recipePath(name)) throw new TscError(`no recipe named "${name}"`, `recipes: ${readdirSync(RECIPES_DIR).join(', ')}`);
+      if (!recipePath(name)) throw new TscError(`no recipe named "${name}"`, `recipes: ${readdirSync(recipesDir()).join(', ')}`);
       if (existsSync(imageDir(r, name))) {
         if (!a.force) { process.stdout.write(`image ${name} exists (use --force to rebuild)\n`); return; }
         rmSync(imageDir(r, name), { recursive: true, force: true });

@@ -22,7 +22,8 @@ export interface Image {
   recipe?: string;
 }
 
-export const RECIPES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rootfs-recipes');
+/** rootfs-recipes/ of this package (a function: not worked out on the run path unless needed) */
+export const recipesDir = () => resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rootfs-recipes');
 
 const isPath = (s: string) => s.includes('/') || s === '.' || s === '..';
 
@@ -38,14 +39,14 @@ export function recipeConfig(text: string): ImageConfig {
 }
 
 export function recipePath(name: string): string | undefined {
-  const p = join(RECIPES_DIR, name);
+  const p = join(recipesDir(), name);
   return /^[a-z0-9][a-z0-9_.-]*$/.test(name) && existsSync(p) ? p : undefined;
 }
 
 /** Build an image from its recipe into the store; atomic: built in a temp dir, then renamed. */
 export function buildImage(r: Roots, name: string, opts: { quiet?: boolean } = {}): void {
   const recipe = recipePath(name);
-  if (!recipe) throw new TscError(`no recipe named "${name}"`, `recipes are in ${RECIPES_DIR}`);
+  if (!recipe) throw new TscError(`no recipe named "${name}"`, `recipes are in ${recipesDir()}`);
   const dest = imageDir(r, name);
   const tmp = join(dirname(dest), `.build-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
