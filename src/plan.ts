@@ -322,12 +322,13 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
 
   # ${nh + 1}. Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1
   #    unshare(1), namespaces(7); env(1): only the container's environment, INT and QUIT not ignored;
-  #    setpriv(1) --pdeathsig: if this supervisor dies, even by SIGKILL, unshare dies, and PID 1 with it
+  #    setpriv(1) --pdeathsig: if this supervisor dies, even by SIGKILL, unshare dies, and PID 1 with it;
+  #    PID 1 runs this script again (tsc_self: where it is when bin/tscontain read it with \`.\`)
   say ${q(ctx.narrate ? ctx.narrate({ title: `Start the container: unshare ${ns.join(' ')} --fork`, why: 'namespaces(7)', lines: [] }, nh + 1) : `${nh + 1}. Start the container`)}
   ${ctx.bin('env')} -i --default-signal=INT,QUIT ${env} \\
     ${ctx.bin('setpriv')} --pdeathsig KILL \\
     ${ctx.tools.unshare} ${ns.join(' ')} --fork --kill-child=SIGKILL --propagation private \\
-    /bin/sh "$0" --init ${qa(s.argv)} ${s.interactive ? '<&5' : '</dev/null'} 5<&- 2>"$tsc_run/unshare.err" &
+    /bin/sh "\${tsc_self:-$0}" --init ${qa(s.argv)} ${s.interactive ? '<&5' : '</dev/null'} 5<&- 2>"$tsc_run/unshare.err" &
   tsc_upid=$!
   while :; do
     wait "$tsc_upid"; tsc_rc=$?
