@@ -22,6 +22,8 @@ export interface Plan {
   spec: RunSpec;
   ctr: string; // /var/lib/tscontain/containers/<id>
   run: string; // /run/tscontain/<id>
+  /** the directories of step 1, absolute, in the order they are made (the cgroup's last) */
+  dirs: string[];
   cgroup: CgroupDriver;
   host: Step[]; // before the container starts, on the host
   init: Step[]; // inside the new namespaces, as the container's PID 1, before it becomes the command
@@ -78,11 +80,16 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   if (spec.image.recipe)
     host.push({ title: `Build the image ${spec.image.name} with its recipe`, why: 'a root filesystem is just a directory tree', lines: [`[ -d "$tsc_image" ] || sh ${q(spec.image.recipe)} "$tsc_image"`] });
   const config = JSON.stringify({ id: spec.id, name: spec.name, image: spec.image.name, rootfs: spec.image.rootfs, argv: spec.argv, env: spec.env, hostname: spec.hostname, workdir: spec.workdir, user: spec.user, network: spec.network, limits: spec.limits, rm: spec.rm, detach: spec.detach, readOnly: spec.readOnly, pivot: spec.pivot, created: new Date().toISOString() });
+  // made by `tscontain run` itself just before it hands the plan over (one program start less on
+  // every start); run on its own, the plan makes them. The last one is made last.
+  const dirs = [run, ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(ctr, d)), ...(spec.name ? [join(ctx.roots.lib, 'names')] : []), ...cg.all];
+  const cgRefs = cg.mkdirs();
   host.push({
     title: `Create the container's directories and its cgroup tscontain/${spec.id.slice(0, 12)}… (cgroup v${cg.version})`,
     why: 'state lives under /run/tscontain and /var/lib/tscontain; cgroups(7): a cgroup is a directory in cgroupfs',
     lines: [
-      `mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work" "$tsc_ctr/dev/upper" "$tsc_ctr/dev/work" "$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cg.mkdirs().join(' ')}`,
+      '# tscontain run has made them already (without starting a program); run on its own, this plan makes them',
+      `[ -d ${cgRefs[cgRefs.length - 1]} ] || mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work" "$tsc_ctr/dev/upper" "$tsc_ctr/dev/work" "$tsc_root"${spec.name ? ' "$tsc_names"' : ''} ${cgRefs.join(' ')}`,
       '# who watches this container (pid and start time, /proc/PID/stat field 22): gc cleans up after a dead one',
       writePidFile('"$tsc_run/supervisor"'),
       `printf '%s\\n' ${q(config)} > "$tsc_ctr/config.json"`,
@@ -201,7 +208,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
       ],
     });
 
-  const plan: Plan = { spec, ctr, run, cgroup: cg, host, init, exit, script: '' };
+  const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, host, init, exit, script: '' };
   plan.script = renderScript(plan, ctx);
   return plan;
 }

@@ -58,12 +58,15 @@ export function closeInheritedFds(): void {
 /**
  * Put the plan where its supervisor reads it. `starting` goes first, naming the process that will
  * start the plan (us, or the bin/tscontain shell): while it lives, gc leaves this container alone
- * although its supervisor has not written its own pid yet.
+ * although its supervisor has not written its own pid yet. Then the directories of step 1.
  */
 function writePlan(plan: Plan, owner = process.pid): string {
   mkdirSync(plan.run, { recursive: true });
   writeFileSync(join(plan.run, '.starting'), pidFileText(owner));
   renameSync(join(plan.run, '.starting'), join(plan.run, 'starting')); // never seen empty
+  // step 1's directories, so the plan need not start mkdir; if one cannot be made, the plan's own
+  // mkdir -p reports why, and its EXIT trap removes what was made
+  try { for (const d of plan.dirs) mkdirSync(d, { recursive: true }); } catch { /* see above */ }
   const file = join(plan.run, 'plan.sh');
   writeFileSync(file, plan.script, { mode: 0o700 });
   return file;

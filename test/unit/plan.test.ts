@@ -116,3 +116,17 @@ test('the dry-run plan of an image not yet built includes building it', (t) => {
 });
 
 test.after.always(removeTempDirs);
+
+test('step 1\'s directories are data: tscontain makes them itself; the script makes them only when missing', (t) => {
+  for (const cg of [fakeCgroupV1(), fakeCgroupV2()]) {
+    const p = plan(['--name', 'web', 'sh'], cg);
+    const last = p.cgroup.all[p.cgroup.all.length - 1];
+    t.deepEqual(p.dirs.slice(0, 6), [p.run, ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(p.ctr, d))]);
+    t.true(p.dirs.includes('/var/lib/tscontain/names'), 'the names directory with --name');
+    t.deepEqual(p.dirs.slice(-p.cgroup.all.length), p.cgroup.all, 'the cgroup directories last');
+    const ref = p.cgroup.mkdirs()[p.cgroup.mkdirs().length - 1];
+    const line = p.script.split('\n').find((l) => l.includes('mkdir -p "$tsc_run"'))!;
+    t.true(line.trim().startsWith(`[ -d ${ref} ] || mkdir -p`), line);
+    t.true(p.script.includes(`${ref.slice(1, -1).replace('$', '')}=${last.slice(0, -ID.length)}$tsc_id`), 'the guard names the directory made last');
+  }
+});
