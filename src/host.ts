@@ -52,7 +52,7 @@ export function elfInterpreter(file: string): string | undefined {
 function awkCommand(): string {
   const awk = which('awk') ?? '/usr/bin/awk';
   let real = awk;
-  try { real = realpathSync(awk); } catch { /* keep */ }
+  try { real = realpathSync.native(awk); } catch { /* keep */ }
   return real.endsWith('mawk') ? `${awk} -W interactive` : awk;
 }
 
@@ -75,7 +75,7 @@ export interface HostTools {
  * Paths are real paths (no absolute symlinks) because they are used relative to the old root.
  */
 export function hostTools(): HostTools {
-  const real = (p: string) => realpathSync(p);
+  const real = (p: string) => realpathSync.native(p); // realpath(3): one call, not an lstat per component
   const unshare = real(which('unshare') ?? '/usr/bin/unshare');
   const interp = elfInterpreter(unshare);
   const libPath: string[] = [];

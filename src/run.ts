@@ -1,7 +1,6 @@
 // `tscontain run`: parse -> spec -> plan -> execute the plan's script. The only thing this file
 // does on the host itself is write the plan where its supervisor can read it, and start it.
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
 import { TscError } from './errors.js';
@@ -96,7 +95,7 @@ export async function execute(plan: Plan): Promise<number> {
   for (const s of sigs) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });
   return new Promise((resolve, reject) => {
     child.on('error', (e) => reject(new TscError(`cannot start the plan: ${e.message}`)));
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? process.getBuiltinModule('node:os').constants.signals[signal] : 0)));
   });
 }
 

@@ -2,7 +2,6 @@
 // files, /etc/passwd in the image) but changes nothing on the host.
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { TscError } from './errors.js';
 import { type Limits } from './cgroup.js';
 import { checkCommand, resolveImage, resolveUser, type Image } from './image.js';
@@ -77,12 +76,12 @@ export function newId(): string {
 }
 
 /** Validate everything that needs no image first, so bad options fail fast and build nothing. */
-export function validateOptions(p: ParsedArgs, ncpu = availableParallelism()) {
+export function validateOptions(p: ParsedArgs, ncpu?: number) {
   const o = p.opts;
   const limits: Limits = {};
   if (str(o.memory) !== undefined) limits.memory = parseMemory(str(o.memory)!);
   if (str(o['pids-limit']) !== undefined) limits.pids = parsePositiveInt(str(o['pids-limit'])!, '--pids-limit', 'use a whole number of processes of at least 1, e.g. --pids-limit 100');
-  if (str(o.cpus) !== undefined) limits.cpus = parseCpus(str(o.cpus)!, ncpu);
+  if (str(o.cpus) !== undefined) limits.cpus = parseCpus(str(o.cpus)!, ncpu ?? process.getBuiltinModule('node:os').availableParallelism()); // node:os only when asked
   if (str(o['cpu-shares']) !== undefined) limits.cpuShares = parseCpuShares(str(o['cpu-shares'])!);
   const network = str(o.network) ?? str(o.net) ?? 'none';
   if (network !== 'none' && network !== 'host') throw new TscError(`unsupported network mode "${network}"`, 'use --network none (default) or --network host; bridge networking is not there yet');
