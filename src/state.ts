@@ -197,7 +197,9 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
       if (c.running) continue;
       for (const d of cgroupDirsFor(id)) killCgroup(d);
       for (const d of cgroupDirsFor(id)) rmdirRetry(d);
-      if (c.config.rm) removeContainer(r, c);
+      // --rm, or never got as far as its config (tscontain made its directories, then died before
+      // the plan ran): nothing of it is kept
+      if (c.config.rm || !c.config.id) removeContainer(r, c);
       else {
         if (existsSync(containerDir(r, id)) && !c.state) {
           const f = join(containerDir(r, id), 'state.json');

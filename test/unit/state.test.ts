@@ -1,8 +1,8 @@
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pidFileText, startTicks, writerAlive } from '../../src/state.js';
+import { gc, pidFileText, startTicks, writerAlive } from '../../src/state.js';
 import { writePidFile } from '../../src/plan.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 
@@ -40,4 +40,23 @@ test('the plan script writes the same pid file from sh, with builtins only', asy
   await new Promise((r) => sh.on('exit', r));
   t.is(writerAlive(f), undefined, 'gone once it exited');
   t.is(spawnSync('/bin/sh', ['-n', '-c', line]).status, 0);
+});
+
+test('gc: a container whose starter died before its plan ran (directories made, no config) leaves nothing', (t) => {
+  const base = tempDir('tscontain-gc-');
+  const r = { lib: join(base, 'lib'), run: join(base, 'run') };
+  const cg = join(base, 'cg');
+  for (const c of ['memory', 'pids']) { mkdirSync(join(cg, c), { recursive: true }); writeFileSync(join(cg, c, 'cgroup.procs'), ''); }
+  const id = 'c'.repeat(64);
+  // what tscontain run does before it hands the plan over: `starting` names the shell that will run it
+  const dead = spawnSync('/bin/sh', ['-c', 'read -r s < /proc/$$/stat; f() { shift 19; echo "$$ $1"; }; f ${s##*) }'], { encoding: 'utf8' }).stdout.trim();
+  mkdirSync(join(r.run, id), { recursive: true });
+  writeFileSync(join(r.run, id, 'starting'), dead);
+  for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs']) mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
+  const old = process.env.TSCONTAIN_CGROUP_ROOT;
+  process.env.TSCONTAIN_CGROUP_ROOT = cg;
+  try { t.is(gc(r), 1); } finally { if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT; else process.env.TSCONTAIN_CGROUP_ROOT = old; }
+  t.false(existsSync(join(r.run, id)), 'its run directory is gone');
+  t.false(existsSync(join(r.lib, 'containers', id)), 'and its layer: no config, so nothing to keep');
+  t.deepEqual(readdirSync(join(r.lib, 'containers')).filter((d) => !d.startsWith('.')), []);
 });
