@@ -183,12 +183,18 @@ export function removeContainer(r: Roots, c: ContainerInfo): void {
 
 /** Reconcile: containers whose supervisor is gone get their processes killed, cgroups removed and state recorded. */
 export function gc(r: Roots, log: (s: string) => void = () => {}): number {
-  const ids = containerIds(r);
-  const parents = tscontainCgroupParents();
-  const removing = (() => { try { return readdirSync(join(r.lib, 'containers')).filter((d) => d.startsWith('.removing-')); } catch { return []; } })();
-  const orphanCgroups = parents.flatMap((p) => { try { return readdirSync(p).filter((k) => ID.test(k) && !ids.includes(k)).map((k) => join(p, k)); } catch { return []; } });
-  // the cheap common case: nothing to do (this runs before every command)
-  const suspects = ids.filter((id) => existsSync(runDir(r, id)) || cgroupDirsFor(id).length > 0);
+  // the cheap common case, nothing to do, costs a few readdirs however many containers there are
+  // (this runs before every command)
+  const list = (d: string) => { try { return readdirSync(d); } catch { return []; } };
+  const stored = list(join(r.lib, 'containers'));
+  const running = new Set(list(r.run).filter((d) => ID.test(d)));
+  const ids = [...new Set([...stored.filter((d) => ID.test(d)), ...running])];
+  const removing = stored.filter((d) => d.startsWith('.removing-'));
+  const cgroups = tscontainCgroupParents().flatMap((p) => list(p).filter((k) => ID.test(k)).map((k) => ({ id: k, dir: join(p, k) })));
+  const known = new Set(ids);
+  const orphanCgroups = cgroups.filter((c) => !known.has(c.id)).map((c) => c.dir);
+  const withCgroup = new Set(cgroups.map((c) => c.id));
+  const suspects = ids.filter((id) => running.has(id) || withCgroup.has(id));
   if (!suspects.length && !removing.length && !orphanCgroups.length) return 0;
   return withLock(r, () => {
     let cleaned = 0;
