@@ -3,11 +3,11 @@
 // Extraction never writes outside the image's directory: GNU tar refuses `..` members, strips
 // leading `/`, keeps hard links in the tree and never writes through a symlink it extracted;
 // whiteouts are applied only on paths with no symlink in them; device nodes are skipped.
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { TscError } from './errors.js';
-import { type ImageConfig } from './image.js';
+import { bootId, UNSYNCED, type ImageConfig } from './image.js';
 import { optionTable, parseArgs, type OptDef } from './options.js';
 import { imageDir, containerDir, roots, type Roots } from './paths.js';
 
@@ -15,11 +15,12 @@ export interface ImportResult { name: string; format: string; layers: number; wa
 
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 
-function magic(file: string): 'gzip' | 'zstd' | 'tar' | 'unknown' {
+/** What a file (or a range of it) starts with. */
+function magic(file: string, at = 0): 'gzip' | 'zstd' | 'tar' | 'unknown' {
   const b = Buffer.alloc(512);
   const fd = openSync(file, 'r');
-  const n = readSync(fd, b, 0, 512, 0);
-  closeSync(fd);
+  let n: number;
+  try { n = readSync(fd, b, 0, 512, at); } finally { closeSync(fd); }
   if (n >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
   if (n >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   if (n >= 262 && b.toString('latin1', 257, 262) === 'ustar') return 'tar';
@@ -44,122 +45,269 @@ export function safePath(root: string, rel: string): string | undefined {
   return cur;
 }
 
-interface TarMember { name: string; type: string }
+/** A member of a tar archive: where its data is, and what GNU tar will make of it. */
+export interface TarMember { name: string; type: string; linkname: string; offset: number; size: number }
+
+/** Bytes [start, start + size) of a file. */
+export interface Range { file: string; start: number; size: number }
+
+/** A scan: the members; `unusual`, see scanTar; `ended`: the end-of-archive block lies inside the range. */
+export interface Scan { members: TarMember[]; unusual: boolean; ended: boolean }
+
+/** pax keys GNU tar reads that change nothing we rely on (a name, a size, where data starts) */
+const PLAIN_PAX = /^(path|linkpath|size|mtime|atime|ctime|uid|gid|uname|gname|comment|charset|hdrcharset|SCHILY\..*|LIBARCHIVE\..*)$/;
+const PLAIN_TYPES = '01234567LKxg';
+const ZERO_BLOCK = Buffer.alloc(512);
 
 /**
- * The members of an uncompressed tar, read header by header (data is skipped, not read), with
- * GNU long names and pax paths resolved. Throws on a bad checksum: a corrupt archive.
+ * The members of an uncompressed tar (or of a range of a file that is one), read header by header
+ * (data is skipped, not read), with GNU long names and pax records resolved. `unusual` is set for
+ * anything whose names or sizes GNU tar could read differently (sparse files, unknown types or pax
+ * keys): then the caller does not rely on these names alone. Throws on a bad checksum.
  */
-export function scanTar(file: string): TarMember[] {
-  const fd = openSync(file, 'r');
-  const size = fstatSync(fd).size;
+export function scanTar(r: Range): Scan {
+  const fd = openSync(r.file, 'r');
   const h = Buffer.alloc(512);
-  const out: TarMember[] = [];
-  let off = 0, longName: string | undefined, paxPath: string | undefined;
+  const members: TarMember[] = [];
+  let unusual = false, ended = false;
+  let off = 0, longName: string | undefined, longLink: string | undefined, pax: Record<string, string> = {};
   const str = (b: Buffer, o: number, n: number) => { const s = b.toString('latin1', o, o + n); const z = s.indexOf('\0'); return z < 0 ? s : s.slice(0, z); };
-  const readData = (n: number) => { const d = Buffer.alloc(n); readSync(fd, d, 0, n, off + 512); return d; };
+  const readData = (n: number) => { const d = Buffer.alloc(n); readSync(fd, d, 0, n, r.start + off + 512); return d; };
+  const cstr = (b: Buffer) => b.toString('utf8').replace(/\0.*$/s, '');
   try {
-    while (off + 512 <= size) {
-      readSync(fd, h, 0, 512, off);
-      if (h.every((x) => x === 0)) break; // end of archive
-      let sum = 0;
-      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
-      if (parseInt(str(h, 148, 8).trim() || 'x', 8) !== sum) throw new TscError(`${basename(file)} is corrupt or not a tar archive (bad header checksum at byte ${off})`, 'check the file');
-      const sizeField = h[124] & 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(str(h, 124, 12).trim() || '0', 8);
+    while (off + 512 <= r.size) {
+      if (readSync(fd, h, 0, 512, r.start + off) < 512) break;
+      if (h.equals(ZERO_BLOCK)) { ended = true; break; } // end of archive
+      let sum = 8 * 32; // the checksum field counts as blanks
+      for (let i = 0; i < 148; i++) sum += h[i];
+      for (let i = 156; i < 512; i++) sum += h[i];
+      if (parseInt(str(h, 148, 8).trim() || 'x', 8) !== sum) throw new TscError(`${basename(r.file)} is corrupt or not a tar archive (bad header checksum at byte ${off})`, 'check the file');
+      let size = h[124] & 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(str(h, 124, 12).trim() || '0', 8);
       const type = String.fromCharCode(h[156] || 48);
-      const data = Math.ceil(sizeField / 512) * 512;
-      if (type === 'L') longName = readData(sizeField).toString('utf8').replace(/\0.*$/s, '');
+      if (!PLAIN_TYPES.includes(type)) unusual = true;
+      if (type === 'L') longName = cstr(readData(size));
+      else if (type === 'K') longLink = cstr(readData(size));
       else if (type === 'x') {
-        const rec = readData(sizeField).toString('utf8');
-        const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(rec);
-        if (m) paxPath = m[1];
-      } else if (type !== 'g' && type !== 'K') {
-        const prefix = h.toString('latin1', 257, 263) === 'ustar\0' || h.toString('latin1', 257, 262) === 'ustar' ? str(h, 345, 155) : '';
-        const name = paxPath ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100));
-        out.push({ name, type });
-        longName = paxPath = undefined;
+        pax = {};
+        for (const m of readData(size).toString('utf8').matchAll(/(\d+) ([^=\n]+)=([^\n]*)\n/g)) {
+          pax[m[2]] = m[3];
+          if (!PLAIN_PAX.test(m[2])) unusual = true;
+        }
+      } else if (type !== 'g') {
+        if (pax.size !== undefined) size = Number(pax.size);
+        const prefix = h.toString('latin1', 257, 263) === 'ustar\0' ? str(h, 345, 155) : '';
+        const name = pax.path ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100));
+        const linkname = pax.linkpath ?? longLink ?? str(h, 157, 100);
+        const regular = type === '0' || type === '7';
+        if (!regular && size > 0) unusual = true; // data after a link, directory or device: readers differ
+        members.push({ name, type, linkname, offset: r.start + off + 512, size: regular ? size : 0 });
+        longName = longLink = undefined; pax = {};
       }
-      off += 512 + data;
+      if (!Number.isSafeInteger(size) || size < 0) throw new TscError(`${basename(r.file)} is corrupt (bad size at byte ${off})`, 'check the file');
+      off += 512 + Math.ceil(size / 512) * 512;
     }
   } finally { closeSync(fd); }
-  return out;
+  return { members, unusual, ended };
 }
 
-/** A gzip layer, decompressed to a file next to it (so it is read once more by tar, not twice gunzipped). */
-async function gunzipTo(src: string, dest: string): Promise<void> {
-  const { createReadStream, createWriteStream } = process.getBuiltinModule('node:fs');
+/** A member's path as tar extracts it: no leading /, no ./, no trailing / */
+const memberPath = (name: string) => posix.normalize(name.replace(/^\/+/, '')).replace(/\/$/, '').replace(/^\.\//, '');
+
+/** A gzip layer (or range), decompressed to a file (so it is read once more by tar, not twice gunzipped). */
+async function gunzipTo(src: Range, dest: string): Promise<void> {
   const { createGunzip } = process.getBuiltinModule('node:zlib');
   const { pipeline } = process.getBuiltinModule('node:stream/promises');
   try {
-    await pipeline(createReadStream(src), createGunzip(), createWriteStream(dest));
+    await pipeline(createReadStream(src.file, { start: src.start, end: src.start + src.size - 1 }), createGunzip(), createWriteStream(dest));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw e;
-    throw new TscError(`${basename(src)} is corrupt: ${(e as Error).message}`, 'check the file');
+    throw new TscError(`${basename(src.file)} is corrupt: ${(e as Error).message}`, 'check the file');
   }
 }
 
 /**
- * Apply one layer (a tar, maybe gzip-compressed) onto root, with OCI whiteouts: deletions first
- * (a whiteout only ever hides what lower layers made), then GNU tar extracts the rest. GNU tar
- * refuses `..` members, strips leading `/`, keeps hard links inside the tree and defers symlinks
- * (a symlink is a placeholder until the end, so nothing is written through it); whiteout markers
- * and device nodes are excluded by their exact names.
+ * Apply one layer (a tar, maybe gzip-compressed, maybe a member of a larger archive) onto root,
+ * with OCI whiteouts: deletions first (a whiteout only ever hides what lower layers made), then
+ * GNU tar extracts the rest. GNU tar refuses `..` members, strips leading `/`, keeps hard links
+ * inside the tree and defers symlinks (a symlink is a placeholder until the end, so nothing is
+ * written through it). Whiteout markers and device nodes are excluded by their exact names; a
+ * device whose name tar's exclude file cannot hold (a newline) is removed right after, and an
+ * archive the scan cannot vouch for is swept for device nodes and FIFOs with find.
  */
-export async function applyLayer(root: string, file: string, warnings: string[], scratch: string): Promise<void> {
-  const kind = magic(file);
-  if (kind === 'zstd') throw new TscError(`layer ${basename(file)} is zstd-compressed, which tscontain cannot read yet`, 'export the image with gzip or uncompressed layers');
-  if (kind === 'unknown') throw new TscError(`${basename(file)} is not a tar archive (plain or gzip)`, 'check the file: tscontain import takes rootfs tarballs, docker save archives and OCI images');
-  let tarFile = file;
-  if (kind === 'gzip') { tarFile = join(scratch, 'layer.tar'); await gunzipTo(file, tarFile); }
+export async function applyLayer(root: string, src: Range, warnings: string[], scratch: string, what = basename(src.file)): Promise<void> {
+  const kind = magic(src.file, src.start);
+  if (kind === 'zstd') throw new TscError(`layer ${what} is zstd-compressed, which tscontain cannot read yet`, 'export the image with gzip or uncompressed layers');
+  if (kind === 'unknown') throw new TscError(`${what} is not a tar archive (plain or gzip)`, 'check the file: tscontain import takes rootfs tarballs, docker save archives and OCI images');
+  let layer = src;
+  const unzipped = join(scratch, 'layer.tar');
+  if (kind === 'gzip') {
+    await gunzipTo(src, unzipped);
+    layer = { file: unzipped, start: 0, size: statSync(unzipped).size };
+    if (magic(unzipped) === 'unknown') throw new TscError(`${what} is not a tar archive (plain or gzip)`, 'check the file');
+  }
   try {
-    if (magic(tarFile) === 'unknown') throw new TscError(`${basename(file)} is not a tar archive (plain or gzip)`, 'check the file');
-    const ex = join(scratch, 'exclude');
-    const empty = readdirSync(root).length === 0;
-    let sweep = empty; // device nodes are removed after extraction: all of a first layer's, and those whose names tar's exclude file cannot hold
-    if (empty) {
-      // onto an empty root (the first layer, a plain tarball) a whiteout hides nothing: no need to
-      // read the member list first; markers are excluded by pattern, device nodes removed after
-      writeFileSync(ex, '.wh.*\n*/.wh.*\n');
-    } else {
-      const exclude: string[] = [];
-      for (const m of scanTar(tarFile)) {
-        const p = posix.normalize(m.name.replace(/^\/+/, '')).replace(/\/$/, '');
-        const base = posix.basename(p), dir = posix.dirname(p);
-        if (m.type === '3' || m.type === '4' || m.type === '6') {
-          warnings.push(`skipped device node ${p}`);
-          if (m.name.includes('\n')) sweep = true; else exclude.push(m.name); // a newline would split it into two patterns
-          continue;
-        }
-        if (base === '.wh..wh..opq') {
-          const d = safePath(root, dir);
-          if (d && existsSync(d)) for (const k of readdirSync(d)) rmSync(join(d, k), { recursive: true, force: true });
-          else if (!d) warnings.push(`ignored opaque whiteout through a symlink: ${p}`);
-          exclude.push(m.name);
-        } else if (base.startsWith('.wh.')) {
-          const target = safePath(root, posix.join(dir, base.slice(4)));
-          if (target) rmSync(target, { recursive: true, force: true });
-          else warnings.push(`ignored whiteout through a symlink: ${p}`);
-          exclude.push(m.name);
-        }
-      }
-      writeFileSync(ex, exclude.filter((e) => !e.includes('\n')).map((e) => e + '\n').join(''));
-    }
-    await run('tar', ['--extract', '--file', tarFile, '--directory', root, '--numeric-owner', '--same-owner', '--same-permissions',
-      '--delay-directory-restore', '--no-overwrite-dir', '--anchored', empty ? '--wildcards' : '--no-wildcards', '--exclude-from', ex], file, warnings);
-    if (sweep) {
-      // device nodes and FIFOs are never kept in an image
-      const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], file, warnings);
-      if (empty) for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
-    }
+    if (readdirSync(root).length === 0) await extractFirst(root, layer, warnings, scratch, what);
+    else await applyScanned(root, layer, scanTar(layer), warnings, scratch, what);
   } finally {
-    if (tarFile !== file) rmSync(tarFile, { force: true });
+    rmSync(unzipped, { force: true });
   }
 }
 
-/** Run tar or find; tar's refusals of unsafe members are warnings, anything else fails the import. */
-function run(cmd: string, args: string[], file: string, warnings: string[]): Promise<string> {
+async function applyScanned(root: string, layer: Range, scan: Scan, warnings: string[], scratch: string, what: string): Promise<void> {
+  const exclude: string[] = [];
+  const devices = deviceMembers(scan, warnings);
+  for (const d of devices) if (!d.name.includes('\n')) exclude.push(d.name); // a newline would split it into two patterns
+  for (const m of scan.members) {
+    if (!m.name.includes('.wh.')) continue;
+    const p = memberPath(m.name);
+    const base = posix.basename(p), dir = posix.dirname(p);
+    if (base === '.wh..wh..opq') {
+      const d = safePath(root, dir);
+      if (d && existsSync(d)) for (const k of readdirSync(d)) rmSync(join(d, k), { recursive: true, force: true });
+      else if (!d) warnings.push(`ignored opaque whiteout through a symlink: ${p}`);
+      exclude.push(m.name);
+    } else if (base.startsWith('.wh.')) {
+      const target = safePath(root, posix.join(dir, base.slice(4)));
+      if (target) rmSync(target, { recursive: true, force: true });
+      else warnings.push(`ignored whiteout through a symlink: ${p}`);
+      exclude.push(m.name);
+    }
+  }
+  const ex = join(scratch, 'exclude');
+  writeFileSync(ex, exclude.map((e) => e + '\n').join(''));
+  await run('tar', [...TAR_X, '--file', whole(layer) ? layer.file : '-', '--directory', root, '--no-wildcards', '--exclude-from', ex], what, warnings, whole(layer) ? undefined : { ...layer, ended: scan.ended });
+  await removeDevices(root, devices.filter((d) => d.name.includes('\n')), scan, warnings, what);
+}
+
+const TAR_X = ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--delay-directory-restore', '--no-overwrite-dir', '--anchored'];
+
+/** Device nodes and FIFOs among the members, hard links to them included (a hard link to a device is one); each gets a warning. */
+function deviceMembers(scan: Scan, warnings: string[]): TarMember[] {
+  const out: TarMember[] = [];
+  const names = new Set<string>();
+  for (const m of scan.members) {
+    if (m.type === '3' || m.type === '4' || m.type === '6' || (m.type === '1' && names.size > 0 && names.has(memberPath(m.linkname)))) {
+      const p = memberPath(m.name);
+      warnings.push(`skipped device node ${p}`);
+      names.add(p);
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+/**
+ * Remove what tar made of these members if it is a device node or FIFO; an archive the scan cannot
+ * vouch for is swept with find: device nodes and FIFOs are never kept in an image, however the
+ * archive names them.
+ */
+async function removeDevices(root: string, devices: TarMember[], scan: Scan, warnings: string[], what: string): Promise<void> {
+  for (const d of devices) {
+    const f = safePath(root, memberPath(d.name));
+    try { if (f) { const st = lstatSync(f); if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) rmSync(f); } } catch { /* not made */ }
+  }
+  if (scan.unusual) {
+    const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], what, warnings);
+    for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
+  }
+}
+
+/**
+ * The first layer, onto an empty root: tar starts at once (whiteout markers excluded by pattern:
+ * over nothing they hide nothing) while the member list is read, and the device nodes among the
+ * members are removed after. `stop` looks at the member list first: if it returns something, tar
+ * is stopped, its work thrown away, and that is returned (an archive that is a docker save or OCI
+ * archive after all).
+ */
+async function extractFirst<T>(root: string, layer: Range, warnings: string[], scratch: string, what: string, stop?: (scan: Scan) => T | undefined): Promise<T | undefined> {
+  const ex = join(scratch, 'exclude');
+  writeFileSync(ex, '.wh.*\n*/.wh.*\n');
+  let tar: ChildProcess | undefined;
+  const own: string[] = [];
+  // a layer inside an archive is scanned first: whether it ends inside its range decides how tar reads it
+  const pre = whole(layer) ? undefined : scanTar(layer);
+  const extracting = run('tar', [...TAR_X, '--file', whole(layer) ? layer.file : '-', '--directory', root, '--wildcards', '--exclude-from', ex], what, own,
+    pre ? { ...layer, ended: pre.ended } : undefined, (c) => { tar = c; });
+  extracting.catch(() => { /* awaited below, or abandoned */ });
+  let scan: Scan | undefined, result: T | undefined;
+  try {
+    scan = pre ?? scanTar(layer);
+    result = stop?.(scan);
+  } catch (e) {
+    tar?.kill('SIGKILL');
+    await extracting.catch(() => {});
+    throw e;
+  }
+  if (result !== undefined) {
+    tar?.kill('SIGKILL');
+    await extracting.catch(() => {});
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root);
+    return result;
+  }
+  await extracting;
+  warnings.push(...own);
+  await removeDevices(root, deviceMembers(scan, warnings), scan, warnings, what);
+  return undefined;
+}
+
+/** Does an archive look like a docker save or OCI archive from its first members? (A guess: it only decides whether to read the whole member list before extracting.) */
+function looksLikeImage(archive: Range): boolean {
+  const fd = openSync(archive.file, 'r');
+  const h = Buffer.alloc(512);
+  try {
+    for (let off = 0, n = 0; n < 16 && off + 512 <= archive.size; n++) {
+      if (readSync(fd, h, 0, 512, archive.start + off) < 512 || h.equals(ZERO_BLOCK)) break;
+      const name = memberPath(h.toString('latin1', 0, 100).replace(/\0.*$/s, ''));
+      if (/^(manifest\.json|oci-layout|index\.json|repositories|blobs(\/.*)?|[0-9a-f]{64}(\/.*|\.json)?)$/.test(name)) return true;
+      const size = h[124] & 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(h.toString('latin1', 124, 136).replace(/\0.*$/s, '').trim() || '0', 8);
+      off += 512 + Math.ceil(size / 512) * 512;
+    }
+  } finally { closeSync(fd); }
+  return false;
+}
+
+/**
+ * A whole archive: a docker save or OCI archive (its layers are returned, read where they lie in
+ * it), or else a rootfs tarball, extracted as the image's only layer. What it looks like decides
+ * only the order: extract while reading the member list, or read it first.
+ */
+async function applyArchive(root: string, archive: Range, warnings: string[], scratch: string, what: string): Promise<Found | undefined> {
+  const image = (scan: Scan) => findImage(archiveFiles(archive.file, scan.members));
+  if (looksLikeImage(archive)) {
+    const scan = scanTar(archive);
+    const found = image(scan);
+    if (found) return found;
+  }
+  return extractFirst(root, archive, warnings, scratch, what, image);
+}
+
+const whole = (r: Range) => r.start === 0 && r.size === statSync(r.file).size;
+
+/**
+ * Run tar or find; tar's refusals of unsafe members are warnings, anything else fails the import.
+ * With `input`, tar reads a range of a file (a layer inside a docker save or OCI archive) on its
+ * stdin: the file itself, moved to the range's start by dd (a seek, no copy), when the layer ends
+ * with its end-of-archive block inside the range (tar stops there); else through a pipe that ends
+ * with the range (~1.5 x slower here), so tar never reads past the layer into the archive.
+ */
+function run(cmd: string, args: string[], what: string, warnings: string[], input?: Range & { ended: boolean }, started?: (c: ChildProcess) => void): Promise<string> {
   return new Promise((res, rej) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let c: ChildProcess;
+    if (input?.ended) {
+      const fd = openSync(input.file, 'r');
+      try {
+        c = spawn('/bin/sh', ['-c', 'dd iflag=skip_bytes skip="$0" count=0 status=none && exec "$@"', String(input.start), cmd, ...args], { stdio: [fd, 'pipe', 'pipe'] });
+      } finally { closeSync(fd); }
+    } else {
+      c = spawn(cmd, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      if (input) {
+        c.stdin!.on('error', () => { /* tar stops reading at the end of its archive */ });
+        const stdin = c.stdin!;
+        createReadStream(input.file, { start: input.start, end: input.start + input.size - 1 }).on('error', (e) => stdin.destroy(e)).pipe(stdin);
+      }
+    }
+    started?.(c);
     let out = '', err = '';
     c.stdout!.on('data', (d) => (out += d));
     c.stderr!.on('data', (d) => (err += d));
@@ -171,33 +319,28 @@ function run(cmd: string, args: string[], file: string, warnings: string[]): Pro
       warnings.push(...refused.filter((l) => !/Exiting with failure/.test(l)).map((l) => l.replace(/^tar: /, '')));
       if (/No space left|Wrote only \d+ of \d+ bytes/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
       if (code === 0 || (code === 2 && refused.length === lines.length)) return res(out);
-      rej(new TscError(`${basename(file)} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `${cmd} exited ${code}`}`, 'check the file'));
+      rej(new TscError(`${what} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `${cmd} exited ${code}`}`, 'check the file'));
     });
   });
 }
 
 /**
- * syncfs(2) of the store's filesystem (sync -f): the image is on disk before it is renamed into
- * place, so neither a crash nor a full disk that shows only at writeback (delayed allocation)
- * leaves a complete-looking image with files missing their data.
+ * An imported image is renamed into place as soon as it is complete, like docker and containerd
+ * do, but not left to chance: its `.unsynced` mark holds this boot's id until a detached
+ * `sync -f` (syncfs(2)) has put it on disk, then goes. Until then the page cache has every byte,
+ * so it runs; after a crash (another boot, mark still there) or a failed write-back (`failed` in
+ * the mark: a full disk or an I/O error that shows only then) `run` refuses it. The import itself
+ * costs what tar -x costs, and no image that lost data in a crash ever looks complete.
  */
-function syncStore(dir: string): Promise<void> {
-  return new Promise((res, rej) => {
-    const c = spawn('sync', ['-f', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    c.stderr!.on('data', (d) => (err += d));
-    c.on('error', (e) => rej(new TscError(`cannot run sync: ${e.message}`, 'install coreutils')));
-    c.on('close', (code) => {
-      if (code === 0) return res();
-      if (/No space/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
-      rej(new TscError(`writing the image to disk failed: ${err.trim() || `sync exited ${code}`}`, 'check the disk; nothing was kept'));
-    });
-  });
+function syncInBackground(dir: string): void {
+  const c = spawn('/bin/sh', ['-c', `sync -f . && rm -f ${UNSYNCED} || echo failed >> ${UNSYNCED}`], { cwd: dir, detached: true, stdio: 'ignore' });
+  c.on('error', () => { /* the mark stays: run refuses it after a restart */ });
+  c.unref();
 }
 
-interface Found { layers: string[]; config: ImageConfig; format: string }
+interface Found { layers: Range[]; config: ImageConfig; format: string }
 
-const readJson = (f: string) => { try { return JSON.parse(readFileSync(f, 'utf8')); } catch { return undefined; } };
+const parseJson = (s: string | undefined) => { try { return s === undefined ? undefined : JSON.parse(s); } catch { return undefined; } };
 
 function pickConfig(c: { config?: ImageConfig; Config?: ImageConfig } | undefined): ImageConfig {
   const k = c?.config ?? c?.Config ?? {};
@@ -206,30 +349,64 @@ function pickConfig(c: { config?: ImageConfig; Config?: ImageConfig } | undefine
   return out;
 }
 
-/** A docker save archive or an OCI layout, extracted into dir. */
-function findImage(dir: string): Found | undefined {
-  const blob = (d: string) => { const [alg, hex] = d.split(':'); if (!/^[a-z0-9]+$/.test(alg) || !/^[a-f0-9]+$/.test(hex)) throw new TscError(`bad digest ${d}`); return join(dir, 'blobs', alg, hex); };
-  const manifest = readJson(join(dir, 'manifest.json'));
+/** An image's files by path: a directory (OCI layout) or the members of an archive, read where they lie. */
+interface Files { get(path: string): Range | undefined }
+
+function dirFiles(dir: string): Files {
+  return { get(p) { const f = resolve(dir, p); if (!f.startsWith(dir + '/')) return undefined; try { const st = statSync(f); return st.isFile() ? { file: f, start: 0, size: st.size } : undefined; } catch { return undefined; } } };
+}
+
+function archiveFiles(file: string, members: TarMember[]): Files {
+  const byPath = new Map<string, TarMember>();
+  for (const m of members) byPath.set(memberPath(m.name), m); // the last of a name wins, as when extracted
+  const get = (p: string, depth: number): Range | undefined => {
+    const m = byPath.get(memberPath(p));
+    if (!m || depth > 8) return undefined;
+    if (m.type === '0' || m.type === '7') return { file, start: m.offset, size: m.size };
+    if (m.type === '1') return get(m.linkname, depth + 1); // a hard link names an earlier member
+    if (m.type === '2') { const t = posix.normalize(posix.join(posix.dirname(memberPath(m.name)), m.linkname)); return t.startsWith('../') ? undefined : get(t, depth + 1); }
+    return undefined;
+  };
+  return { get: (p) => get(p, 0) };
+}
+
+function readRange(r: Range | undefined): string | undefined {
+  if (!r) return undefined;
+  const b = Buffer.alloc(r.size);
+  const fd = openSync(r.file, 'r');
+  try { readSync(fd, b, 0, r.size, r.start); } finally { closeSync(fd); }
+  return b.toString('utf8');
+}
+
+/** A docker save archive or an OCI image (layout or archive), by its manifest; layers where they lie. */
+function findImage(files: Files): Found | undefined {
+  const json = (p: string) => parseJson(readRange(files.get(p)));
+  const blob = (d: string) => { const [alg, hex] = String(d).split(':'); if (!/^[a-z0-9]+$/.test(alg) || !/^[a-f0-9]+$/.test(hex ?? '')) throw new TscError(`bad digest ${d}`); return `blobs/${alg}/${hex}`; };
+  const need = (p: string) => { if (p.split('/').includes('..') || p.startsWith('/')) throw new TscError(`the manifest points outside the image: ${p}`); const r = files.get(p); if (!r) throw new TscError(`the image has no ${p}, which its manifest lists`, 'check the archive'); return r; };
+  const manifest = json('manifest.json');
   if (Array.isArray(manifest) && manifest[0]?.Layers) {
     const m = manifest[0];
-    const inside = (p: string) => { const f = resolve(dir, p); if (!f.startsWith(dir + '/')) throw new TscError(`manifest.json points outside the archive: ${p}`); return f; };
-    return { layers: m.Layers.map(inside), config: pickConfig(readJson(inside(m.Config))), format: 'docker-archive' };
+    return { layers: (m.Layers as string[]).map(need), config: pickConfig(json(m.Config)), format: 'docker-archive' };
   }
-  if (existsSync(join(dir, 'oci-layout')) && existsSync(join(dir, 'index.json'))) {
-    let desc = readJson(join(dir, 'index.json'))?.manifests?.[0];
+  if (files.get('oci-layout') && files.get('index.json')) {
+    let desc = json('index.json')?.manifests?.[0];
     if (!desc) throw new TscError('the OCI index lists no image');
-    let m = readJson(blob(desc.digest));
+    let m = json(blob(desc.digest));
     if (m?.manifests) { // an index of platforms: take linux/amd64 or the first
       desc = m.manifests.find((x: { platform?: { os?: string; architecture?: string } }) => x.platform?.os === 'linux' && x.platform?.architecture === 'amd64') ?? m.manifests[0];
-      m = readJson(blob(desc.digest));
+      m = json(blob(desc.digest));
     }
     if (!m?.layers) throw new TscError('the OCI manifest has no layers');
-    return { layers: m.layers.map((l: { digest: string }) => blob(l.digest)), config: pickConfig(readJson(blob(m.config.digest))), format: 'oci' };
+    return { layers: m.layers.map((l: { digest: string }) => need(blob(l.digest))), config: pickConfig(json(blob(m.config.digest))), format: 'oci' };
   }
   return undefined;
 }
 
-/** tscontain import FILE|DIR NAME: builds in a temporary directory, renamed into place only when complete. */
+/**
+ * tscontain import FILE|DIR NAME: builds in a temporary directory, renamed into place only when
+ * complete. An archive is read where it lies: its member list first (headers only); a docker save
+ * or OCI archive's layers are then extracted straight from it, never copied out first.
+ */
 export async function importImage(r: Roots, src: string, name: string, force = false): Promise<ImportResult> {
   if (!NAME.test(name)) throw new TscError(`invalid image name "${name}"`, 'use lower-case letters, digits, "_", "." and "-"');
   if (!existsSync(src)) throw new TscError(`${src} not found`, 'give a tarball, a docker save archive or an OCI layout');
@@ -239,40 +416,42 @@ export async function importImage(r: Roots, src: string, name: string, force = f
   mkdirSync(base, { recursive: true });
   const tmp = join(base, `.import-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(join(tmp, 'rootfs'), { recursive: true });
+  const root = join(tmp, 'rootfs');
+  mkdirSync(root, { recursive: true });
   const scratch = join(tmp, 'scratch');
   mkdirSync(scratch);
   const warnings: string[] = [];
   try {
     let found: Found | undefined;
-    let layers = 1;
     if (statSync(src).isDirectory()) {
-      found = findImage(resolve(src));
+      found = findImage(dirFiles(resolve(src)));
       if (!found) throw new TscError(`${src} is a directory but not an OCI image layout (no oci-layout and index.json)`, 'give an OCI layout, or a tarball');
     } else {
-      // extract the archive once; if it holds an image (docker save, OCI), apply its layers
-      const outer = join(tmp, 'archive');
-      mkdirSync(outer);
-      await applyLayer(outer, src, warnings, scratch);
-      found = findImage(outer);
-      if (!found) { rmSync(join(tmp, 'rootfs'), { recursive: true }); renameSync(outer, join(tmp, 'rootfs')); }
+      let archive: Range = { file: resolve(src), start: 0, size: statSync(src).size };
+      const kind = magic(archive.file);
+      if (kind === 'zstd') throw new TscError(`${basename(src)} is zstd-compressed, which tscontain cannot read yet`, 'decompress it first (zstd -d)');
+      if (kind === 'unknown') throw new TscError(`${basename(src)} is not a tar archive (plain or gzip)`, 'check the file: tscontain import takes rootfs tarballs, docker save archives and OCI images');
+      if (kind === 'gzip') { // a gzip-compressed rootfs tarball or docker save archive
+        const outer = join(scratch, 'archive.tar');
+        await gunzipTo(archive, outer);
+        archive = { file: outer, start: 0, size: statSync(outer).size };
+        if (magic(outer) === 'unknown') throw new TscError(`${basename(src)} is not a tar archive (plain or gzip)`, 'check the file');
+      }
+      found = await applyArchive(root, archive, warnings, scratch, basename(src));
     }
-    if (found) {
-      for (const l of found.layers) await applyLayer(join(tmp, 'rootfs'), l, warnings, scratch);
-      layers = found.layers.length;
-      rmSync(join(tmp, 'archive'), { recursive: true, force: true });
-    }
+    if (found) for (const l of found.layers) await applyLayer(root, l, warnings, scratch, found.layers.length > 1 ? `layer ${found.layers.indexOf(l) + 1} of ${basename(src)}` : basename(src));
     rmSync(scratch, { recursive: true, force: true });
     const format = found?.format ?? 'tar';
     writeFileSync(join(tmp, 'config.json'), JSON.stringify({ name, created: new Date().toISOString(), source: `import:${resolve(src)} (${format})`, config: found?.config ?? {} }, null, 2) + '\n');
-    await syncStore(tmp);
+    writeFileSync(join(tmp, UNSYNCED), bootId() + '\n');
     if (existsSync(dest)) {
       const old = join(base, `.removing-${name}-${process.pid}`);
       renameSync(dest, old);
       renameSync(tmp, dest);
       rmSync(old, { recursive: true, force: true });
     } else renameSync(tmp, dest);
-    return { name, format, layers, warnings };
+    syncInBackground(dest);
+    return { name, format, layers: found?.layers.length ?? 1, warnings };
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new TscError(`no space left while importing ${name}`, 'free some disk space; nothing was kept');
