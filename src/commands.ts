@@ -3,7 +3,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from './errors.js';
-import { buildImage, recipePath, recipesDir } from './image.js';
+import { buildImage, recipePath, recipesDir, unwritten } from './image.js';
 import * as life from './lifecycle.js';
 import { helpText } from './options.js';
 import { imageDir, roots } from './paths.js';
@@ -90,7 +90,8 @@ export async function cli(argv: string[]): Promise<number> {
       for (const n of names) {
         let meta: { created?: string; source?: string } = {};
         try { meta = JSON.parse(readFileSync(join(imageDir(r, n), 'config.json'), 'utf8')); } catch { /* none */ }
-        rows.push([n, `${(duSync(join(imageDir(r, n), 'rootfs')) / 1e6).toFixed(1)}MB`, meta.created ?? '?', meta.source ?? '?']);
+        const bad = unwritten(imageDir(r, n));
+        rows.push([n, `${(duSync(join(imageDir(r, n), 'rootfs')) / 1e6).toFixed(1)}MB`, meta.created ?? '?', (meta.source ?? '?') + (bad ? ` [incomplete: ${bad}]` : '')]);
       }
       process.stdout.write(life.table(rows));
     })

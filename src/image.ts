@@ -85,9 +85,29 @@ export function resolveImage(r: Roots, ref: string, build = true): Image {
     if (!recipe) throw new TscError(`image ${ref} not found`, `build it (tscontain rootfs build NAME), or give a path to a rootfs directory`);
     buildImage(r, ref);
   }
+  checkWritten(dir, ref);
   let meta: { config?: ImageConfig } = {};
   try { meta = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')); } catch { /* no config */ }
   return { name: ref, rootfs: join(dir, 'rootfs'), config: meta.config ?? {} };
+}
+
+/** An imported image's mark until it is known to be on disk (see syncInBackground in store.ts). */
+export const UNSYNCED = '.unsynced';
+
+export const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
+/** What is wrong with an image whose import never reached the disk, if anything. */
+export function unwritten(dir: string): string | undefined {
+  let mark: string;
+  try { mark = readFileSync(join(dir, UNSYNCED), 'utf8'); } catch { return undefined; } // the common case: one failed open
+  if (/failed/.test(mark)) return 'writing it to disk failed';
+  if (mark.split('\n')[0] !== bootId()) return 'the machine went down before it was safely on disk';
+  return undefined; // being written back in this boot: the page cache has all of it
+}
+
+function checkWritten(dir: string, ref: string): void {
+  const why = unwritten(dir);
+  if (why) throw new TscError(`image ${ref} may be incomplete: ${why}`, `import it again (tscontain import --force FILE ${ref})`);
 }
 
 /** Resolve a path inside a root filesystem, following symlinks as the kernel would after pivot_root. */

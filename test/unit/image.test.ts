@@ -1,9 +1,10 @@
 import test from 'ava';
 import { join } from 'node:path';
-import { checkCommand, resolveInRoot, resolveUser, recipeConfig, resolveImage, recipePath } from '../../src/image.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { bootId, checkCommand, resolveInRoot, resolveUser, recipeConfig, resolveImage, recipePath, UNSYNCED } from '../../src/image.js';
 import { TscError } from '../../src/errors.js';
 import { fakeRootfs } from './helpers.js';
-import { removeTempDirs } from '../fixtures/temp.js';
+import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 
@@ -59,3 +60,20 @@ test('image references: paths must be directories, names must exist or have a re
 });
 
 test.after.always(removeTempDirs);
+
+test('an imported image not yet known to be on disk: runs in this boot; refused after a crash or a failed write-back', (t) => {
+  const base = tempDir('tscontain-unsynced-');
+  const r = { lib: join(base, 'lib'), run: join(base, 'run') };
+  const dir = join(r.lib, 'images', 'img');
+  mkdirSync(join(dir, 'rootfs'), { recursive: true });
+  writeFileSync(join(dir, 'config.json'), '{"config":{}}');
+  t.is(resolveImage(r, 'img').name, 'img', 'no mark: on disk');
+  writeFileSync(join(dir, UNSYNCED), bootId() + '\n');
+  t.is(resolveImage(r, 'img').name, 'img', 'marked in this boot: still being written back, the page cache has it');
+  writeFileSync(join(dir, UNSYNCED), '00000000-0000-0000-0000-000000000000\n');
+  const crash = t.throws(() => resolveImage(r, 'img'), { instanceOf: TscError });
+  t.regex(crash!.message, /image img may be incomplete: the machine went down before it was safely on disk/);
+  t.regex(crash!.hint!, /import it again/);
+  writeFileSync(join(dir, UNSYNCED), bootId() + '\nfailed\n');
+  t.regex(t.throws(() => resolveImage(r, 'img'))!.message, /writing it to disk failed/);
+});
