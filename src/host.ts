@@ -62,9 +62,8 @@ export interface HostTools {
   libPath: string[];
   unshare: string;
   umount: string;
-  rmdir: string;
-  /** awk for the log writers of detached containers; mawk needs -W interactive to not wait for a full buffer */
-  awk: string;
+  /** awk for the log writers of detached containers; mawk needs -W interactive to not wait for a full buffer (looked up when asked for) */
+  readonly awk: string;
 }
 
 /**
@@ -96,7 +95,6 @@ export function hostTools(): HostTools {
     libPath,
     unshare,
     umount: real(which('umount') ?? '/usr/bin/umount'),
-    rmdir: real(which('rmdir') ?? '/usr/bin/rmdir'),
-    awk: awkCommand(),
+    get awk() { return awkCommand(); },
   };
 }
