@@ -34,6 +34,12 @@ export interface CgroupDriver {
   oomCount(): string[];
   /** sh lines: remove the cgroup(s), retrying while the kernel finishes reaping */
   remove(): string[];
+  /**
+   * sh lines: delete these paths (recursively) and remove the cgroup(s), in one program: find
+   * -delete unlinks files and removes directories with rmdir(2); in cgroupfs it only removes the
+   * cgroup directories (it never touches their control files: the kernel removes them with the cgroup)
+   */
+  removeWith(paths: string[]): string[];
 }
 
 export function cgroupRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -61,11 +67,14 @@ function needed(l: Limits): string[] {
 /** A directory's sh variable: "$tsc_cg_memory". */
 const ref = (name: string) => `"$tsc_cg_${name}"`;
 
-function removeLines(names: string[]): string[] {
+function removeLines(root: string, names: string[], paths: string[] = []): string[] {
   const dirs = names.map(ref).join(' ');
+  const act = paths.length
+    ? `find ${paths.join(' ')} ${dirs} \\( -path ${q(join(root, '*'))} ! -name "$tsc_id" \\) -o -delete 2>/dev/null`
+    : `rmdir ${dirs} 2>/dev/null`;
   return [
     `for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping`,
-    `  rmdir ${dirs} 2>/dev/null; tsc_left=; for tsc_cg in ${dirs}; do [ -d "$tsc_cg" ] && tsc_left=1; done`,
+    `  ${act}; tsc_left=; for tsc_cg in ${dirs}; do [ -d "$tsc_cg" ] && tsc_left=1; done`,
     `  [ -z "$tsc_left" ] && break; sleep 0.05`,
     `done`,
   ];
@@ -101,7 +110,8 @@ export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver
     },
     join: () => present.map((c) => `echo 0 > ${ref(c)}/cgroup.procs`),
     oomCount: () => (dirs.memory ? readEvent(`${ref('memory')}/memory.oom_control`, 'oom_kill') : ['tsc_oom=0']),
-    remove: () => removeLines(present),
+    remove: () => removeLines(root, present),
+    removeWith: (paths) => removeLines(root, present, paths),
   };
 }
 
@@ -133,7 +143,8 @@ export function v2Driver(root: string, id: string, limits: Limits): CgroupDriver
     },
     join: () => [`echo 0 > ${ref('unified')}/cgroup.procs`],
     oomCount: () => readEvent(`${ref('unified')}/memory.events`, 'oom_kill'),
-    remove: () => removeLines(['unified']),
+    remove: () => removeLines(root, ['unified']),
+    removeWith: (paths) => removeLines(root, ['unified'], paths),
   };
 }
 

@@ -44,7 +44,7 @@ export function checks(env: DoctorEnv): Check[] {
 
   add('root', env.uid === 0 ? 'ok' : 'fail', env.uid === 0 ? 'running as root' : `running as uid ${env.uid}`, 'run tscontain as root (sudo); rootless containers are not supported yet');
 
-  const tools: [string, string][] = [['unshare', 'util-linux'], ['mount', 'util-linux'], ['umount', 'util-linux'], ['pivot_root', 'util-linux'], ['setpriv', 'util-linux'], ['nsenter', 'util-linux'], ['env', 'coreutils'], ['cp', 'coreutils'], ['ip', 'iproute2']];
+  const tools: [string, string][] = [['unshare', 'util-linux'], ['mount', 'util-linux'], ['umount', 'util-linux'], ['pivot_root', 'util-linux'], ['setpriv', 'util-linux'], ['nsenter', 'util-linux'], ['env', 'coreutils'], ['cp', 'coreutils'], ['find', 'findutils'], ['ip', 'iproute2']];
   const missing = tools.filter(([t]) => !env.which(t));
   add('programs', missing.length ? 'fail' : 'ok', missing.length ? `missing: ${missing.map(([t]) => t).join(', ')}` : tools.map(([t]) => t).join(', '), missing.length ? `apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}` : undefined);
 

@@ -196,8 +196,11 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   // ---- after the container ended ----
   const rmCgroup = { title: 'Remove the container\'s cgroup', why: 'cgroups(7): an empty cgroup is removed with rmdir', lines: cg.remove() };
   if (spec.rm) {
-    exit.push({ title: 'Remove the container (--rm), in the background while its cgroup goes', why: 'its layer, logs and state go; the image is untouched', lines: [...release(spec), 'rm -rf "$tsc_ctr" "$tsc_run" & tsc_rm=$!'] });
-    exit.push({ ...rmCgroup, lines: [...rmCgroup.lines, 'wait "$tsc_rm"'] });
+    exit.push({
+      title: 'Remove the container (--rm) and its cgroup',
+      why: 'its layer, logs and state go; the image is untouched. cgroups(7): a cgroup is removed with rmdir(2), which find -delete does for its directory in the same pass (find never unlinks its control files: the kernel removes them with the cgroup)',
+      lines: [...release(spec), ...cg.removeWith(['"$tsc_ctr"', '"$tsc_run"'])],
+    });
   } else exit.push(rmCgroup, {
       title: 'Record how the container ended',
       why: 'tscontain ps -a, wait and inspect read it; written to a temporary file and renamed, so no reader sees half of it',
@@ -245,7 +248,7 @@ export function renderScript(p: Plan, ctx: PlanContext): string {
 # tscontain plan for container ${s.id.slice(0, 12)} (image ${s.image.name}): ${s.argv.join(' ')}
 #
 # This is exactly what \`tscontain run\` executes. Save it and run it as root: sh plan.sh
-# It needs only util-linux, coreutils and iproute2 (no Node.js), and cleans up after itself.
+# It needs only util-linux, coreutils, findutils and iproute2 (no Node.js), and cleans up after itself.
 # Each step names the kernel feature behind it and its manual page (man 7 namespaces, ...).
 set -u
 tsc_id=${s.id}
@@ -281,7 +284,7 @@ ${renderSteps(p.exit, ctx, nh + ni + 2)}
 
 # A container that never started leaves nothing behind, --rm or not.
 discard() {
-${[...p.cgroup.remove(), ...release(s), 'rm -rf "$tsc_ctr" "$tsc_run"'].map((l) => '  ' + l).join('\n')}
+${[...release(s), ...p.cgroup.removeWith(['"$tsc_ctr"', '"$tsc_run"'])].map((l) => '  ' + l).join('\n')}
 }
 
 # Signals for tscontain go to the container's PID 1 (unshare --fork forwards none). Like docker,

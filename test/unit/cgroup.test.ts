@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cgroupDriver, detectVersion, sharesToWeight } from '../../src/cgroup.js';
 import { TscError } from '../../src/errors.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
@@ -23,6 +23,8 @@ function fakeV2(controllers = 'cpuset cpu io memory pids'): string {
   return root;
 }
 const sh = (lines: string[]) => execFileSync('/bin/sh', ['-ec', `tsc_id=${ID}\n${lines.join('\n')}`]);
+/** as the plan runs its cleanup: without set -e */
+const shNoE = (lines: string[]) => execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${lines.join('\n')}`]);
 
 test('detects v1 (hybrid) and v2 layouts', (t) => {
   t.is(detectVersion(fakeV1()), 1);
@@ -94,3 +96,29 @@ test('cpu-shares to cpu.weight follows docker', (t) => {
 });
 
 test.after.always(removeTempDirs);
+
+test('removeWith: the container\'s files and its cgroup directory go in one find; control files and other cgroups are never touched', (t) => {
+  for (const root of [fakeV1(), fakeV2()]) {
+    const d = cgroupDriver(ID, {}, root);
+    const base = tempDir('tscontain-rm-');
+    const ctr = join(base, 'ctr'), run = join(base, 'run');
+    mkdirSync(join(ctr, 'upper/etc'), { recursive: true });
+    writeFileSync(join(ctr, 'upper/etc/x'), 'x');
+    mkdirSync(join(ctr, 'work/work'), { recursive: true, mode: 0o000 });
+    mkdirSync(run);
+    writeFileSync(join(run, 'plan.sh'), '');
+    for (const c of d.all) mkdirSync(c, { recursive: true });
+    const other = join(dirname(d.all[0]), 'c'.repeat(64));
+    mkdirSync(other);
+    writeFileSync(join(other, 'cgroup.procs'), '');
+    shNoE([...d.vars(), `tsc_ctr=${ctr}`, `tsc_run=${run}`, ...d.removeWith(['"$tsc_ctr"', '"$tsc_run"'])]);
+    t.false(existsSync(ctr));
+    t.false(existsSync(run));
+    for (const c of d.all) t.false(existsSync(c), `${c} removed`);
+    t.true(existsSync(join(other, 'cgroup.procs')), 'another container\'s cgroup is untouched');
+    // a control file is never unlinked (in cgroupfs rmdir removes them with the cgroup; here the directory stays)
+    for (const c of d.all) { mkdirSync(c, { recursive: true }); writeFileSync(join(c, 'cgroup.procs'), ''); }
+    shNoE([...d.vars(), `tsc_ctr=${ctr}`, `tsc_run=${run}`, ...d.removeWith(['"$tsc_ctr"', '"$tsc_run"']).map((l) => l.replace('1 2 3 4 5 6 7 8 9 10', '1'))]);
+    for (const c of d.all) t.true(existsSync(join(c, 'cgroup.procs')));
+  }
+});

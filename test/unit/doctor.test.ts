@@ -14,7 +14,7 @@ function fakeProc(ns = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'], fs
   return p;
 }
 
-const ALL = new Set(['unshare', 'mount', 'umount', 'pivot_root', 'setpriv', 'nsenter', 'env', 'cp', 'ip', 'apt-get', 'dpkg-deb']);
+const ALL = new Set(['unshare', 'mount', 'umount', 'pivot_root', 'setpriv', 'nsenter', 'env', 'cp', 'find', 'ip', 'apt-get', 'dpkg-deb']);
 function env(over: Partial<DoctorEnv> = {}): DoctorEnv {
   return {
     proc: fakeProc(), cgroup: fakeCgroupV1(), uid: 0,

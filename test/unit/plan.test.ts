@@ -53,7 +53,7 @@ test('default plan: namespaces, hostname = short id, lo up, overlay, pivot_root,
   t.regex(s, /pivot_root \. dev\/shm/);
   t.regex(s, /umount -l \/dev\/shm/);
   t.regex(s, /exec "\$@"/, 'no user switch: the shell execs the command itself');
-  t.regex(s, /rm -rf "\$tsc_ctr" "\$tsc_run"/, '--rm removes the container');
+  t.regex(s, /find "\$tsc_ctr" "\$tsc_run" "\$tsc_cg_memory" .* -o -delete/, '--rm removes the container and its cgroup in one pass');
   t.regex(s, /--init sh -c true <\/dev\/null/, 'no -i: stdin is /dev/null');
   t.regex(s, /tsc_cg_memory=.*\/memory\/tscontain\/\$tsc_id/);
   t.true(s.indexOf('cgroup.procs') < s.indexOf('mount --all'), 'cgroup joined before anything runs');
