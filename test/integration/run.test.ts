@@ -87,6 +87,15 @@ it('network: --network none has only lo, up; --network host sees the host\'s lin
   t.is(Number(h.stdout.trim()), host);
 });
 
+it('the container\'s environment is its own: nothing of tscontain\'s (LANG, LC_ALL, a host variable), on both paths', async (t) => {
+  for (const node of [false, true]) {
+    const r = await tsc(['run', '--rm', '-e', 'ONLY=this', 'busybox', 'env'], { node, env: { ...env, LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8', HOST_SECRET: 'x' } });
+    t.is(r.code, 0, r.stderr);
+    const names = r.stdout.trim().split('\n').map((l) => l.split('=')[0]).sort();
+    t.deepEqual(names, ['HOME', 'HOSTNAME', 'ONLY', 'PATH'], `${node ? 'node' : 'sh'} path: ${r.stdout}`);
+  }
+});
+
 it('-u, -e, --env-file, -w: user, environment and working directory', async (t) => {
   const envFile = `/tmp/tscontain-envfile-${process.pid}`;
   (await import('node:fs')).writeFileSync(envFile, '# comment\nFROMFILE=yes\nFOO=overridden-by-e\n');
