@@ -27,36 +27,40 @@ tar -C "$work/docker" -cf "$work/docker.tar" manifest.json config.json layer1
 # tar -x leaves the data to the kernel's write-back; so does an import, whose detached sync -f
 # puts the image on disk right after (a crash before that is detected: run refuses the image).
 # tar -x followed by sync -f is shown too: the same work, done durably before returning.
-runs=${BENCH_RUNS:-5}
-tar_ms=0; tsync_ms=0; imp_ms=0; dock_ms=0; i=0
+runs=${BENCH_RUNS:-7}
+times=
 now() { date +%s%N; }
+i=0
 while [ $i -lt "$runs" ]; do
   rm -rf "$work/x" "$work/store"; mkdir "$work/x"; sync
-  s=$(now); tar -C "$work/x" -xf "$work/image.tar"; e=$(now); tar_ms=$((tar_ms + (e - s) / 1000000))
+  s=$(now); tar -C "$work/x" -xf "$work/image.tar"; e=$(now); t1=$(( (e - s) / 1000 ))
   rm -rf "$work/x"; mkdir "$work/x"; sync
-  s=$(now); tar -C "$work/x" -xf "$work/image.tar"; sync -f "$work/x"; e=$(now); tsync_ms=$((tsync_ms + (e - s) / 1000000))
+  s=$(now); tar -C "$work/x" -xf "$work/image.tar"; sync -f "$work/x"; e=$(now); t2=$(( (e - s) / 1000 ))
   rm -rf "$work/x"; sync
-  s=$(now); TSCONTAIN_ROOT="$work/store" node bin/tscontain.cjs import "$work/image.tar" bench-import >/dev/null; e=$(now); imp_ms=$((imp_ms + (e - s) / 1000000))
+  s=$(now); TSCONTAIN_ROOT="$work/store" node bin/tscontain.cjs import "$work/image.tar" bench-import >/dev/null; e=$(now); t3=$(( (e - s) / 1000 ))
   rm -rf "$work/store"; sync
-  s=$(now); TSCONTAIN_ROOT="$work/store" node bin/tscontain.cjs import "$work/docker.tar" bench-docker >/dev/null; e=$(now); dock_ms=$((dock_ms + (e - s) / 1000000))
+  s=$(now); TSCONTAIN_ROOT="$work/store" node bin/tscontain.cjs import "$work/docker.tar" bench-docker >/dev/null; e=$(now); t4=$(( (e - s) / 1000 ))
   rm -rf "$work/store"
+  times="$times $t1,$t2,$t3,$t4"
   i=$((i + 1))
 done
+# medians, and the median of each round's own ratio (rounds share the disk's state of the moment)
 node -e '
-const [t, ts, m, d, n] = process.argv.slice(1).map(Number);
-const ms = (x) => `${(x / n).toFixed(0)} ms`;
-console.log(`tar -x: ${ms(t)}, tar -x + sync -f: ${ms(ts)}, tscontain import: ${ms(m)} (rootfs tarball), ${ms(d)} (the same as a docker save archive); means of ${n}, interleaved`);
-for (const [what, x] of [["rootfs tarball", m], ["docker save archive", d]]) {
-  const r = x / t;
-  console.log(`tscontain import (${what}) / tar -x = ${r.toFixed(2)} (target <= 1.3: ${r <= 1.3 ? "met" : "NOT met"})`);
-}' "$tar_ms" "$tsync_ms" "$imp_ms" "$dock_ms" "$runs"
+const rows = process.argv[1].trim().split(" ").map((r) => r.split(",").map((x) => Number(x) / 1000));
+const med = (a) => { const s = [...a].sort((x, y) => x - y); return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2; };
+const col = (i) => med(rows.map((r) => r[i]));
+console.log(`tar -x: ${col(0).toFixed(0)} ms, tar -x + sync -f: ${col(1).toFixed(0)} ms, tscontain import: ${col(2).toFixed(0)} ms (rootfs tarball), ${col(3).toFixed(0)} ms (the same as a docker save archive); medians of ${rows.length} interleaved rounds`);
+for (const [what, i] of [["rootfs tarball", 2], ["docker save archive", 3]]) {
+  const r = med(rows.map((x) => x[i] / x[0]));
+  console.log(`tscontain import (${what}) / tar -x = ${r.toFixed(2)}, median of the rounds (target <= 1.3: ${r <= 1.3 ? "met" : "NOT met"})`);
+}' "$times"
 # overlay vs a plain directory: the same plan, its root mount swapped for a bind mount of the image
 node bin/tscontain.cjs plan --rm busybox /bin/true > "$work/overlay.sh"
 sed 's|"overlay /\. overlay lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work 0 0"|"$tsc_image /. none bind 0 0"|' "$work/overlay.sh" > "$work/dir.sh"
 grep -q '"$tsc_image /. none bind 0 0"' "$work/dir.sh"
-hyperfine -N --warmup 3 --runs "${BENCH_RUNS:-30}" --export-json "$work/ovl.json" \
-  -n 'container on overlay' "sh $work/overlay.sh" -n 'container on a plain directory' "sh $work/dir.sh" 2>&1 | grep -E 'Benchmark|Time'
+# in rounds of alternating order, compared by medians, as bench/startup.mjs does for start-up
+BENCH_ROUNDS=${BENCH_ROUNDS:-8} node bench/startup.mjs "$work" "container on overlay=sh $work/overlay.sh" "container on a plain directory=sh $work/dir.sh"
 node -e '
-const r = JSON.parse(require("fs").readFileSync(process.argv[1])).results;
-const d = (r[0].mean - r[1].mean) * 1000;
-console.log(`overlay costs ${d.toFixed(1)} ms per start (target: within 5 ms)`);' "$work/ovl.json"
+const m = JSON.parse(require("fs").readFileSync(process.argv[1]));
+const d = m["container on overlay"] - m["container on a plain directory"];
+console.log(`overlay costs ${d.toFixed(1)} ms per start (target: within 5 ms)`);' "$work/medians.json"

@@ -3,7 +3,7 @@
 // in rounds, each round in a different order, and compared by their medians over all rounds.
 // Usage: node bench/startup.mjs OUT_DIR NAME=COMMAND...
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [out, ...pairs] = process.argv.slice(2);
@@ -22,6 +22,8 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return (s[(s.len
 const ms = Object.fromEntries(cmds.map(([n]) => [n, median(times[n])]));
 console.log(`medians of ${rounds} rounds x ${runs} runs:`);
 for (const [n] of cmds) console.log(`  ${n.padEnd(16)} ${ms[n].toFixed(1).padStart(7)} ms`);
+writeFileSync(join(out, 'medians.json'), JSON.stringify(ms));
+if (!ms['tscontain run']) process.exit(0); // another comparison (bench/import.sh): the caller reads medians.json
 const ratio = ms['tscontain run'] / (ms['node -e 0'] + ms['raw unshare']);
 console.log(`\ntscontain run / (node -e 0 + raw unshare) = ${ratio.toFixed(2)}  (target <= 1.5: ${ratio <= 1.5 ? 'met' : 'NOT met'})`);
 console.log(`tscontain run - tscontain plan (executing the plan) = ${(ms['tscontain run'] - ms['tscontain plan']).toFixed(1)} ms`);

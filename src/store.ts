@@ -217,33 +217,41 @@ async function removeDevices(root: string, devices: TarMember[], scan: Scan, war
  * over nothing they hide nothing) while the member list is read, and the device nodes among the
  * members are removed after. `stop` looks at the member list first: if it returns something, tar
  * is stopped, its work thrown away, and that is returned (an archive that is a docker save or OCI
- * archive after all).
+ * archive after all). A layer inside an archive is read by tar from the archive itself (see run);
+ * if the scan then shows that it does not end inside its range, tar may have read on into the
+ * archive: its work is thrown away and it reads the layer again through a pipe that ends there.
  */
 async function extractFirst<T>(root: string, layer: Range, warnings: string[], scratch: string, what: string, stop?: (scan: Scan) => T | undefined): Promise<T | undefined> {
   const ex = join(scratch, 'exclude');
   writeFileSync(ex, '.wh.*\n*/.wh.*\n');
+  const args = [...TAR_X, '--file', whole(layer) ? layer.file : '-', '--directory', root, '--wildcards', '--exclude-from', ex];
   let tar: ChildProcess | undefined;
-  const own: string[] = [];
-  // a layer inside an archive is scanned first: whether it ends inside its range decides how tar reads it
-  const pre = whole(layer) ? undefined : scanTar(layer);
-  const extracting = run('tar', [...TAR_X, '--file', whole(layer) ? layer.file : '-', '--directory', root, '--wildcards', '--exclude-from', ex], what, own,
-    pre ? { ...layer, ended: pre.ended } : undefined, (c) => { tar = c; });
+  let own: string[] = [];
+  const input = whole(layer) ? undefined : { ...layer, ended: true };
+  let extracting = run('tar', args, what, own, input, (c) => { tar = c; });
   extracting.catch(() => { /* awaited below, or abandoned */ });
-  let scan: Scan | undefined, result: T | undefined;
-  try {
-    scan = pre ?? scanTar(layer);
-    result = stop?.(scan);
-  } catch (e) {
-    tar?.kill('SIGKILL');
-    await extracting.catch(() => {});
-    throw e;
-  }
-  if (result !== undefined) {
+  const abandon = async () => {
     tar?.kill('SIGKILL');
     await extracting.catch(() => {});
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root);
+  };
+  let scan: Scan, result: T | undefined;
+  try {
+    scan = scanTar(layer);
+    result = stop?.(scan);
+  } catch (e) {
+    await abandon();
+    throw e;
+  }
+  if (result !== undefined) {
+    await abandon();
     return result;
+  }
+  if (input && !scan.ended) {
+    await abandon();
+    own = [];
+    extracting = run('tar', args, what, own, { ...layer, ended: false });
   }
   await extracting;
   warnings.push(...own);
@@ -332,10 +340,17 @@ function run(cmd: string, args: string[], what: string, warnings: string[], inpu
  * the mark: a full disk or an I/O error that shows only then) `run` refuses it. The import itself
  * costs what tar -x costs, and no image that lost data in a crash ever looks complete.
  */
-function syncInBackground(dir: string): void {
-  const c = spawn('/bin/sh', ['-c', `sync -f . && rm -f ${UNSYNCED} || echo failed >> ${UNSYNCED}`], { cwd: dir, detached: true, stdio: 'ignore' });
-  c.on('error', () => { /* the mark stays: run refuses it after a restart */ });
+function writeBack(dir: string): { start(): Promise<void>; cancel(): void } {
+  // forked now, while the import has not begun (its fork costs ~5 ms here); it waits for a line on
+  // its stdin: the image is in place. If the import fails, the pipe closes and it just exits.
+  const c = spawn('/bin/sh', ['-c', `read -r go || exit 0; cd "$0" && { sync -f . && rm -f ${UNSYNCED} || echo failed >> ${UNSYNCED}; }`, dir], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  c.on('error', () => { /* the mark stays: run refuses the image after a restart */ });
+  c.stdin!.on('error', () => { /* it is gone */ });
   c.unref();
+  return {
+    start: () => new Promise((res) => c.stdin!.end('go\n', () => res())),
+    cancel: () => { c.stdin!.end(); },
+  };
 }
 
 interface Found { layers: Range[]; config: ImageConfig; format: string }
@@ -421,6 +436,7 @@ export async function importImage(r: Roots, src: string, name: string, force = f
   const scratch = join(tmp, 'scratch');
   mkdirSync(scratch);
   const warnings: string[] = [];
+  const sync = writeBack(dest);
   try {
     let found: Found | undefined;
     if (statSync(src).isDirectory()) {
@@ -450,9 +466,10 @@ export async function importImage(r: Roots, src: string, name: string, force = f
       renameSync(tmp, dest);
       rmSync(old, { recursive: true, force: true });
     } else renameSync(tmp, dest);
-    syncInBackground(dest);
+    await sync.start();
     return { name, format, layers: found?.layers.length ?? 1, warnings };
   } catch (e) {
+    sync.cancel();
     rmSync(tmp, { recursive: true, force: true });
     if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new TscError(`no space left while importing ${name}`, 'free some disk space; nothing was kept');
     throw e;
