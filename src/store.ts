@@ -72,8 +72,18 @@ export function scanTar(r: Range): Scan {
   let unusual = false, ended = false;
   let off = 0, longName: string | undefined, longLink: string | undefined, pax: Record<string, string> = {};
   const str = (b: Buffer, o: number, n: number) => { const s = b.toString('latin1', o, o + n); const z = s.indexOf('\0'); return z < 0 ? s : s.slice(0, z); };
+  // a name as Node.js names the file tar makes of it: UTF-8; one that is no UTF-8 cannot be named
+  // exactly, so the tree is swept for devices instead
+  const text = (b: Buffer) => {
+    const z = b.indexOf(0);
+    const raw = z < 0 ? b : b.subarray(0, z);
+    const ascii = raw.toString('latin1');
+    if (!/[^\x00-\x7f]/.test(ascii)) return ascii;
+    const t = raw.toString('utf8');
+    if (!Buffer.from(t, 'utf8').equals(raw)) unusual = true;
+    return t;
+  };
   const readData = (n: number) => { const d = Buffer.alloc(n); readSync(fd, d, 0, n, r.start + off + 512); return d; };
-  const cstr = (b: Buffer) => b.toString('utf8').replace(/\0.*$/s, '');
   try {
     while (off + 512 <= r.size) {
       if (readSync(fd, h, 0, 512, r.start + off) < 512) break;
@@ -85,8 +95,8 @@ export function scanTar(r: Range): Scan {
       let size = h[124] & 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(str(h, 124, 12).trim() || '0', 8);
       const type = String.fromCharCode(h[156] || 48);
       if (!PLAIN_TYPES.includes(type)) unusual = true;
-      if (type === 'L') longName = cstr(readData(size));
-      else if (type === 'K') longLink = cstr(readData(size));
+      if (type === 'L') longName = text(readData(size));
+      else if (type === 'K') longLink = text(readData(size));
       else if (type === 'x') {
         pax = {};
         for (const m of readData(size).toString('utf8').matchAll(/(\d+) ([^=\n]+)=([^\n]*)\n/g)) {
@@ -95,9 +105,9 @@ export function scanTar(r: Range): Scan {
         }
       } else if (type !== 'g') {
         if (pax.size !== undefined) size = Number(pax.size);
-        const prefix = h.toString('latin1', 257, 263) === 'ustar\0' ? str(h, 345, 155) : '';
-        const name = pax.path ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100));
-        const linkname = pax.linkpath ?? longLink ?? str(h, 157, 100);
+        const prefix = h.toString('latin1', 257, 263) === 'ustar\0' ? text(h.subarray(345, 500)) : '';
+        const name = pax.path ?? longName ?? (prefix ? `${prefix}/${text(h.subarray(0, 100))}` : text(h.subarray(0, 100)));
+        const linkname = pax.linkpath ?? longLink ?? text(h.subarray(157, 257));
         const regular = type === '0' || type === '7';
         if (!regular && size > 0) unusual = true; // data after a link, directory or device: readers differ
         members.push({ name, type, linkname, offset: r.start + off + 512, size: regular ? size : 0 });

@@ -222,3 +222,23 @@ it('a layer without its end-of-archive blocks is read only to its end: nothing a
   await importImage(r, file(archive), 'unended');
   t.deepEqual(readdirSync(rootfs(r, 'unended')), ['inside']);
 });
+
+it('an image archive that does not look like one at first is still taken for one; a device under a name that is no UTF-8 is swept', async (t) => {
+  const r = store();
+  const archive = tarball([
+    { name: 'layers/one.tar', data: tarball([{ name: 'hello', data: 'hi' }]) },
+    { name: 'cfg.json', data: JSON.stringify({ config: { Cmd: ['cat', '/hello'] } }) },
+    { name: 'manifest.json', data: JSON.stringify([{ Config: 'cfg.json', Layers: ['layers/one.tar'] }]) },
+  ]);
+  const res = await importImage(r, file(archive), 'late');
+  t.is(res.format, 'docker-archive');
+  t.deepEqual(readdirSync(rootfs(r, 'late')), ['hello'], 'the layer, not the archive\'s own files');
+  const latin1 = Buffer.concat([tarball([{ name: 'dev/x', type: 'char' }]).subarray(0, 512), tarball([{ name: 'keep', data: 'k' }])]);
+  latin1.write('dev/\xe9', 0, 'latin1'); // a name in latin-1: byte 0xe9 alone is no UTF-8
+  let sum = 0; for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : latin1[i];
+  latin1.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  const res2 = await importImage(r, file(latin1), 'latin1');
+  t.is(devicesIn(rootfs(r, 'latin1')), '');
+  t.true(existsSync(join(rootfs(r, 'latin1'), 'keep')));
+  t.true(res2.warnings.some((w) => /skipped device node/.test(w)), res2.warnings.join('|'));
+});
