@@ -91,7 +91,7 @@ export function resolveImage(r: Roots, ref: string, build = true): Image {
   return { name: ref, rootfs: join(dir, 'rootfs'), config: meta.config ?? {} };
 }
 
-/** An imported image's mark until it is known to be on disk (see syncInBackground in store.ts). */
+/** An imported image's mark until it is known to be on disk (see writeBack in store.ts). */
 export const UNSYNCED = '.unsynced';
 
 export const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();

@@ -142,7 +142,8 @@ async function gunzipTo(src: Range, dest: string): Promise<void> {
  * inside the tree and defers symlinks (a symlink is a placeholder until the end, so nothing is
  * written through it). Whiteout markers and device nodes are excluded by their exact names; a
  * device whose name tar's exclude file cannot hold (a newline) is removed right after, and an
- * archive the scan cannot vouch for is swept for device nodes and FIFOs with find.
+ * archive the scan cannot vouch for is swept for device nodes and FIFOs with find. A first layer
+ * (onto an empty root: no whiteout can hide anything) is extracted while it is scanned.
  */
 export async function applyLayer(root: string, src: Range, warnings: string[], scratch: string, what = basename(src.file)): Promise<void> {
   const kind = magic(src.file, src.start);
@@ -347,8 +348,8 @@ function run(cmd: string, args: string[], what: string, warnings: string[], inpu
  * do, but not left to chance: its `.unsynced` mark holds this boot's id until a detached
  * `sync -f` (syncfs(2)) has put it on disk, then goes. Until then the page cache has every byte,
  * so it runs; after a crash (another boot, mark still there) or a failed write-back (`failed` in
- * the mark: a full disk or an I/O error that shows only then) `run` refuses it. The import itself
- * costs what tar -x costs, and no image that lost data in a crash ever looks complete.
+ * the mark: a full disk or an I/O error that shows only then) `run` refuses it. So an import does
+ * not wait for the disk, and no image that lost data in a crash ever looks complete.
  */
 function writeBack(dir: string): { start(): Promise<void>; cancel(): void } {
   // forked now, while the import has not begun (its fork costs ~5 ms here); it waits for a line on
