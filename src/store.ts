@@ -2,7 +2,8 @@
 // archives), rmi and export. Layers are applied in order into one directory, with OCI whiteouts.
 // Extraction never writes outside the image's directory: GNU tar refuses `..` members, strips
 // leading `/`, keeps hard links in the tree and never writes through a symlink it extracted;
-// whiteouts are applied only on paths with no symlink in them; device nodes are skipped.
+// whiteouts are applied only on paths with no symlink in them. No device node is ever made: tar
+// runs without CAP_MKNOD (setpriv), so the kernel refuses every one, however the archive names it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
@@ -51,37 +52,30 @@ export interface TarMember { name: string; type: string; linkname: string; offse
 /** Bytes [start, start + size) of a file. */
 export interface Range { file: string; start: number; size: number }
 
-/** A scan: the members; `unusual`, see scanTar; `ended`: the end-of-archive block lies inside the range. */
-export interface Scan { members: TarMember[]; unusual: boolean; ended: boolean }
+/** A scan: the members; `ended`: the end-of-archive block lies inside the range. */
+export interface Scan { members: TarMember[]; ended: boolean }
 
-/** pax keys GNU tar reads that change nothing we rely on (a name, a size, where data starts) */
-const PLAIN_PAX = /^(path|linkpath|size|mtime|atime|ctime|uid|gid|uname|gname|comment|charset|hdrcharset|SCHILY\..*|LIBARCHIVE\..*)$/;
-const PLAIN_TYPES = '01234567LKxg';
 const ZERO_BLOCK = Buffer.alloc(512);
 
 /**
  * The members of an uncompressed tar (or of a range of a file that is one), read header by header
- * (data is skipped, not read), with GNU long names and pax records resolved. `unusual` is set for
- * anything whose names or sizes GNU tar could read differently (sparse files, unknown types or pax
- * keys): then the caller does not rely on these names alone. Throws on a bad checksum.
+ * (data is skipped, not read), with GNU long names and pax records resolved: where each member's
+ * data lies, and the names whiteouts are matched against. Throws on a bad checksum.
  */
 export function scanTar(r: Range): Scan {
   const fd = openSync(r.file, 'r');
   const h = Buffer.alloc(512);
   const members: TarMember[] = [];
-  let unusual = false, ended = false;
+  let ended = false;
   let off = 0, longName: string | undefined, longLink: string | undefined, pax: Record<string, string> = {};
   const str = (b: Buffer, o: number, n: number) => { const s = b.toString('latin1', o, o + n); const z = s.indexOf('\0'); return z < 0 ? s : s.slice(0, z); };
-  // a name as Node.js names the file tar makes of it: UTF-8; one that is no UTF-8 cannot be named
-  // exactly, so the tree is swept for devices instead
+  // a name as Node.js names the file tar makes of it: UTF-8 (a name that is no UTF-8 cannot be named)
   const text = (b: Buffer) => {
     const z = b.indexOf(0);
     const raw = z < 0 ? b : b.subarray(0, z);
     const ascii = raw.toString('latin1');
     if (!/[^\x00-\x7f]/.test(ascii)) return ascii;
-    const t = raw.toString('utf8');
-    if (!Buffer.from(t, 'utf8').equals(raw)) unusual = true;
-    return t;
+    return raw.toString('utf8');
   };
   const readData = (n: number) => { const d = Buffer.alloc(n); readSync(fd, d, 0, n, r.start + off + 512); return d; };
   try {
@@ -94,14 +88,12 @@ export function scanTar(r: Range): Scan {
       if (parseInt(str(h, 148, 8).trim() || 'x', 8) !== sum) throw new TscError(`${basename(r.file)} is corrupt or not a tar archive (bad header checksum at byte ${off})`, 'check the file');
       let size = h[124] & 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(str(h, 124, 12).trim() || '0', 8);
       const type = String.fromCharCode(h[156] || 48);
-      if (!PLAIN_TYPES.includes(type)) unusual = true;
       if (type === 'L') longName = text(readData(size));
       else if (type === 'K') longLink = text(readData(size));
       else if (type === 'x') {
         pax = {};
         for (const m of readData(size).toString('utf8').matchAll(/(\d+) ([^=\n]+)=([^\n]*)\n/g)) {
           pax[m[2]] = m[3];
-          if (!PLAIN_PAX.test(m[2])) unusual = true;
         }
       } else if (type !== 'g') {
         if (pax.size !== undefined) size = Number(pax.size);
@@ -109,7 +101,6 @@ export function scanTar(r: Range): Scan {
         const name = pax.path ?? longName ?? (prefix ? `${prefix}/${text(h.subarray(0, 100))}` : text(h.subarray(0, 100)));
         const linkname = pax.linkpath ?? longLink ?? text(h.subarray(157, 257));
         const regular = type === '0' || type === '7';
-        if (!regular && size > 0) unusual = true; // data after a link, directory or device: readers differ
         members.push({ name, type, linkname, offset: r.start + off + 512, size: regular ? size : 0 });
         longName = longLink = undefined; pax = {};
       }
@@ -117,7 +108,7 @@ export function scanTar(r: Range): Scan {
       off += 512 + Math.ceil(size / 512) * 512;
     }
   } finally { closeSync(fd); }
-  return { members, unusual, ended };
+  return { members, ended };
 }
 
 /** A member's path as tar extracts it: no leading /, no ./, no trailing / */
@@ -140,10 +131,8 @@ async function gunzipTo(src: Range, dest: string): Promise<void> {
  * with OCI whiteouts: deletions first (a whiteout only ever hides what lower layers made), then
  * GNU tar extracts the rest. GNU tar refuses `..` members, strips leading `/`, keeps hard links
  * inside the tree and defers symlinks (a symlink is a placeholder until the end, so nothing is
- * written through it). Whiteout markers and device nodes are excluded by their exact names; a
- * device whose name tar's exclude file cannot hold (a newline) is removed right after, and an
- * archive the scan cannot vouch for is swept for device nodes and FIFOs with find. A first layer
- * (onto an empty root: no whiteout can hide anything) is extracted while it is scanned.
+ * written through it). Whiteout markers are excluded by their exact names. A first layer (onto an
+ * empty root: no whiteout can hide anything) is extracted at once, without a scan.
  */
 export async function applyLayer(root: string, src: Range, warnings: string[], scratch: string, what = basename(src.file)): Promise<void> {
   const kind = magic(src.file, src.start);
@@ -157,7 +146,7 @@ export async function applyLayer(root: string, src: Range, warnings: string[], s
     if (magic(unzipped) === 'unknown') throw new TscError(`${what} is not a tar archive (plain or gzip)`, 'check the file');
   }
   try {
-    if (readdirSync(root).length === 0) await extractFirst(root, layer, warnings, scratch, what);
+    if (readdirSync(root).length === 0) await (whole(layer) ? extractWhole(root, layer.file, warnings, scratch, what) : extractFirst(root, layer, warnings, scratch, what));
     else await applyScanned(root, layer, scanTar(layer), warnings, scratch, what);
   } finally {
     rmSync(unzipped, { force: true });
@@ -166,8 +155,6 @@ export async function applyLayer(root: string, src: Range, warnings: string[], s
 
 async function applyScanned(root: string, layer: Range, scan: Scan, warnings: string[], scratch: string, what: string): Promise<void> {
   const exclude: string[] = [];
-  const devices = deviceMembers(scan, warnings);
-  for (const d of devices) if (!d.name.includes('\n')) exclude.push(d.name); // a newline would split it into two patterns
   for (const m of scan.members) {
     if (!m.name.includes('.wh.')) continue;
     const p = memberPath(m.name);
@@ -185,89 +172,67 @@ async function applyScanned(root: string, layer: Range, scan: Scan, warnings: st
     }
   }
   const ex = join(scratch, 'exclude');
-  writeFileSync(ex, exclude.map((e) => e + '\n').join(''));
-  await run('tar', [...TAR_X, '--file', whole(layer) ? layer.file : '-', '--directory', root, '--no-wildcards', '--exclude-from', ex], what, warnings, whole(layer) ? undefined : { ...layer, ended: scan.ended });
-  await removeDevices(root, devices.filter((d) => d.name.includes('\n')), scan, warnings, what);
+  writeFileSync(ex, exclude.filter((e) => !e.includes('\n')).map((e) => e + '\n').join('')); // (a newline would split a name in two)
+  await tar([...TAR_X, '--file', whole(layer) ? layer.file : '-', '--directory', root, '--no-wildcards', '--exclude-from', ex], what, warnings, whole(layer) ? undefined : { ...layer, ended: scan.ended });
 }
 
 const TAR_X = ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--delay-directory-restore', '--no-overwrite-dir', '--anchored'];
 
-/** Device nodes and FIFOs among the members, hard links to them included (a hard link to a device is one); each gets a warning. */
-function deviceMembers(scan: Scan, warnings: string[]): TarMember[] {
-  const out: TarMember[] = [];
-  const names = new Set<string>();
-  for (const m of scan.members) {
-    if (m.type === '3' || m.type === '4' || m.type === '6' || (m.type === '1' && names.size > 0 && names.has(memberPath(m.linkname)))) {
-      const p = memberPath(m.name);
-      warnings.push(`skipped device node ${p}`);
-      names.add(p);
-      out.push(m);
-    }
-  }
-  return out;
-}
-
-/**
- * Remove what tar made of these members if it is a device node or FIFO; an archive the scan cannot
- * vouch for is swept with find: device nodes and FIFOs are never kept in an image, however the
- * archive names them.
- */
-async function removeDevices(root: string, devices: TarMember[], scan: Scan, warnings: string[], what: string): Promise<void> {
-  for (const d of devices) {
-    const f = safePath(root, memberPath(d.name));
-    try { if (f) { const st = lstatSync(f); if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) rmSync(f); } } catch { /* not made */ }
-  }
-  if (scan.unusual) {
-    const found = await run('find', [root, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', ')', '-print', '-delete'], what, warnings);
-    for (const d of found.split('\n').filter(Boolean)) warnings.push(`skipped device node ${d.slice(root.length + 1)}`);
-  }
-}
-
-/**
- * The first layer, onto an empty root: tar starts at once (whiteout markers excluded by pattern:
- * over nothing they hide nothing) while the member list is read, and the device nodes among the
- * members are removed after. `stop` looks at the member list first: if it returns something, tar
- * is stopped, its work thrown away, and that is returned (an archive that is a docker save or OCI
- * archive after all). A layer inside an archive is read by tar from the archive itself (see run);
- * if the scan then shows that it does not end inside its range, tar may have read on into the
- * archive: its work is thrown away and it reads the layer again through a pipe that ends there.
- */
-async function extractFirst<T>(root: string, layer: Range, warnings: string[], scratch: string, what: string, stop?: (scan: Scan) => T | undefined): Promise<T | undefined> {
+/** A first layer's tar arguments: over an empty root a whiteout hides nothing, so markers are excluded by pattern. */
+function firstArgs(root: string, file: string, scratch: string): string[] {
   const ex = join(scratch, 'exclude');
   writeFileSync(ex, '.wh.*\n*/.wh.*\n');
-  const args = [...TAR_X, '--file', whole(layer) ? layer.file : '-', '--directory', root, '--wildcards', '--exclude-from', ex];
-  let tar: ChildProcess | undefined;
+  return [...TAR_X, '--file', file, '--directory', root, '--wildcards', '--exclude-from', ex];
+}
+
+/**
+ * A whole file onto an empty root (a rootfs tarball, a gunzipped layer, a layer blob of an OCI
+ * layout): tar alone, nothing of ours reads it. `stop` may then take it for a docker save or OCI
+ * archive after all (it made a manifest.json): the tree goes and stop's result is returned.
+ */
+async function extractWhole<T>(root: string, file: string, warnings: string[], scratch: string, what: string, stop?: () => T | undefined): Promise<T | undefined> {
+  const own: string[] = [];
+  await tar(firstArgs(root, file, scratch), what, own);
+  const result = stop?.();
+  if (result !== undefined) {
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root);
+    return result;
+  }
+  warnings.push(...own);
+  return undefined;
+}
+
+/**
+ * A first layer inside an archive (a docker save or OCI archive): tar reads it from the archive
+ * itself (see tar()) while its member list is read, which tells whether the layer ends inside its
+ * range. If it does not, tar may have read on into the archive: its work is thrown away and it
+ * reads the layer again through a pipe that ends there.
+ */
+async function extractFirst(root: string, layer: Range, warnings: string[], scratch: string, what: string): Promise<void> {
+  const args = firstArgs(root, '-', scratch);
+  let child: ChildProcess | undefined;
   let own: string[] = [];
-  const input = whole(layer) ? undefined : { ...layer, ended: true };
-  let extracting = run('tar', args, what, own, input, (c) => { tar = c; });
+  let extracting = tar(args, what, own, { ...layer, ended: true }, (c) => { child = c; });
   extracting.catch(() => { /* awaited below, or abandoned */ });
-  const abandon = async () => {
-    tar?.kill('SIGKILL');
+  let scan: Scan;
+  try {
+    scan = scanTar(layer);
+  } catch (e) {
+    child?.kill('SIGKILL');
+    await extracting.catch(() => {});
+    throw e;
+  }
+  if (!scan.ended) {
+    child?.kill('SIGKILL');
     await extracting.catch(() => {});
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root);
-  };
-  let scan: Scan, result: T | undefined;
-  try {
-    scan = scanTar(layer);
-    result = stop?.(scan);
-  } catch (e) {
-    await abandon();
-    throw e;
-  }
-  if (result !== undefined) {
-    await abandon();
-    return result;
-  }
-  if (input && !scan.ended) {
-    await abandon();
     own = [];
-    extracting = run('tar', args, what, own, { ...layer, ended: false });
+    extracting = tar(args, what, own, { ...layer, ended: false });
   }
   await extracting;
   warnings.push(...own);
-  await removeDevices(root, deviceMembers(scan, warnings), scan, warnings, what);
-  return undefined;
 }
 
 /** Does an archive look like a docker save or OCI archive from its first members? (A guess: it only decides whether to read the whole member list before extracting.) */
@@ -288,57 +253,68 @@ function looksLikeImage(archive: Range): boolean {
 
 /**
  * A whole archive: a docker save or OCI archive (its layers are returned, read where they lie in
- * it), or else a rootfs tarball, extracted as the image's only layer. What it looks like decides
- * only the order: extract while reading the member list, or read it first.
+ * it), or else a rootfs tarball, extracted as the image's only layer. What its first members look
+ * like decides only the order: read the member list first, or extract first.
  */
 async function applyArchive(root: string, archive: Range, warnings: string[], scratch: string, what: string): Promise<Found | undefined> {
-  const image = (scan: Scan) => findImage(archiveFiles(archive.file, scan.members));
+  const image = () => findImage(archiveFiles(archive.file, scanTar(archive).members));
   if (looksLikeImage(archive)) {
-    const scan = scanTar(archive);
-    const found = image(scan);
+    const found = image();
     if (found) return found;
   }
-  return extractFirst(root, archive, warnings, scratch, what, image);
+  // not (obviously) an image: extracted as a rootfs; if that made a manifest, it was one after all
+  return extractWhole(root, archive.file, warnings, scratch, what, () => (existsSync(join(root, 'manifest.json')) || existsSync(join(root, 'oci-layout')) ? image() : undefined));
 }
 
 const whole = (r: Range) => r.start === 0 && r.size === statSync(r.file).size;
 
 /**
- * Run tar or find; tar's refusals of unsafe members are warnings, anything else fails the import.
- * With `input`, tar reads a range of a file (a layer inside a docker save or OCI archive) on its
- * stdin: the file itself, moved to the range's start by dd (a seek, no copy), when the layer ends
- * with its end-of-archive block inside the range (tar stops there); else through a pipe that ends
- * with the range (~1.5 x slower here), so tar never reads past the layer into the archive.
+ * GNU tar without CAP_MKNOD (setpriv drops it from the bounding set, so tar never holds it): the
+ * kernel refuses every device node, however the archive names it, and tar reports each and carries
+ * on (FIFOs need no privilege and are kept, as docker keeps them). Messages in C: matched below.
  */
-function run(cmd: string, args: string[], what: string, warnings: string[], input?: Range & { ended: boolean }, started?: (c: ChildProcess) => void): Promise<string> {
+const TAR = ['setpriv', '--bounding-set=-mknod', 'tar'];
+const C_LOCALE = { ...process.env, LC_ALL: 'C' };
+
+/**
+ * Run tar; its refusals of unsafe members and of device nodes are warnings, anything else fails the
+ * import. With `input`, tar reads a range of a file (a layer inside a docker save or OCI archive)
+ * on its stdin: the file itself, moved to the range's start by dd (a seek, no copy), when the layer
+ * ends with its end-of-archive block inside the range (tar stops there); else through a pipe that
+ * ends with the range (~1.5 x slower here), so tar never reads past the layer into the archive.
+ */
+function tar(args: string[], what: string, warnings: string[], input?: Range & { ended: boolean }, started?: (c: ChildProcess) => void): Promise<void> {
   return new Promise((res, rej) => {
     let c: ChildProcess;
     if (input?.ended) {
       const fd = openSync(input.file, 'r');
       try {
-        c = spawn('/bin/sh', ['-c', 'dd iflag=skip_bytes skip="$0" count=0 status=none && exec "$@"', String(input.start), cmd, ...args], { stdio: [fd, 'pipe', 'pipe'] });
+        c = spawn('/bin/sh', ['-c', 'dd iflag=skip_bytes skip="$0" count=0 status=none && exec "$@"', String(input.start), ...TAR, ...args], { stdio: [fd, 'ignore', 'pipe'], env: C_LOCALE });
       } finally { closeSync(fd); }
     } else {
-      c = spawn(cmd, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      c = spawn(TAR[0], [...TAR.slice(1), ...args], { stdio: [input ? 'pipe' : 'ignore', 'ignore', 'pipe'], env: C_LOCALE });
       if (input) {
-        c.stdin!.on('error', () => { /* tar stops reading at the end of its archive */ });
         const stdin = c.stdin!;
+        stdin.on('error', () => { /* tar stops reading at the end of its archive */ });
         createReadStream(input.file, { start: input.start, end: input.start + input.size - 1 }).on('error', (e) => stdin.destroy(e)).pipe(stdin);
       }
     }
     started?.(c);
-    let out = '', err = '';
-    c.stdout!.on('data', (d) => (out += d));
+    let err = '';
     c.stderr!.on('data', (d) => (err += d));
-    c.on('error', (e) => rej(new TscError(`cannot run ${cmd}: ${e.message}`, `install ${cmd === 'tar' ? 'GNU tar' : 'findutils'}`)));
-    c.on('close', (code) => { // 'close': after stdout and stderr are drained
+    c.on('error', (e) => rej(new TscError(`cannot run tar: ${e.message}`, 'install GNU tar and util-linux (setpriv)')));
+    c.on('close', (code) => { // 'close': after stderr is drained
       const lines = err.split('\n').filter(Boolean);
-      // GNU tar reports refused members (`..`, links out, writes through symlinks) and carries on
-      const refused = lines.filter((l) => /Member name contains|Removing leading|Cannot (hard )?link|Cannot create symlink|Cannot open: (File exists|Not a directory)|Exiting with failure status due to previous errors/.test(l));
-      warnings.push(...refused.filter((l) => !/Exiting with failure/.test(l)).map((l) => l.replace(/^tar: /, '')));
+      // GNU tar reports refused members (`..`, links out, writes through symlinks, device nodes) and carries on
+      const refused = lines.filter((l) => /Member name contains|Removing leading|Cannot (hard )?link|Cannot create symlink|Cannot open: (File exists|Not a directory)|Cannot mknod: Operation not permitted|Exiting with failure status due to previous errors/.test(l));
+      for (const l of refused) {
+        const dev = /^tar: (.*): Cannot mknod: Operation not permitted$/.exec(l);
+        if (dev) warnings.push(`skipped device node ${memberPath(dev[1])}`);
+        else if (!/Exiting with failure/.test(l)) warnings.push(l.replace(/^tar: /, ''));
+      }
       if (/No space left|Wrote only \d+ of \d+ bytes/.test(err)) return rej(Object.assign(new Error(err), { code: 'ENOSPC' }));
-      if (code === 0 || (code === 2 && refused.length === lines.length)) return res(out);
-      rej(new TscError(`${what} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `${cmd} exited ${code}`}`, 'check the file'));
+      if (code === 0 || (code === 2 && refused.length === lines.length)) return res();
+      rej(new TscError(`${what} is corrupt or not a tar archive: ${lines.filter((l) => !refused.includes(l)).pop() ?? `tar exited ${code}`}`, 'check the file'));
     });
   });
 }
@@ -352,15 +328,22 @@ function run(cmd: string, args: string[], what: string, warnings: string[], inpu
  * not wait for the disk, and no image that lost data in a crash ever looks complete.
  */
 function writeBack(dir: string): { start(): Promise<void>; cancel(): void } {
-  // forked now, while the import has not begun (its fork costs ~5 ms here); it waits for a line on
-  // its stdin: the image is in place. If the import fails, the pipe closes and it just exits.
-  const c = spawn('/bin/sh', ['-c', `read -r go || exit 0; cd "$0" && { sync -f . && rm -f ${UNSYNCED} || echo failed >> ${UNSYNCED}; }`, dir], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
-  c.on('error', () => { /* the mark stays: run refuses the image after a restart */ });
-  c.stdin!.on('error', () => { /* it is gone */ });
-  c.unref();
+  // forked on the next turn of the event loop, which comes while tar works (a fork of this process
+  // costs ~5 ms here); it waits for a line on its stdin: the image is in place. If the import
+  // fails, the pipe closes and it just exits.
+  let c: ChildProcess | undefined, cancelled = false;
+  const fork = () => {
+    if (c || cancelled) return c;
+    c = spawn('/bin/sh', ['-c', `read -r go || exit 0; cd "$0" && { sync -f . && rm -f ${UNSYNCED} || echo failed >> ${UNSYNCED}; }`, dir], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    c.on('error', () => { /* the mark stays: run refuses the image after a restart */ });
+    c.stdin!.on('error', () => { /* it is gone */ });
+    c.unref();
+    return c;
+  };
+  setImmediate(fork);
   return {
-    start: () => new Promise((res) => c.stdin!.end('go\n', () => res())),
-    cancel: () => { c.stdin!.end(); },
+    start: () => new Promise((res) => fork()!.stdin!.end('go\n', () => res())),
+    cancel: () => { cancelled = true; c?.stdin!.end(); },
   };
 }
 
