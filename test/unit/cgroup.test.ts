@@ -104,7 +104,7 @@ test('removeWith: the container\'s files and its cgroup directory go in one find
     const ctr = join(base, 'ctr'), run = join(base, 'run');
     mkdirSync(join(ctr, 'upper/etc'), { recursive: true });
     writeFileSync(join(ctr, 'upper/etc/x'), 'x');
-    mkdirSync(join(ctr, 'work/work'), { recursive: true, mode: 0o000 });
+    mkdirSync(join(ctr, 'work/work'), { recursive: true });
     mkdirSync(run);
     writeFileSync(join(run, 'plan.sh'), '');
     for (const c of d.all) mkdirSync(c, { recursive: true });

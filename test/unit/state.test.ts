@@ -49,9 +49,8 @@ test('gc: a container whose starter died before its plan ran (directories made, 
   for (const c of ['memory', 'pids']) { mkdirSync(join(cg, c), { recursive: true }); writeFileSync(join(cg, c, 'cgroup.procs'), ''); }
   const id = 'c'.repeat(64);
   // what tscontain run does before it hands the plan over: `starting` names the shell that will run it
-  const dead = spawnSync('/bin/sh', ['-c', 'read -r s < /proc/$$/stat; f() { shift 19; echo "$$ $1"; }; f ${s##*) }'], { encoding: 'utf8' }).stdout.trim();
   mkdirSync(join(r.run, id), { recursive: true });
-  writeFileSync(join(r.run, id, 'starting'), dead);
+  spawnSync('/bin/sh', ['-c', writePidFile('"$1"'), 'sh', join(r.run, id, 'starting')]); // the plan's own line, by a shell that is gone now
   for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs']) mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
   const old = process.env.TSCONTAIN_CGROUP_ROOT;
   process.env.TSCONTAIN_CGROUP_ROOT = cg;
