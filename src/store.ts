@@ -58,11 +58,11 @@ export interface Scan { members: TarMember[]; ended: boolean }
 const ZERO_BLOCK = Buffer.alloc(512);
 
 /**
- * The members of an uncompressed tar (or of a range of a file that is one), read header by header
+ * The members of an uncompressed tar (or of a range of a file that is one; the first `max`), read header by header
  * (data is skipped, not read), with GNU long names and pax records resolved: where each member's
  * data lies, and the names whiteouts are matched against. Throws on a bad checksum.
  */
-export function scanTar(r: Range): Scan {
+export function scanTar(r: Range, max = Infinity): Scan {
   const fd = openSync(r.file, 'r');
   const h = Buffer.alloc(512);
   const members: TarMember[] = [];
@@ -79,7 +79,7 @@ export function scanTar(r: Range): Scan {
   };
   const readData = (n: number) => { const d = Buffer.alloc(n); readSync(fd, d, 0, n, r.start + off + 512); return d; };
   try {
-    while (off + 512 <= r.size) {
+    while (off + 512 <= r.size && members.length < max) {
       if (readSync(fd, h, 0, 512, r.start + off) < 512) break;
       if (h.equals(ZERO_BLOCK)) { ended = true; break; } // end of archive
       let sum = 8 * 32; // the checksum field counts as blanks
@@ -237,18 +237,7 @@ async function extractFirst(root: string, layer: Range, warnings: string[], scra
 
 /** Does an archive look like a docker save or OCI archive from its first members? (A guess: it only decides whether to read the whole member list before extracting.) */
 function looksLikeImage(archive: Range): boolean {
-  const fd = openSync(archive.file, 'r');
-  const h = Buffer.alloc(512);
-  try {
-    for (let off = 0, n = 0; n < 16 && off + 512 <= archive.size; n++) {
-      if (readSync(fd, h, 0, 512, archive.start + off) < 512 || h.equals(ZERO_BLOCK)) break;
-      const name = memberPath(h.toString('latin1', 0, 100).replace(/\0.*$/s, ''));
-      if (/^(manifest\.json|oci-layout|index\.json|repositories|blobs(\/.*)?|[0-9a-f]{64}(\/.*|\.json)?)$/.test(name)) return true;
-      const size = h[124] & 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(h.toString('latin1', 124, 136).replace(/\0.*$/s, '').trim() || '0', 8);
-      off += 512 + Math.ceil(size / 512) * 512;
-    }
-  } finally { closeSync(fd); }
-  return false;
+  return scanTar(archive, 16).members.some((m) => /^(manifest\.json|oci-layout|index\.json|repositories|blobs(\/.*)?|[0-9a-f]{64}(\/.*|\.json)?)$/.test(memberPath(m.name)));
 }
 
 /**
