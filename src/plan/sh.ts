@@ -1,0 +1,90 @@
+// The plan is a shell script, and this file is the only way text gets into it.
+//
+// - A line of the script is an `Sh`: made only by the `sh` tag, whose static parts are written in
+//   our source code and whose every ${value} is quoted by `q` (an `Sh` inserted into another stays
+//   as it is), or by `lit`, which takes string literals only (checked by the type system).
+// - Comments and narration go through `inert`: one line of printable text whatever it is given.
+// The renderer takes `Sh` lines and `inert` text, nothing else, so no byte of user or image data
+// can ever be read by sh as anything but the data it is.
+
+const brand: unique symbol = Symbol('sh');
+
+/** A fragment of sh source whose data parts are all quoted. */
+export interface Sh {
+  readonly [brand]: true;
+  readonly text: string;
+}
+
+const make = (text: string): Sh => ({ [brand]: true, text }) as Sh;
+
+export const isSh = (v: unknown): v is Sh => typeof v === 'object' && v !== null && brand in v;
+
+/**
+ * POSIX sh quoting, the one quoting function: the result is one word that sh reads back as
+ * exactly `s`. NUL cannot be passed to a program at all, so it is refused.
+ */
+export function q(s: string): string {
+  if (s.includes('\0')) throw new Error('a NUL byte cannot be passed to a program');
+  if (s !== '' && /^[A-Za-z0-9_/.,:=@%+^-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export type ShValue = string | number | Sh | readonly (string | Sh)[];
+
+function word(v: ShValue): string {
+  if (isSh(v)) return v.text;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`not a finite number: ${v}`);
+    return String(v);
+  }
+  if (typeof v === 'string') return q(v);
+  return v.map(word).join(' ');
+}
+
+/**
+ * sh`mkdir -p ${dir}`: the template's own text is sh, every value is quoted (arrays: one word
+ * each). Only a real template literal is accepted: its strings are frozen and come with `raw`.
+ */
+export function sh(strings: TemplateStringsArray, ...values: ShValue[]): Sh {
+  if (!Object.isFrozen(strings) || !Array.isArray(strings.raw)) throw new Error('sh is a template tag');
+  let out = strings[0];
+  values.forEach((v, i) => {
+    out += word(v) + strings[i + 1];
+  });
+  return make(out);
+}
+
+/** sh source written in our code: string literals only (a `string` variable does not type-check). */
+export function lit<T extends string>(text: string extends T ? never : T): Sh {
+  return make(text);
+}
+
+/** Fragments joined by a separator written in our code. */
+export function joinSh(parts: readonly Sh[], sep: ' ' | '; ' | ' && ' | ' | ' | ' \\\n  ' = ' '): Sh {
+  return make(parts.map((p) => p.text).join(sep));
+}
+
+/**
+ * Any text made inert for a comment, a title or narration: one line, printable. Control
+ * characters (newline, CR, escape, ...) become visible escapes such as \n and \x1b, so a newline
+ * can never end a comment and no terminal sequence reaches the reader's screen.
+ */
+export function inert(text: string): string {
+  return text.replace(
+    // C0 and C1 controls, DEL, line/paragraph separators, lone surrogates, bidi overrides
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) => {
+      const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+      return named[c] ?? `\\u{${c.charCodeAt(0).toString(16)}}`;
+    },
+  );
+}
+
+/** A comment line: `# ` and inert text. */
+export const comment = (text: string): Sh => make(`# ${inert(text)}`);
+
+/** How a user's value is shown in a title: quoted as sh would take it, and inert. */
+export const show = (v: string): string => inert(q(v));
+
+/** How an argv is shown in a title. */
+export const showArgv = (argv: readonly string[]): string => argv.map(show).join(' ');
