@@ -18,7 +18,7 @@ node_modules:
 
 # rebuilt only when a source changed (the test suite runs the demos while it runs)
 build: dist/bin/tscontain.cjs
-dist/bin/tscontain.cjs: $(shell find src -name '*.ts') build.mjs tsconfig.json | node_modules
+dist/bin/tscontain.cjs: $(shell find src -name "*.ts" -o -name "*.sh" -o -name "*.pl") build.mjs tsconfig.json | node_modules
 	npm run build --silent
 
 test: build
