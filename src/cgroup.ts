@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from './errors.js';
-import { q } from './sh.js';
+import { joinSh, lit, ref as shRef, setVar, sh, type Sh } from './plan/sh.js';
 
 export interface Limits {
   memory?: number; // bytes
@@ -23,23 +23,23 @@ export interface CgroupDriver {
   /** the distinct directories (v2: one) */
   all: string[];
   /** sh variable definitions for the directories (the other lines refer to them) */
-  vars(): string[];
+  vars(): Sh[];
   /** the directories to create, as sh variable references ("$tsc_cg_memory") */
-  mkdirs(): string[];
+  mkdirs(): Sh[];
   /** sh lines run once the directories exist: enable controllers (v2) and write the limits */
-  setLimits(): string[];
+  setLimits(): Sh[];
   /** sh lines run by the container's init: move itself in (writing 0 moves the writer) */
-  join(): string[];
+  join(): Sh[];
   /** sh lines that set $tsc_oom to the number of OOM kills in the container's cgroup */
-  oomCount(): string[];
+  oomCount(): Sh[];
   /** sh lines: remove the cgroup(s), retrying while the kernel finishes reaping */
-  remove(): string[];
+  remove(): Sh[];
   /**
    * sh lines: delete these paths (recursively) and remove the cgroup(s), in one program: find
    * -delete unlinks files and removes directories with rmdir(2); in cgroupfs it only removes the
    * cgroup directories (it never touches their control files: the kernel removes them with the cgroup)
    */
-  removeWith(paths: string[]): string[];
+  removeWith(paths: Sh[]): Sh[];
 }
 
 export function cgroupRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -65,27 +65,33 @@ function needed(l: Limits): string[] {
 }
 
 /** A directory's sh variable: "$tsc_cg_memory". */
-const ref = (name: string) => `"$tsc_cg_${name}"`;
+const ref = (name: string) => shRef(`tsc_cg_${name}`);
 
-function removeLines(root: string, names: string[], paths: string[] = []): string[] {
-  const dirs = names.map(ref).join(' ');
+function removeLines(root: string, names: string[], paths: Sh[] = []): Sh[] {
+  const dirs = names.map(ref);
   const act = paths.length
-    ? `find ${paths.join(' ')} ${dirs} \\( -path ${q(join(root, '*'))} ! -name "$tsc_id" \\) -o -delete 2>/dev/null`
-    : `rmdir ${dirs} 2>/dev/null`;
+    ? joinSh([sh`find ${paths} ${dirs}`, sh`\( -path ${join(root, '*')} ! -name "$tsc_id" \) -o -delete 2>/dev/null`], ' \\\n    ')
+    : sh`rmdir ${dirs} 2>/dev/null`;
   return [
-    `for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping`,
-    `  ${act}; tsc_left=; for tsc_cg in ${dirs}; do [ -d "$tsc_cg" ] && tsc_left=1; done`,
-    `  [ -z "$tsc_left" ] && break; sleep 0.05`,
-    `done`,
+    lit('for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping'),
+    sh`  ${act}`,
+    sh`  tsc_left=; for tsc_cg in ${dirs}; do [ -d "$tsc_cg" ] && tsc_left=1; done`,
+    lit('  [ -z "$tsc_left" ] && break; sleep 0.05'),
+    lit('done'),
   ];
 }
 
-function readEvent(file: string, key: string): string[] {
-  return [`tsc_oom=0`, `[ -r ${file} ] && while read -r tsc_k tsc_v; do [ "$tsc_k" = ${key} ] && tsc_oom=$tsc_v; done < ${file}`];
+function readEvent(file: Sh, key: string): Sh[] {
+  return [
+    lit('tsc_oom=0'),
+    sh`if [ -r ${file} ]; then`,
+    sh`  while read -r tsc_k tsc_v; do [ "$tsc_k" != ${key} ] || tsc_oom=$tsc_v; done < ${file}`,
+    lit('fi'),
+  ];
 }
 
 /** tsc_cg_NAME=<hierarchy>/tscontain/$tsc_id */
-const defVar = (name: string, dir: string, id: string) => `tsc_cg_${name}=${q(dir.slice(0, -id.length))}$tsc_id`;
+const defVar = (name: string, dir: string, id: string) => setVar(`tsc_cg_${name}`, sh`${dir.slice(0, -id.length)}$tsc_id`);
 
 export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver {
   const present = V1_CONTROLLERS.filter((c) => existsSync(join(root, c, 'cgroup.procs')));
@@ -95,21 +101,21 @@ export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver
   const dirs: Record<string, string> = {};
   for (const c of present) dirs[c] = join(root, c, 'tscontain', id);
   const all = [...new Set(Object.values(dirs))];
-  const w = (c: string, file: string, v: string | number) => `echo ${q(String(v))} > ${ref(c)}/${file}`;
+  const w = (c: string, file: string, v: string | number) => sh`echo ${String(v)} > ${ref(c)}/${file}`;
   return {
     version: 1, root, dirs, all,
     vars: () => present.map((c) => defVar(c, dirs[c], id)),
     mkdirs: () => present.map(ref),
     setLimits() {
-      const l: string[] = [];
+      const l: Sh[] = [];
       if (limits.memory !== undefined) l.push(w('memory', 'memory.limit_in_bytes', limits.memory));
       if (limits.pids !== undefined) l.push(w('pids', 'pids.max', limits.pids));
       if (limits.cpus !== undefined) l.push(w('cpu', 'cpu.cfs_period_us', CFS_PERIOD), w('cpu', 'cpu.cfs_quota_us', Math.round(limits.cpus * CFS_PERIOD)));
       if (limits.cpuShares !== undefined) l.push(w('cpu', 'cpu.shares', limits.cpuShares));
       return l;
     },
-    join: () => present.map((c) => `echo 0 > ${ref(c)}/cgroup.procs`),
-    oomCount: () => (dirs.memory ? readEvent(`${ref('memory')}/memory.oom_control`, 'oom_kill') : ['tsc_oom=0']),
+    join: () => present.map((c) => sh`echo 0 > ${ref(c)}/cgroup.procs`),
+    oomCount: () => (dirs.memory ? readEvent(sh`${ref('memory')}/memory.oom_control`, 'oom_kill') : [lit('tsc_oom=0')]),
     remove: () => removeLines(root, present),
     removeWith: (paths) => removeLines(root, present, paths),
   };
@@ -126,23 +132,23 @@ export function v2Driver(root: string, id: string, limits: Limits): CgroupDriver
   const dir = join(root, 'tscontain', id);
   const dirs: Record<string, string> = { unified: dir };
   for (const c of use) dirs[c] = dir;
-  const w = (file: string, v: string | number) => `echo ${q(String(v))} > ${ref('unified')}/${file}`;
+  const w = (file: string, v: string | number) => sh`echo ${String(v)} > ${ref('unified')}/${file}`;
   return {
     version: 2, root, dirs, all: [dir],
     vars: () => [defVar('unified', dir, id)],
     mkdirs: () => [ref('unified')],
     setLimits() {
-      const l: string[] = [];
+      const l: Sh[] = [];
       // enable the controllers for tscontain/*: in our own cgroup, never in the root's
-      if (use.length) l.push(`echo ${q(use.map((c) => '+' + c).join(' '))} > ${q(join(parent, 'cgroup.subtree_control'))}`);
+      if (use.length) l.push(sh`echo ${use.map((c) => '+' + c).join(' ')} > ${join(parent, 'cgroup.subtree_control')}`);
       if (limits.memory !== undefined) l.push(w('memory.max', limits.memory));
       if (limits.pids !== undefined) l.push(w('pids.max', limits.pids));
       if (limits.cpus !== undefined) l.push(w('cpu.max', `${Math.round(limits.cpus * CFS_PERIOD)} ${CFS_PERIOD}`));
       if (limits.cpuShares !== undefined) l.push(w('cpu.weight', sharesToWeight(limits.cpuShares)));
       return l;
     },
-    join: () => [`echo 0 > ${ref('unified')}/cgroup.procs`],
-    oomCount: () => readEvent(`${ref('unified')}/memory.events`, 'oom_kill'),
+    join: () => [sh`echo 0 > ${ref('unified')}/cgroup.procs`],
+    oomCount: () => readEvent(sh`${ref('unified')}/memory.events`, 'oom_kill'),
     remove: () => removeLines(root, ['unified']),
     removeWith: (paths) => removeLines(root, ['unified'], paths),
   };

@@ -1,6 +1,8 @@
 // Facts about the host that the plan needs, read from files (no subprocess on the hot path).
 import { accessSync, constants, openSync, readSync, closeSync, realpathSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { TscError } from './errors.js';
+import { type HostTools } from './plan/plan.js';
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -49,22 +51,24 @@ export function elfInterpreter(file: string): string | undefined {
   }
 }
 
-function awkCommand(): string {
+/** awk for the log writers of detached containers: mawk needs -W interactive to not wait for a full buffer. */
+function awkCommand(): { path: string; opts: string } {
   const awk = which('awk') ?? '/usr/bin/awk';
   let real = awk;
   try { real = realpathSync.native(awk); } catch { /* keep */ }
-  return real.endsWith('mawk') ? `${awk} -W interactive` : awk;
+  return { path: awk, opts: real.endsWith('mawk') ? '-Winteractive' : '' };
 }
 
-export interface HostTools {
-  /** real path of the dynamic loader, and the library directories to give it */
-  ldso?: string;
-  libPath: string[];
-  unshare: string;
-  umount: string;
-  /** awk for the log writers of detached containers; mawk needs -W interactive to not wait for a full buffer (looked up when asked for) */
-  readonly awk: string;
+/** A program the plan needs, or one line saying how to get it. */
+export function bin(name: string): string {
+  const p = which(name);
+  if (!p) {
+    const pkg = name === 'ip' ? 'iproute2' : name === 'env' ? 'coreutils' : 'util-linux';
+    throw new TscError(`${name} is not installed`, `install it (apt-get install ${pkg}); tscontain doctor checks everything`);
+  }
+  return p;
 }
+
 
 /**
  * After pivot_root the host's root is only reachable below the old-root mount point, and a host
@@ -73,7 +77,7 @@ export interface HostTools {
  *   ./LDSO --library-path LIBS ./usr/bin/umount ...
  * Paths are real paths (no absolute symlinks) because they are used relative to the old root.
  */
-export function hostTools(): HostTools {
+export function hostTools(need: { ip: boolean; awk: boolean }): HostTools {
   const real = (p: string) => realpathSync.native(p); // realpath(3): one call, not an lstat per component
   const unshare = real(which('unshare') ?? '/usr/bin/unshare');
   const interp = elfInterpreter(unshare);
@@ -95,6 +99,9 @@ export function hostTools(): HostTools {
     libPath,
     unshare,
     umount: real(which('umount') ?? '/usr/bin/umount'),
-    get awk() { return awkCommand(); },
+    env: bin('env'),
+    setpriv: bin('setpriv'),
+    ip: need.ip ? bin('ip') : undefined,
+    awk: need.awk ? awkCommand() : undefined,
   };
 }

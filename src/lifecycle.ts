@@ -9,7 +9,7 @@ import { cgroupRoot, detectVersion } from './cgroup.js';
 import { TscError } from './errors.js';
 import { which } from './host.js';
 import { parseArgs, parseEnv, helpText, optionTable, type OptDef } from './options.js';
-import { q } from './sh.js';
+import { q } from './plan/sh.js';
 import { containerDir, runDir, type Roots } from './paths.js';
 import { cgroupDirsFor, findContainer, inspectContainer, listContainers, pid1, removeContainer, withLock, type ContainerInfo } from './state.js';
 

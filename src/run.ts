@@ -4,10 +4,10 @@ import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import { join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
 import { TscError } from './errors.js';
-import { hostTools, which } from './host.js';
+import { hostTools } from './host.js';
 import { helpText } from './options.js';
 import { roots } from './paths.js';
-import { planRun, type Plan, type PlanContext } from './plan.js';
+import { planRun, type Plan, type PlanContext } from './plan/plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
 import { gc, nameOwner, pidFileText } from './state.js';
 
@@ -17,14 +17,11 @@ const handingOff = () => process.env.TSCONTAIN_HANDOFF === String(HANDOFF_FD);
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
-export function bin(name: string): string {
-  const p = which(name);
-  if (!p) throw new TscError(`${name} is not installed`, `install it (apt-get install ${name === 'ip' ? 'iproute2' : name === 'env' ? 'coreutils' : 'util-linux'}); tscontain doctor checks everything`);
-  return p;
-}
-
+/** The host facts the planner needs, gathered once. */
 export async function planContext(spec: RunSpec, explain: boolean): Promise<PlanContext> {
-  const ctx: PlanContext = { roots: roots(), cgroup: cgroupDriver(spec.id, spec.limits), tools: hostTools(), bin, explain };
+  const tools = hostTools({ ip: spec.network === 'none', awk: spec.detach });
+  const now = new Date().toISOString();
+  const ctx: PlanContext = { roots: roots(), cgroup: cgroupDriver(spec.id, spec.limits), tools, now, explain };
   if (explain) {
     const { narrator } = await import('./explain.js');
     ctx.narrate = await narrator();

@@ -4,12 +4,15 @@ import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { TscError } from './errors.js';
 import { type Limits } from './cgroup.js';
-import { checkCommand, resolveImage, resolveUser, type Image } from './image.js';
+import { checkCommand, resolveImage, resolveUser, type Image, type ImageConfig } from './image.js';
 import {
   parseArgs, parseMemory, parseCpus, parsePositiveInt, parseCpuShares, parseHostname, parseName,
   parseEnv, readEnvFile, mergeEnv, parseBytes, type ParsedArgs,
 } from './options.js';
 import { type Roots } from './paths.js';
+import { type Tmpfs, type Volume } from './kernel/rootfs.js';
+
+export { type Volume };
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -33,10 +36,9 @@ export interface RunSpec {
   /** bytes of log kept per stream of a detached container */
   logMaxSize: number;
   volumes: Volume[];
-  tmpfs: { path: string; options: string }[];
+  tmpfs: Tmpfs[];
 }
 
-export interface Volume { host: string; path: string; readOnly: boolean; file: boolean }
 
 /** -v HOST:CONTAINER[:ro|rw]; the host side must exist or is made as a directory (like docker). */
 export function parseVolume(v: string, cwd = process.cwd()): Volume {
@@ -48,12 +50,12 @@ export function parseVolume(v: string, cwd = process.cwd()): Volume {
   if (!path.startsWith('/') || path === '/') throw new TscError(`invalid volume "${v}": the container path must be absolute and not /`, 'e.g. -v ./data:/data');
   if (!h.startsWith('/') && !h.startsWith('.')) throw new TscError(`invalid volume "${v}": named volumes are not supported`, 'give a host path, e.g. -v ./data:/data or -v /srv/data:/data');
   const host = resolve(cwd, h);
-  let file = false;
-  try { file = !statSync(host).isDirectory(); } catch { /* made as a directory by the plan */ }
-  return { host, path: posix.normalize(path), readOnly: mode === 'ro', file };
+  let file = false, exists = false;
+  try { file = !statSync(host).isDirectory(); exists = true; } catch { /* made as a directory by the plan */ }
+  return { host, path: posix.normalize(path), readOnly: mode === 'ro', file, exists };
 }
 
-export function parseTmpfs(v: string): { path: string; options: string } {
+export function parseTmpfs(v: string): Tmpfs {
   const i = v.indexOf(':');
   const path = i < 0 ? v : v.slice(0, i);
   const options = i < 0 ? '' : v.slice(i + 1);
@@ -92,6 +94,32 @@ export function validateOptions(p: ParsedArgs, ncpu?: number) {
   return { limits, network: network as 'none' | 'host', hostname, name, workdir };
 }
 
+/** No program can be given a NUL byte (execve(2) strings end at it): refused, with what it was in. */
+function noNul(what: string, v: string): string {
+  if (v.includes('\0')) throw new TscError(`${what} contains a NUL byte`, 'no program can be given one: remove it');
+  return v;
+}
+
+/** An image's config is data from whoever built the image: each field is checked for its type. */
+export function checkImageConfig(name: string, c: ImageConfig): ImageConfig {
+  const bad = (f: string, want: string) => new TscError(`image ${name}: config field ${f} is not ${want}`, 'fix or re-import the image');
+  const strings = (f: 'Cmd' | 'Entrypoint' | 'Env', v: unknown) => {
+    if (v === undefined || v === null) return undefined;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw bad(f, 'a list of strings');
+    return v.map((x: string) => noNul(`image ${name}: ${f}`, x));
+  };
+  const str = (f: 'WorkingDir' | 'User', v: unknown) => {
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw bad(f, 'a string');
+    return noNul(`image ${name}: ${f}`, v);
+  };
+  const env = strings('Env', c.Env);
+  for (const e of env ?? []) if (e.indexOf('=') < 1) throw bad('Env', `a list of KEY=VALUE (found ${JSON.stringify(e)})`);
+  const wd = str('WorkingDir', c.WorkingDir);
+  if (wd !== undefined && !wd.startsWith('/')) throw bad('WorkingDir', 'an absolute path');
+  return { Cmd: strings('Cmd', c.Cmd), Entrypoint: strings('Entrypoint', c.Entrypoint), Env: env, WorkingDir: wd, User: str('User', c.User) };
+}
+
 export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.ProcessEnv = process.env, id = newId()): RunRequest {
   const p = parseArgs(argv);
   const o = p.opts;
@@ -103,9 +131,10 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
   if (p.positionals.length === 0) throw new TscError('no image given', 'usage: tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]], e.g. tscontain run busybox echo hi');
   const [ref, ...cmd] = p.positionals;
   const image = resolveImage(r, ref, !flags.dryRun);
-  const cfg = image.config;
+  const cfg = checkImageConfig(image.name, image.config);
   const userEnv = mergeEnv(...list(o['env-file']).map(readEnvFile).map((l) => parseEnv(l, hostEnv)), parseEnv(list(o.env), hostEnv));
   const argvC = [...(cfg.Entrypoint ?? []), ...(cmd.length ? cmd : cfg.Cmd ?? [])];
+  argvC.forEach((a) => noNul('the command', a));
   if (argvC.length === 0) throw new TscError(`no command given and ${image.name} has no default command`, `add one, e.g. tscontain run ${ref} /bin/sh`);
   const userSpec = str(o.user) ?? cfg.User;
   const user = userSpec ? resolveUser(image.rootfs, userSpec) : undefined;

@@ -42,14 +42,15 @@ function word(v: ShValue): string {
 }
 
 /**
- * sh`mkdir -p ${dir}`: the template's own text is sh, every value is quoted (arrays: one word
- * each). Only a real template literal is accepted: its strings are frozen and come with `raw`.
+ * sh`mkdir -p ${dir}`: the template's own text is sh, taken as written (raw: `\n` stays a
+ * backslash and an n), every value is quoted (arrays: one word each). Only a real template
+ * literal is accepted: its strings are frozen and come with `raw`.
  */
 export function sh(strings: TemplateStringsArray, ...values: ShValue[]): Sh {
-  if (!Object.isFrozen(strings) || !Array.isArray(strings.raw)) throw new Error('sh is a template tag');
-  let out = strings[0];
+  if (!Object.isFrozen(strings) || !Object.isFrozen(strings.raw)) throw new Error('sh is a template tag');
+  let out = strings.raw[0];
   values.forEach((v, i) => {
-    out += word(v) + strings[i + 1];
+    out += word(v) + strings.raw[i + 1];
   });
   return make(out);
 }
@@ -60,7 +61,7 @@ export function lit<T extends string>(text: string extends T ? never : T): Sh {
 }
 
 /** Fragments joined by a separator written in our code. */
-export function joinSh(parts: readonly Sh[], sep: ' ' | '; ' | ' && ' | ' | ' | ' \\\n  ' = ' '): Sh {
+export function joinSh(parts: readonly Sh[], sep: ' ' | '; ' | ' && ' | ' | ' | ' \\\n  ' | ' \\\n    ' = ' '): Sh {
   return make(parts.map((p) => p.text).join(sep));
 }
 
@@ -88,3 +89,15 @@ export const show = (v: string): string => inert(q(v));
 
 /** How an argv is shown in a title. */
 export const showArgv = (argv: readonly string[]): string => argv.map(show).join(' ');
+
+/** "$tsc_NAME": a reference to one of the plan's own variables (the name is checked, not quoted). */
+export function ref(name: string): Sh {
+  if (!/^tsc_[a-z0-9_]+$/.test(name)) throw new Error(`not a plan variable: ${name}`);
+  return make(`"$${name}"`);
+}
+
+/** NAME=value: one of the plan's variables set to a value (quoted). */
+export function setVar(name: string, value: string | number | Sh): Sh {
+  if (!/^tsc_[a-z0-9_]+$/.test(name)) throw new Error(`not a plan variable: ${name}`);
+  return make(`${name}=${word(value)}`);
+}

@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cgroupDriver, detectVersion, sharesToWeight } from '../../src/cgroup.js';
 import { TscError } from '../../src/errors.js';
+import { lit, type Sh } from '../../src/plan/sh.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 const ID = 'a'.repeat(64);
@@ -22,9 +23,10 @@ function fakeV2(controllers = 'cpuset cpu io memory pids'): string {
   writeFileSync(join(root, 'cgroup.subtree_control'), controllers + '\n');
   return root;
 }
-const sh = (lines: string[]) => execFileSync('/bin/sh', ['-ec', `tsc_id=${ID}\n${lines.join('\n')}`]);
+const text = (lines: (string | Sh)[]) => lines.map((l) => (typeof l === 'string' ? l : l.text)).join('\n');
+const sh = (lines: (string | Sh)[]) => execFileSync('/bin/sh', ['-ec', `tsc_id=${ID}\n${text(lines)}`]);
 /** as the plan runs its cleanup: without set -e */
-const shNoE = (lines: string[]) => execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${lines.join('\n')}`]);
+const shNoE = (lines: (string | Sh)[]) => execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${text(lines)}`]);
 
 test('detects v1 (hybrid) and v2 layouts', (t) => {
   t.is(detectVersion(fakeV1()), 1);
@@ -37,7 +39,7 @@ test('v1: one cgroup per hierarchy under tscontain/<id>, limits in v1 files', (t
   t.is(d.version, 1);
   t.is(d.dirs.memory, join(root, 'memory', 'tscontain', ID));
   t.false('cpuset' in d.dirs);
-  sh([...d.vars(), `mkdir -p ${d.mkdirs().join(" ")}`, ...d.setLimits()]);
+  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, " ")}`, ...d.setLimits()]);
   const rd = (c: string, f: string) => readFileSync(join(root, c, 'tscontain', ID, f), 'utf8').trim();
   t.is(rd('memory', 'memory.limit_in_bytes'), String(32 * 1024 * 1024));
   t.is(rd('pids', 'pids.max'), '20');
@@ -53,9 +55,9 @@ test('v1: one cgroup per hierarchy under tscontain/<id>, limits in v1 files', (t
 test('v1: OOM count read from memory.oom_control', (t) => {
   const root = fakeV1();
   const d = cgroupDriver(ID, limits, root);
-  sh([...d.vars(), `mkdir -p ${d.mkdirs().join(" ")}`, ...d.setLimits()]);
+  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, " ")}`, ...d.setLimits()]);
   writeFileSync(join(d.dirs.memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n');
-  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${[...d.vars(), ...d.oomCount()].join('\n')}\necho $tsc_oom`]).toString().trim(), '3');
+  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${text([...d.vars(), ...d.oomCount()])}\necho $tsc_oom`]).toString().trim(), '3');
 });
 
 test('v2: one cgroup, controllers enabled in tscontain/ only, limits in v2 files', (t) => {
@@ -63,7 +65,7 @@ test('v2: one cgroup, controllers enabled in tscontain/ only, limits in v2 files
   const d = cgroupDriver(ID, limits, root);
   t.is(d.version, 2);
   t.deepEqual(d.all, [join(root, 'tscontain', ID)]);
-  sh([...d.vars(), `mkdir -p ${d.mkdirs().join(" ")}`, ...d.setLimits()]);
+  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, " ")}`, ...d.setLimits()]);
   const rd = (f: string) => readFileSync(join(root, 'tscontain', ID, f), 'utf8').trim();
   t.is(rd('memory.max'), String(32 * 1024 * 1024));
   t.is(rd('pids.max'), '20');
@@ -72,7 +74,7 @@ test('v2: one cgroup, controllers enabled in tscontain/ only, limits in v2 files
   t.is(readFileSync(join(root, 'tscontain', 'cgroup.subtree_control'), 'utf8').trim(), '+memory +pids +cpu');
   t.is(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8').trim(), 'cpuset cpu io memory pids', 'the root cgroup is never written');
   writeFileSync(join(d.all[0], 'memory.events'), 'low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n');
-  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${[...d.vars(), ...d.oomCount()].join('\n')}\necho $tsc_oom`]).toString().trim(), '1');
+  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${text([...d.vars(), ...d.oomCount()])}\necho $tsc_oom`]).toString().trim(), '1');
 });
 
 test('v2: a limit whose controller is not enabled is a clear error', (t) => {
@@ -111,14 +113,14 @@ test('removeWith: the container\'s files and its cgroup directory go in one find
     const other = join(dirname(d.all[0]), 'c'.repeat(64));
     mkdirSync(other);
     writeFileSync(join(other, 'cgroup.procs'), '');
-    shNoE([...d.vars(), `tsc_ctr=${ctr}`, `tsc_run=${run}`, ...d.removeWith(['"$tsc_ctr"', '"$tsc_run"'])]);
+    shNoE([...d.vars(), `tsc_ctr=${ctr}`, `tsc_run=${run}`, ...d.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])]);
     t.false(existsSync(ctr));
     t.false(existsSync(run));
     for (const c of d.all) t.false(existsSync(c), `${c} removed`);
     t.true(existsSync(join(other, 'cgroup.procs')), 'another container\'s cgroup is untouched');
     // a control file is never unlinked (in cgroupfs rmdir removes them with the cgroup; here the directory stays)
     for (const c of d.all) { mkdirSync(c, { recursive: true }); writeFileSync(join(c, 'cgroup.procs'), ''); }
-    shNoE([...d.vars(), `tsc_ctr=${ctr}`, `tsc_run=${run}`, ...d.removeWith(['"$tsc_ctr"', '"$tsc_run"']).map((l) => l.replace('1 2 3 4 5 6 7 8 9 10', '1'))]);
+    shNoE([...d.vars(), `tsc_ctr=${ctr}`, `tsc_run=${run}`, ...d.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')]).map((l) => l.text.replace('1 2 3 4 5 6 7 8 9 10', '1'))]);
     for (const c of d.all) t.true(existsSync(join(c, 'cgroup.procs')));
   }
 });

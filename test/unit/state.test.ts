@@ -3,7 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gc, pidFileText, startTicks, writerAlive } from '../../src/state.js';
-import { writePidFile } from '../../src/plan.js';
+import { writePidFile } from '../../src/plan/plan.js';
+import { lit } from '../../src/plan/sh.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 
 test.after.always(removeTempDirs);
@@ -32,7 +33,7 @@ test('the plan script writes the same pid file from sh, with builtins only', asy
   const dir = tempDir('tscontain-state-');
   const f = join(dir, 'supervisor');
   // the plan's own line, run by a sh that waits so we can check it while it lives
-  const line = writePidFile('"$1"') + '; read x';
+  const line = writePidFile(lit('"$1"')).text + '; read x';
   const sh = spawn('/bin/sh', ['-c', line, 'sh', f], { stdio: ['pipe', 'ignore', 'inherit'] });
   for (let i = 0; i < 200 && !writerAlive(f); i++) await new Promise((r) => setTimeout(r, 10));
   t.is(writerAlive(f), sh.pid);
@@ -50,7 +51,7 @@ test('gc: a container whose starter died before its plan ran (directories made, 
   const id = 'c'.repeat(64);
   // what tscontain run does before it hands the plan over: `starting` names the shell that will run it
   mkdirSync(join(r.run, id), { recursive: true });
-  spawnSync('/bin/sh', ['-c', writePidFile('"$1"'), 'sh', join(r.run, id, 'starting')]); // the plan's own line, by a shell that is gone now
+  spawnSync('/bin/sh', ['-c', writePidFile(lit('"$1"')).text, 'sh', join(r.run, id, 'starting')]); // the plan's own line, by a shell that is gone now
   for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs']) mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
   const old = process.env.TSCONTAIN_CGROUP_ROOT;
   process.env.TSCONTAIN_CGROUP_ROOT = cg;

@@ -1,0 +1,122 @@
+// The container's root filesystem: overlayfs over the image, the kernel filesystems, volumes and
+// tmpfs mounts (all from one fstab, mounted by one `mount --all`), then the switch of root.
+import { posix } from 'node:path';
+import { TscError } from '../errors.js';
+import { joinSh, lit, ref, sh, type Sh } from '../plan/sh.js';
+import { type Step } from '../plan/step.js';
+
+export interface Volume {
+  host: string;
+  path: string;
+  readOnly: boolean;
+  /** the host side is a file (mounted on its own, after the fstab) */
+  file: boolean;
+  /** the host side exists (a missing one is made as a directory, as docker does) */
+  exists: boolean;
+}
+export interface Tmpfs {
+  path: string;
+  options: string;
+}
+
+/**
+ * Our own paths (the image, the container's directory, TSCONTAIN_ROOT) go into overlayfs options
+ * and into fstab fields unencoded, so they are refused when they hold anything else than plain
+ * characters.
+ */
+export function plainPath(p: string, what: string): void {
+  if (/[\s,:\\"'$`#\u0000-\u001f\u007f]/.test(p))
+    throw new TscError(
+      `${what} ${JSON.stringify(p)} contains a blank, comma, colon, quote, $, #, backslash or control character`,
+      'overlayfs and fstab cannot hold it: use a plain path (or set TSCONTAIN_ROOT to one)',
+    );
+}
+
+/** A field of fstab(5): blanks, control characters, backslash and # as \ooo, which libmount decodes. */
+export function fstabField(s: string): string {
+  return s.replace(/[\u0000-\u0020\u007f\\#]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/** One fstab entry: four words. Strings are user data (encoded, then quoted); Sh our own text. */
+type Field = string | Sh;
+type Entry = [Field, Field, Field, Field];
+const field = (f: Field): Sh => (typeof f === 'string' ? sh`${fstabField(f)}` : f);
+
+const MKDIR = 'X-mount.mkdir';
+
+function entries(s: { volumes: Volume[]; tmpfs: Tmpfs[] }): Entry[] {
+  return [
+    [lit('overlay'), lit('/.'), lit('overlay'), lit('"lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work"')],
+    [lit('proc'), lit('/proc'), lit('proc'), lit('nosuid,nodev,noexec,X-mount.mkdir')],
+    [lit('sysfs'), lit('/sys'), lit('sysfs'), lit('ro,nosuid,nodev,noexec,X-mount.mkdir')],
+    [
+      lit('overlay'),
+      lit('/dev'),
+      lit('overlay'),
+      lit('"lowerdir=$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid,X-mount.mkdir"'),
+    ],
+    [lit('devpts'), lit('/dev/pts'), lit('devpts'), lit('newinstance,ptmxmode=0666,mode=0620,nosuid,noexec,X-mount.mkdir')],
+    [lit('shm'), lit('/dev/shm'), lit('tmpfs'), lit('nosuid,nodev,noexec,mode=1777,size=65536k,X-mount.mkdir')],
+    ...s.tmpfs.map((t): Entry => ['tmpfs', t.path, 'tmpfs', ['nosuid', 'nodev', t.options, MKDIR].filter(Boolean).join(',')]),
+    ...s.volumes
+      .filter((v) => !v.file)
+      .map((v): Entry => [v.host, v.path, 'none', ['bind', v.readOnly && 'ro', MKDIR].filter(Boolean).join(',')]),
+  ];
+}
+
+export interface MountSpec {
+  volumes: Volume[];
+  tmpfs: Tmpfs[];
+  workdir: string;
+  readOnly: boolean;
+}
+
+/** Step: write the fstab and mount it all, then file volumes, the workdir, --read-only. */
+export function mountStep(s: MountSpec, extra: Sh[] = []): Step {
+  const R = ref('tsc_root');
+  const rows = entries(s).map((e) => joinSh(e.map(field)));
+  return {
+    title:
+      "Mount the container's filesystems from its fstab: overlayfs as /, /proc, a read-only /sys, /dev, devpts, /dev/shm",
+    man: 'mount_namespaces(7), overlayfs, proc(5), sysfs(5), pts(4), tmpfs(5), fstab(5), mount(8)',
+    lines: [
+      lit(`printf '%s %s %s %s 0 0\\n' \\`),
+      ...rows.map((r, i) => sh`  ${r}${i < rows.length - 1 ? lit(' \\') : lit(' > "$tsc_run/fstab"')}`),
+      sh`mount --all --fstab "$tsc_run/fstab" --target-prefix ${R}`,
+      ...s.volumes
+        .filter((v) => v.file)
+        .flatMap((v) => [
+          sh`[ -e ${R}${v.path} ] || { mkdir -p ${R}${posix.dirname(v.path)}; : > ${R}${v.path}; }`,
+          v.readOnly ? sh`mount --bind -o ro ${v.host} ${R}${v.path}` : sh`mount --bind ${v.host} ${R}${v.path}`,
+        ]),
+      ...(s.workdir === '/' ? [] : [sh`mkdir -p ${R}${s.workdir}`]),
+      ...(s.readOnly ? [lit('mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it')] : []),
+      ...extra,
+    ],
+  };
+}
+
+/** How host programs are started once the host's root is only the cwd: through its dynamic loader. */
+export interface Loader {
+  ldso: string;
+  libPath: string[];
+}
+
+/** ./LDSO --library-path LIBS ./PROG: a host program run from the detached old root (the cwd). */
+export function viaLoader(l: Loader, prog: string): Sh {
+  const rel = (p: string) => `.${p}`;
+  return sh`${rel(l.ldso)} --library-path ${l.libPath.map(rel).join(':')} ${rel(prog)}`;
+}
+
+export function pivotStep(l: Loader, umount: string): Step {
+  return {
+    title: "Switch root with pivot_root and detach the host's root",
+    man: 'pivot_root(2), umount(2), ld.so(8)',
+    lines: [
+      lit('cd "$tsc_root"'),
+      lit('pivot_root . dev/shm'),
+      lit('cd /dev/shm'),
+      sh`${viaLoader(l, umount)} -l /dev/shm`,
+    ],
+  };
+}

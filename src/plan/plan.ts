@@ -1,0 +1,238 @@
+// The plan: every host change a container needs, in order, as data. planRun is pure: it reads no
+// file and no clock; what it needs to know about the host comes in as PlanContext.
+import { join } from 'node:path';
+import { type CgroupDriver } from '../cgroup.js';
+import { formatBytes } from '../options.js';
+import { containerDir, runDir, type Roots } from '../paths.js';
+import { type RunSpec } from '../spec.js';
+import { devSkeletonStep } from '../kernel/devfs.js';
+import { hostnameStep, loopbackStep, loopbackWait, namespaceFlags } from '../kernel/namespaces.js';
+import { becomeStep, chrootBecomeStep } from '../kernel/process.js';
+import { mountStep, pivotStep, plainPath } from '../kernel/rootfs.js';
+import { renderScript } from './render.js';
+import { joinSh, lit, sh, type Sh } from './sh.js';
+import { type Step } from './step.js';
+
+/** Host programs the plan starts, by absolute path (found by src/host.ts). */
+export interface HostTools {
+  unshare: string;
+  umount: string;
+  env: string;
+  setpriv: string;
+  /** iproute2's ip, when the container gets its own network namespace */
+  ip?: string;
+  /** awk and its options, for the log writers of detached containers */
+  awk?: { path: string; opts: string };
+  /** the dynamic loader and its library directories (real paths): none for static binaries */
+  ldso?: string;
+  libPath: string[];
+}
+
+export interface PlanContext {
+  roots: Roots;
+  cgroup: CgroupDriver;
+  tools: HostTools;
+  /** when the plan is made, for the container's record (ISO 8601) */
+  now: string;
+  /** how a step is narrated by --explain (default: its number and title) */
+  narrate?: (step: Step, n: number) => string;
+  explain?: boolean;
+}
+
+/**
+ * The phases, in the order they run. host: the supervisor prepares the host. start: it starts
+ * PID 1 in new namespaces. prepare: PID 1 makes its world, still on the host's root. switch: the
+ * root switch. gate: the supervisor acts on the running PID 1 (by its pid) while PID 1 waits at
+ * the start gate; with no such step the gate is not there at all. become: PID 1 becomes the
+ * command. exit: the supervisor cleans up after the container ended.
+ */
+export const PHASES = ['host', 'start', 'prepare', 'switch', 'gate', 'become', 'exit'] as const;
+export type PhaseName = (typeof PHASES)[number];
+
+export interface Plan {
+  spec: RunSpec;
+  /** /var/lib/tscontain/containers/<id> */
+  ctr: string;
+  /** /run/tscontain/<id> */
+  run: string;
+  /** the directories of step 1, absolute, in the order they are made (the cgroup's last) */
+  dirs: string[];
+  cgroup: CgroupDriver;
+  phases: Record<PhaseName, Step[]>;
+  /** what a container that never started leaves: nothing (its directories, cgroup and name go) */
+  discard: Sh[];
+  script: string;
+}
+
+/** sh that writes "PID START-TICKS" of this shell to a file, with builtins only (no program started). */
+export const writePidFile = (file: Sh): Sh =>
+  sh`read -r tsc_stat < /proc/$$/stat; tsc_pidline() { shift 19; echo "$$ $1"; }; tsc_pidline ${lit('${tsc_stat##*) }')} > ${file}`;
+
+/** Give the container's name back, if it is still ours (a failed claim never owned it). */
+function release(name: string | undefined): Sh[] {
+  if (!name) return [];
+  return [
+    sh`tsc_owner=; read -r tsc_owner < "$tsc_names"/${name} 2>/dev/null`,
+    sh`[ "$tsc_owner" != "$tsc_id" ] || rm -f "$tsc_names"/${name}`,
+  ];
+}
+
+function configJson(spec: RunSpec, now: string): string {
+  const s = spec;
+  return JSON.stringify({
+    id: s.id, name: s.name, image: s.image.name, rootfs: s.image.rootfs, argv: s.argv, env: s.env,
+    hostname: s.hostname, workdir: s.workdir, user: s.user, network: s.network, limits: s.limits, rm: s.rm,
+    detach: s.detach, readOnly: s.readOnly, pivot: s.pivot, created: now,
+  });
+}
+
+function dirsStep(spec: RunSpec, cg: CgroupDriver, now: string): Step {
+  const cgRefs = cg.mkdirs();
+  const names = spec.name ? lit(' "$tsc_names"') : lit('');
+  const guard = cgRefs[cgRefs.length - 1];
+  const claim = spec.name
+    ? [
+        lit('# claim the name: set -C (noclobber) creates the file only if it does not exist'),
+        sh`( set -C; echo "$tsc_id" > "$tsc_names"/${spec.name} ) 2>/dev/null || {`,
+        sh`  echo ${`tscontain: the name "${spec.name}" is already in use by another container: choose another or remove that one (tscontain rm ${spec.name})`} >&2`,
+        lit('  exit 1'),
+        lit('}'),
+      ]
+    : [];
+  return {
+    title: `Create the container's directories and its cgroup tscontain/${spec.id.slice(0, 12)}… (cgroup v${cg.version})`,
+    man: 'cgroups(7)',
+    lines: [
+      lit('# tscontain run has made them already; run on its own, this plan makes them'),
+      joinSh(
+        [
+          sh`[ -d ${guard} ] || mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work"`,
+          sh`"$tsc_ctr/dev/upper" "$tsc_ctr/dev/work" "$tsc_root"${names} ${cgRefs}`,
+        ],
+        ' \\\n    ',
+      ),
+      lit('# who watches this container (pid and start time, /proc/PID/stat field 22): gc cleans up after a dead one'),
+      writePidFile(lit('"$tsc_run/supervisor"')),
+      sh`printf '%s\n' ${configJson(spec, now)} > "$tsc_ctr/config.json"`,
+      ...claim,
+    ],
+  };
+}
+
+function hostPhase(spec: RunSpec, ctx: PlanContext): Step[] {
+  const cg = ctx.cgroup;
+  const steps: Step[] = [];
+  if (spec.image.recipe)
+    steps.push({
+      title: `Build the image ${spec.image.name} with its recipe`,
+      man: 'a root filesystem is just a directory tree',
+      lines: [sh`[ -d "$tsc_image" ] || sh ${spec.image.recipe} "$tsc_image"`],
+    });
+  steps.push(dirsStep(spec, cg, ctx.now));
+  const missing = spec.volumes.filter((v) => !v.file && !v.exists);
+  if (missing.length)
+    steps.push({
+      title: 'Make the missing host directories of -v (as docker does)',
+      man: 'mkdir(1)',
+      lines: [sh`mkdir -p ${missing.map((v) => v.host)}`],
+    });
+  const limits = cg.setLimits();
+  if (limits.length) steps.push({ title: `Set the limits: ${limitText(spec)}`, man: 'cgroups(7)', lines: limits });
+  steps.push(devSkeletonStep());
+  return steps;
+}
+
+function limitText(s: RunSpec): string {
+  const l = s.limits;
+  return [
+    l.memory !== undefined && `memory ${formatBytes(l.memory)}`,
+    l.pids !== undefined && `pids ${l.pids}`,
+    l.cpus !== undefined && `cpus ${l.cpus}`,
+    l.cpuShares !== undefined && `cpu-shares ${l.cpuShares}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+function startStep(spec: RunSpec, t: HostTools): Step {
+  const ns = namespaceFlags(spec.network);
+  const stdin = spec.interactive ? lit('<&5') : lit('</dev/null');
+  return {
+    title: `Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1`,
+    man: 'unshare(1), namespaces(7), env(1), setpriv(1)',
+    lines: [
+      lit('# env -i: only the container\'s environment; setpriv --pdeathsig: if this supervisor dies, so does unshare'),
+      lit('# PID 1 runs this script again (tsc_self: where it is when bin/tscontain read it with .)'),
+      joinSh(
+        [
+          sh`${t.env} -i --default-signal=INT,QUIT --`,
+          ...spec.env.map((e) => sh`${e}`),
+          sh`${t.setpriv} --pdeathsig KILL`,
+          sh`${t.unshare} ${ns} --fork --kill-child=SIGKILL --propagation private`,
+          sh`/bin/sh ${lit('"${tsc_self:-$0}"')} --init ${spec.argv}`,
+          sh`${stdin} 5<&- 2>"$tsc_run/unshare.err" &`,
+        ],
+        ' \\\n    ',
+      ),
+      lit('tsc_upid=$!'),
+    ],
+  };
+}
+
+function exitPhase(spec: RunSpec, cg: CgroupDriver): Step[] {
+  if (spec.rm)
+    return [{ title: 'Remove the container (--rm) and its cgroup (tsc_discard)', man: 'rmdir(2)', lines: [lit('tsc_discard')] }];
+  return [
+    { title: "Remove the container's cgroup", man: 'cgroups(7), rmdir(2)', lines: cg.remove() },
+    {
+      title: 'Record how the container ended (written to a temporary file and renamed: no reader sees half of it)',
+      man: 'rename(2)',
+      lines: [
+        lit(`tsc_now=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)`),
+        lit(`printf '{"status":"exited","exitCode":%s,"oomKilled":%s,"finishedAt":"%s"}\\n' \\`),
+        lit('  "$tsc_rc" "$tsc_oomkilled" "$tsc_now" > "$tsc_ctr/state.json.tmp"'),
+        lit('mv -f "$tsc_ctr/state.json.tmp" "$tsc_ctr/state.json"'),
+        lit('rm -rf "$tsc_run"'),
+      ],
+    },
+  ];
+}
+
+export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
+  const { cgroup: cg, tools } = ctx;
+  const ctr = containerDir(ctx.roots, spec.id);
+  const run = runDir(ctx.roots, spec.id);
+  plainPath(spec.image.rootfs, 'the image\'s root filesystem');
+  plainPath(ctr, 'the container directory');
+  plainPath(join(ctx.roots.run, 'dev'), 'the /dev skeleton');
+  const dirs = [
+    run,
+    ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(ctr, d)),
+    ...(spec.name ? [join(ctx.roots.lib, 'names')] : []),
+    ...cg.all,
+  ];
+  const ownNet = spec.network === 'none';
+  if (ownNet && !tools.ip) throw new Error('planRun: tools.ip is needed for a network namespace');
+  const prepare: Step[] = [
+    { title: "Join the container's cgroup", man: 'cgroups(7)', lines: cg.join() },
+    hostnameStep(spec.hostname),
+    ...(ownNet ? [loopbackStep(tools.ip!)] : []),
+    mountStep(spec, ownNet ? [loopbackWait] : []),
+  ];
+  const pivot = spec.pivot && tools.ldso;
+  const loader = { ldso: tools.ldso ?? '', libPath: tools.libPath };
+  const phases: Record<PhaseName, Step[]> = {
+    host: hostPhase(spec, ctx),
+    start: [startStep(spec, tools)],
+    prepare,
+    switch: pivot ? [pivotStep(loader, tools.umount)] : [],
+    gate: [],
+    become: [pivot ? becomeStep(spec, loader, tools.unshare) : chrootBecomeStep(spec, tools.unshare)],
+    exit: exitPhase(spec, cg),
+  };
+  const discard = [...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];
+  const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, discard, script: '' };
+  plan.script = renderScript(plan, ctx);
+  return plan;
+}
+
