@@ -75,8 +75,8 @@ function removeLines(root: string, names: string[], paths: Sh[] = []): Sh[] {
   return [
     lit('for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping'),
     sh`  ${act}`,
-    sh`  tsc_left=; for tsc_cg in ${dirs}; do [ -d "$tsc_cg" ] && tsc_left=1; done`,
-    lit('  [ -z "$tsc_left" ] && break; sleep 0.05'),
+    sh`  ${joinSh(dirs.map((d) => sh`[ -d ${d} ]`), ' || ')} || break`,
+    lit('  sleep 0.05'),
     lit('done'),
   ];
 }

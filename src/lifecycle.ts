@@ -128,7 +128,7 @@ export function execArgv(pid: number, cgroups: string[], o: { env: string[]; wor
   const ns = ['--mount', '--uts', '--ipc', '--net', '--pid'];
   const join0 = cgroups.map((d) => `echo 0 > ${q(d + '/cgroup.procs')}`).join('; ');
   return ['/bin/sh', '-c', `${join0}${join0 ? '; ' : ''}exec "$@"`, 'tscontain-exec',
-    which('env') ?? '/usr/bin/env', '-i', ...o.env,
+    which('env') ?? '/usr/bin/env', '-i', '--', ...o.env,
     which('nsenter') ?? '/usr/bin/nsenter', '--target', String(pid), ...ns, `--root=/proc/${pid}/root`, `--wd=/proc/${pid}/root${o.workdir}`,
     ...(o.user ? [`--setgid=${o.user.gid}`, `--setuid=${o.user.uid}`] : []), '--', ...o.cmd];
 }

@@ -1,7 +1,7 @@
 # ---- the supervisor: the same in every plan (src/plan/supervisor.sh) ----
 # It runs the phases above in order: tsc_host_setup, tsc_start_container (the container's PID 1 runs this
 # script again with --init: tsc_container_init), tsc_at_gate, then waits, then tsc_cleanup.
-# shellcheck shell=sh disable=SC2034
+# shellcheck shell=sh disable=SC2034,SC2154 # the variables are set by the plan above
 
 say() { [ -z "$tsc_explain" ] || printf '%s\n' "$*" >&3; }
 

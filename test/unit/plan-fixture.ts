@@ -1,0 +1,32 @@
+// Plans made without root and without looking at the host: fake tools, a fake rootfs and fake
+// cgroupfs trees, a fixed clock.
+import { type Plan, type PlanContext, type HostTools, planRun } from '../../src/plan/plan.js';
+import { cgroupDriver } from '../../src/cgroup.js';
+import { buildRunRequest } from '../../src/spec.js';
+import { type Roots } from '../../src/paths.js';
+import { fakeRootfs, fakeCgroupV1 } from './helpers.js';
+
+export const ID = 'b'.repeat(64);
+export const ROOTS = { lib: '/var/lib/tscontain', run: '/run/tscontain' };
+
+export const TOOLS: HostTools = {
+  unshare: '/usr/bin/unshare', umount: '/usr/bin/umount', env: '/usr/bin/env', setpriv: '/usr/bin/setpriv',
+  ip: '/usr/sbin/ip', awk: { path: '/usr/bin/awk', opts: '' },
+  ldso: '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', libPath: ['/usr/lib/x86_64-linux-gnu'],
+};
+
+/** tscontain plan OPTIONS ROOTFS CMD...: options before the image, the command after it. */
+export interface PlanOptions { cg?: string; tools?: Partial<HostTools>; rootfs?: string; roots?: Roots; env?: NodeJS.ProcessEnv }
+
+export function makePlan(opts: string[], cmd: string[], o: PlanOptions = {}): Plan {
+  const roots = o.roots ?? ROOTS;
+  const req = buildRunRequest(['--dry-run', ...opts, o.rootfs ?? fakeRootfs(), ...cmd], roots, o.env ?? {}, ID);
+  if (req.help) throw new Error('help');
+  const ctx: PlanContext = {
+    roots, cgroup: cgroupDriver(ID, req.spec.limits, o.cg ?? fakeCgroupV1()),
+    tools: { ...TOOLS, ...o.tools }, now: '2026-01-01T00:00:00.000Z',
+  };
+  return planRun(req.spec, ctx);
+}
+
+export const lineTexts = (p: Plan, phase: keyof Plan['phases']) => p.phases[phase].flatMap((s) => s.lines.map((l) => l.text));

@@ -1,0 +1,113 @@
+// The plan as step data, for tables of specs; the rendered script's shape; sh -n and shellcheck.
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PHASES } from '../../src/plan/plan.js';
+import { fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
+import { lineTexts, makePlan, ID } from './plan-fixture.js';
+import { tempDir, removeTempDirs } from '../fixtures/temp.js';
+
+test.after.always(removeTempDirs);
+
+type Row = [string, string[], string[], keyof ReturnType<typeof makePlan>['phases'], string[]];
+// [what, options, command, phase, lines that phase must hold, exactly]
+const rows: Row[] = [
+  ['own network: lo comes up in the background', [], ['sh'], 'prepare', ['/usr/sbin/ip link set lo up & tsc_ip=$!']],
+  ['the hostname is the short id', [], ['sh'], 'prepare', [`printf '%s' ${ID.slice(0, 12)} > /proc/sys/kernel/hostname`]],
+  ['-h sets it', ['-h', 'box'], ['sh'], 'prepare', [`printf '%s' box > /proc/sys/kernel/hostname`]],
+  ['one mount --all for the fstab', [], ['sh'], 'prepare', ['mount --all --fstab "$tsc_run/fstab" --target-prefix "$tsc_root"']],
+  ['--read-only remounts the root', ['--read-only'], ['sh'], 'prepare', ['mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it']],
+  ['-w makes the directory', ['-w', '/srv/data'], ['sh'], 'prepare', ['mkdir -p "$tsc_root"/srv/data']],
+  ['pivot_root, then the old root detached', [], ['sh'], 'switch', ['pivot_root . dev/shm', 'cd /dev/shm']],
+  ['root execs the command itself', [], ['sh'], 'become', ['cd /', 'exec "$@"']],
+  ['-u switches user with unshare from the old root', ['-u', 'app', '-w', '/srv'], ['sh'], 'become',
+    ['exec ./usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path ./usr/lib/x86_64-linux-gnu ./usr/bin/unshare --wd=/srv --setgid 1001 --setuid 1000 -- "$@"']],
+  ['--no-pivot: chroot', ['--no-pivot'], ['sh'], 'become', ['exec /usr/bin/unshare --root="$tsc_root" --wd=/ -- "$@"']],
+  ['--rm: the exit is the discard', ['--rm'], ['sh'], 'exit', ['tsc_discard']],
+  ['v1 limits in v1 files', ['-m', '32m', '--pids-limit', '20', '--cpus', '0.5'], ['sh'], 'host',
+    ['echo 33554432 > "$tsc_cg_memory"/memory.limit_in_bytes', 'echo 20 > "$tsc_cg_pids"/pids.max', 'echo 50000 > "$tsc_cg_cpu"/cpu.cfs_quota_us']],
+  ['a volume and a tmpfs are fstab entries', ['-v', '/tmp:/data:ro', '--tmpfs', '/run:size=1m'], ['sh'], 'prepare',
+    ['  tmpfs /run tmpfs nosuid,nodev,size=1m,X-mount.mkdir \\', '  /tmp /data none bind,ro,X-mount.mkdir > "$tsc_run/fstab"']],
+  ['a path with blanks is encoded for fstab, then quoted', ['--tmpfs', '/a b#c'], ['sh'], 'prepare',
+    ["  tmpfs '/a\\040b\\043c' tmpfs nosuid,nodev,X-mount.mkdir > \"$tsc_run/fstab\""]],
+];
+for (const [what, opts, cmd, phase, want] of rows)
+  test(`plan: ${what}`, (t) => {
+    const have = lineTexts(makePlan(opts, cmd), phase);
+    for (const w of want) t.true(have.includes(w), `${w}\nnot in ${phase}:\n${have.join('\n')}`);
+  });
+
+test('plan: --network host has no network namespace and no lo step', (t) => {
+  const p = makePlan(['--network', 'host'], ['sh']);
+  t.false(lineTexts(p, 'start').join('\n').includes('--net '));
+  t.false(lineTexts(p, 'prepare').some((l) => l.includes('link set lo up')));
+});
+
+test('plan: v2 limits in the one unified cgroup', (t) => {
+  const have = lineTexts(makePlan(['-m', '32m', '--cpus', '0.5'], ['sh'], { cg: fakeCgroupV2() }), 'host');
+  t.true(have.includes('echo 33554432 > "$tsc_cg_unified"/memory.max'));
+  t.true(have.includes(`echo '50000 100000' > "$tsc_cg_unified"/cpu.max`));
+});
+
+test('plan: the container starts with its own environment and argv, each one word', (t) => {
+  const p = makePlan(['-e', 'A=1 2'], ['sh', '-c', 'echo "$A"']);
+  const start = lineTexts(p, 'start').join('\n');
+  t.true(start.includes(`  'A=1 2' \\\n`));
+  t.true(start.includes(`--init sh -c 'echo "$A"'`));
+  t.true(start.includes('/usr/bin/env -i --default-signal=INT,QUIT --'), 'env stops taking options before the environment');
+});
+
+test('script: step numbers run in order, each title once, each function once', (t) => {
+  for (const cg of [fakeCgroupV1(), fakeCgroupV2()]) {
+    const p = makePlan(['--rm', '--name', 'web', '-m', '8m'], ['sh'], { cg });
+    const nums = [...p.script.matchAll(/^ *# (\d+)\. /gm)].map((m) => Number(m[1]));
+    t.deepEqual(nums, nums.map((_, i) => i + 1));
+    t.is(nums.length, PHASES.reduce((n, ph) => n + p.phases[ph].length, 0));
+    const titles = [...p.script.matchAll(/^ *# \d+\. (.*)$/gm)].map((m) => m[1]);
+    t.is(new Set(titles).size, titles.length);
+    const fns = [...p.script.matchAll(/^(\w+)\(\) \{$/gm)].map((m) => m[1]);
+    t.is(new Set(fns).size, fns.length, fns.join(' '));
+  }
+});
+
+test('script: every step has a manual page line', (t) => {
+  const p = makePlan([], ['sh']);
+  for (const ph of PHASES) for (const s of p.phases[ph]) t.regex(s.man, /\S/, s.title);
+});
+
+/** A matrix of specs: each rendered plan parses (sh -n) and shellcheck finds no error. */
+const matrix: string[][] = [
+  [], ['--rm'], ['-d'], ['-i'], ['--network', 'host'], ['--no-pivot'], ['--read-only'], ['-u', 'app', '-w', '/x y'],
+  ['--name', 'web', '-m', '8m', '--pids-limit', '5', '--cpus', '0.5', '--cpu-shares', '512'],
+  ['-v', '/tmp:/data', '-v', '/etc/hostname:/etc/h:ro', '--tmpfs', "/it's"], ['-e', 'X=$(id)\n`id`'],
+];
+const shellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+for (const cg of ['v1', 'v2'])
+  (shellcheck ? test : test.skip)(`script: sh -n and shellcheck (errors) pass for a matrix of specs, cgroup ${cg}`, (t) => {
+    const dir = tempDir('tscontain-plan-');
+    matrix.forEach((opts, i) => {
+      const p = makePlan(opts, ['sh', '-c', 'echo "$@"', "it's"], { cg: cg === 'v1' ? fakeCgroupV1() : fakeCgroupV2() });
+      const f = join(dir, `plan${i}.sh`);
+      writeFileSync(f, p.script);
+      execFileSync('/bin/sh', ['-n', f]);
+      const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'error', f], { encoding: 'utf8' });
+      t.is(r.status, 0, `${opts.join(' ')}\n${r.stdout}`);
+    });
+  });
+
+(shellcheck ? test : test.skip)('the supervisor file passes shellcheck (warnings too)', (t) => {
+  const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'warning', 'src/plan/supervisor.sh'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stdout);
+});
+
+test('step 1\'s directories are data: tscontain makes them itself; the script makes them only when missing', (t) => {
+  for (const cg of [fakeCgroupV1(), fakeCgroupV2()]) {
+    const p = makePlan(['--name', 'web'], ['sh'], { cg });
+    t.deepEqual(p.dirs.slice(0, 6), [p.run, ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(p.ctr, d))]);
+    t.true(p.dirs.includes('/var/lib/tscontain/names'), 'the names directory with --name');
+    t.deepEqual(p.dirs.slice(-p.cgroup.all.length), p.cgroup.all, 'the cgroup directories last');
+    const guard = p.cgroup.mkdirs()[p.cgroup.mkdirs().length - 1].text;
+    t.true(lineTexts(p, 'host').some((l) => l.startsWith(`[ -d ${guard} ] || mkdir -p`)));
+  }
+});
