@@ -19,10 +19,9 @@ $machine = (do { require POSIX; POSIX::uname() })[4] unless defined $machine;
 chomp $machine;
 my $bpf = $SYS_bpf{$machine} or die "devices-attach.pl: no bpf(2) number known for $machine\n";
 
-use constant {
-  BPF_PROG_LOAD => 5, BPF_PROG_ATTACH => 8,
-  BPF_PROG_TYPE_CGROUP_DEVICE => 15, BPF_CGROUP_DEVICE => 6, BPF_F_ALLOW_MULTI => 2,
-};
+# (plain variables: `use constant` loads warnings.pm, which costs more than the rest)
+my ($BPF_PROG_LOAD, $BPF_PROG_ATTACH) = (5, 8);
+my ($BPF_PROG_TYPE_CGROUP_DEVICE, $BPF_CGROUP_DEVICE, $BPF_F_ALLOW_MULTI) = (15, 6, 2);
 
 my $insns = pack('H*', $hex);
 my $license = "GPL\0";
@@ -36,9 +35,9 @@ sub addr { return unpack('Q', pack('p', $_[0])) }
 sub load {
   my ($log_level) = @_;
   my $attr = pack('L L Q Q L L Q L L a16',
-    BPF_PROG_TYPE_CGROUP_DEVICE, length($insns) / 8, addr($insns), addr($license),
+    $BPF_PROG_TYPE_CGROUP_DEVICE, length($insns) / 8, addr($insns), addr($license),
     $log_level, $log_level ? length($log) : 0, $log_level ? addr($log) : 0, 0, 0, 'tscontain_dev');
-  return syscall($bpf, BPF_PROG_LOAD, $attr, length $attr);
+  return syscall($bpf, $BPF_PROG_LOAD, $attr, length $attr);
 }
 
 my $fd = load(0);
@@ -53,6 +52,6 @@ if ($fd < 0) {
 sysopen(my $cg, $dir, 0) or die "devices-attach.pl: $dir: $!\n";    # 0: O_RDONLY
 
 # BPF_PROG_ATTACH: target_fd, attach_bpf_fd, attach_type, attach_flags
-my $attach = pack('L L L L', fileno($cg), $fd, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI);
-syscall($bpf, BPF_PROG_ATTACH, $attach, length $attach) == 0
+my $attach = pack('L L L L', fileno($cg), $fd, $BPF_CGROUP_DEVICE, $BPF_F_ALLOW_MULTI);
+syscall($bpf, $BPF_PROG_ATTACH, $attach, length $attach) == 0
   or die "devices-attach.pl: BPF_PROG_ATTACH to $dir: $!\n";

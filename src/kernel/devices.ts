@@ -10,6 +10,7 @@ import { posix } from 'node:path';
 import { TscError } from '../errors.js';
 import { kernel_devices_attach_pl } from '../gen/assets.js';
 import { sh, type Sh } from '../plan/sh.js';
+import { type Check } from '../doctor.js';
 
 export type DevType = 'a' | 'b' | 'c';
 
@@ -323,4 +324,27 @@ export function cgroupLines(plan: DevicePlan, cg: { version: 1 | 2; dir: string 
   const everything = plan.rules.length === 1 && catchAll(plan.rules[0]) && plan.rules[0].allow;
   if (everything) return []; // a new cgroup already allows every device (its parent's list)
   return cg.version === 1 ? v1Lines(plan.rules, cg.dir) : v2Lines(plan.rules, cg.dir, cg.perl);
+}
+
+// ---- tscontain doctor ----
+
+export interface DeviceHost {
+  /** the cgroup driver's version */
+  version: 1 | 2;
+  /** v1: the devices hierarchy is mounted (it has devices.allow) */
+  v1Devices: boolean;
+  /** v2: where perl is, if anywhere */
+  perl?: string;
+}
+
+/** How containers' devices are controlled on this host, as a doctor row. */
+export function devicesCheck(h: DeviceHost): Check {
+  const what = 'devices';
+  if (h.version === 1)
+    return h.v1Devices
+      ? { what, status: 'ok', detail: 'cgroup v1 devices controller: deny all, allow null, zero, full, random, urandom, tty, ptmx, pts' }
+      : { what, status: 'fail', detail: 'no cgroup v1 devices hierarchy: a container could open any device node it makes', fix: 'mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices' };
+  return h.perl
+    ? { what, status: 'ok', detail: `cgroup v2: an eBPF device program, loaded by ${h.perl} (perl-base syscall)` }
+    : { what, status: 'fail', detail: 'cgroup v2 needs perl (perl-base) to load the device program', fix: 'apt-get install perl-base' };
 }

@@ -7,6 +7,7 @@
 // `nofail`, so only paths that exist in a fresh proc and sysfs of this kernel get a line: those
 // facts are gathered once (hostMaskFacts) and passed in; the planning itself does no I/O.
 import { lstatSync, readdirSync } from 'node:fs';
+import { type Check } from '../doctor.js';
 
 /**
  * moby daemon/pkg/oci/defaults.go defaultLinuxMaskedPaths (docker >= 28.0.2); containers/common
@@ -116,4 +117,11 @@ export function hostMaskFacts(fs: FactsFs = realFs): MaskFacts {
     if (k) facts[p] = k;
   }
   return facts;
+}
+
+/** The doctor row: what this kernel's fresh proc and sysfs would show unmasked. */
+export function masksCheck(facts: MaskFacts): Check {
+  const masked = maskedPaths(facts);
+  const ro = READONLY_PATHS.filter((p) => facts[p]);
+  return { what: 'masked paths', status: 'ok', detail: `${masked.length} masked (${masked.join(' ')}), ${ro.length} read-only (${ro.join(' ')})` };
 }

@@ -3,7 +3,7 @@
 import test from 'ava';
 import {
   ACC_MKNOD, ACC_READ, ACC_WRITE, DEFAULT_RULES, TYPE_BLOCK, TYPE_CHAR, cgroupLines, compileProgram, deviceMounts,
-  deviceRules, hostDeviceFacts, parseDevice, planDevices, resolveDevice, v1Lines, v2Lines, verdict, type Device, type DeviceRule,
+  deviceRules, devicesCheck, hostDeviceFacts, parseDevice, planDevices, resolveDevice, v1Lines, v2Lines, verdict, type Device, type DeviceRule,
 } from '../../src/kernel/devices.js';
 import { lit } from '../../src/plan/sh.js';
 import { decode, run, structuralProblems } from './ebpf.js';
@@ -169,4 +169,11 @@ test('the plan\'s lines: none for --privileged (a new cgroup allows every device
   t.deepEqual(cgroupLines(planDevices([], '/l', { privileged: true }), cg(2)), []);
   t.is(cgroupLines(planDevices([sdb], '/l'), cg(1)).length, 1 + DEFAULT_RULES.length);
   t.is(cgroupLines(planDevices([sdb], '/l'), cg(2)).length, 1);
+});
+
+test('doctor: v1 needs the devices hierarchy, v2 needs perl', (t) => {
+  t.is(devicesCheck({ version: 1, v1Devices: true }).status, 'ok');
+  t.is(devicesCheck({ version: 1, v1Devices: false }).status, 'fail');
+  t.is(devicesCheck({ version: 2, v1Devices: false, perl: '/usr/bin/perl' }).status, 'ok');
+  t.is(devicesCheck({ version: 2, v1Devices: true }).status, 'fail');
 });

@@ -1,6 +1,6 @@
 // Masked and read-only paths as fstab lines, for a table of host facts. No root needed.
 import test from 'ava';
-import { hostMaskFacts, maskFstab, maskedPaths, MASKED_PATHS, READONLY_PATHS, type MaskFacts } from '../../src/kernel/masks.js';
+import { hostMaskFacts, maskFstab, maskedPaths, masksCheck, MASKED_PATHS, READONLY_PATHS, type MaskFacts } from '../../src/kernel/masks.js';
 
 const ROOT = '/var/lib/tscontain/containers/abc/rootfs';
 
@@ -68,4 +68,10 @@ test('hostMaskFacts on this machine: /proc/sys is a directory, /proc/self never 
   const facts = hostMaskFacts();
   t.is(facts['/proc/sys'], 'dir');
   t.false('/proc/self' in facts);
+});
+
+test('doctor: what is masked and read-only on this kernel', (t) => {
+  const c = masksCheck(VM);
+  t.is(c.status, 'ok');
+  t.regex(c.detail, /^5 masked \(\/proc\/acpi .*\), 4 read-only \(\/proc\/bus .*\/proc\/sys\)$/);
 });
