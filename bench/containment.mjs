@@ -13,7 +13,10 @@ import { DEFAULT_RULES, v1Lines, v2Lines } from '../dist/src/kernel/devices.js';
 import { hostMaskFacts, maskFstab } from '../dist/src/kernel/masks.js';
 
 const N = Number(process.argv[2] || 40);
-const median = (a) => { const s = [...a].sort((x, y) => x - y); return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2; };
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
+};
 const ms = (x) => `${(x * 1000).toFixed(2)} ms`;
 const dir = mkdtempSync(join(tmpdir(), 'tscontain-bench-'));
 
@@ -26,14 +29,20 @@ function bash(script, args) {
 /** lines "NAME START END" ($EPOCHREALTIME values) -> NAME -> [seconds] */
 function collect(out) {
   const t = {};
-  for (const l of out.trim().split('\n')) { const [n, a, b] = l.split(' '); (t[n] ??= []).push(Number(b) - Number(a)); }
+  for (const l of out.trim().split('\n')) {
+    const [n, a, b] = l.split(' ');
+    (t[n] ??= []).push(Number(b) - Number(a));
+  }
   return t;
 }
 
 try {
   const root = join(dir, 'root');
   mkdirSync(root);
-  const base = ['proc /proc proc nosuid,nodev,noexec,X-mount.mkdir 0 0', 'sysfs /sys sysfs ro,nosuid,nodev,noexec,X-mount.mkdir 0 0'];
+  const base = [
+    'proc /proc proc nosuid,nodev,noexec,X-mount.mkdir 0 0',
+    'sysfs /sys sysfs ro,nosuid,nodev,noexec,X-mount.mkdir 0 0',
+  ];
   const masks = maskFstab(hostMaskFacts(), { root });
   writeFileSync(join(dir, 'base'), base.join('\n') + '\n');
   writeFileSync(join(dir, 'masked'), [...base, ...masks].join('\n') + '\n');
@@ -43,12 +52,18 @@ try {
       echo "$f $t0 $t1"
       umount -R "$3/proc" "$3/sys"
     done; done`;
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', mountLoop, 'bash', String(N), dir, root], { encoding: 'utf8' });
+  const r = spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'bash', '-c', mountLoop, 'bash', String(N), dir, root],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(r.stderr);
   const m = collect(r.stdout);
   console.log(`mount --all, ${N} runs each, alternating (${masks.length} mask lines on this host):`);
   console.log(`  proc + sysfs only   ${ms(median(m.base))}`);
-  console.log(`  + masks, read-only  ${ms(median(m.masked))}   ratio ${(median(m.masked) / median(m.base)).toFixed(2)}`);
+  console.log(
+    `  + masks, read-only  ${ms(median(m.masked))}   ratio ${(median(m.masked) / median(m.base)).toFixed(2)}`,
+  );
 
   const v2root = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
   const v1root = '/sys/fs/cgroup/devices';
@@ -59,9 +74,16 @@ try {
       const cg = join(cgRoot, 'tscontain', `bench-${process.pid}-${i}`);
       mkdirSync(cg);
       try {
-        const text = lines(cg).map((l) => l.text).join('\n');
-        out.push(bash(`t0=$EPOCHREALTIME; ${text}\nt1=$EPOCHREALTIME; perl -e 1; t2=$EPOCHREALTIME
-          echo "${name} $t0 $t1"; echo "perl-e-1 $t1 $t2"`, []));
+        const text = lines(cg)
+          .map((l) => l.text)
+          .join('\n');
+        out.push(
+          bash(
+            `t0=$EPOCHREALTIME; ${text}\nt1=$EPOCHREALTIME; perl -e 1; t2=$EPOCHREALTIME
+          echo "${name} $t0 $t1"; echo "perl-e-1 $t1 $t2"`,
+            [],
+          ),
+        );
       } finally {
         rmdirSync(cg);
       }

@@ -25,8 +25,13 @@ export interface DeviceRule {
   access: string;
 }
 
-const rule = (allow: boolean, type: DevType, major: number | undefined, minor: number | undefined, access = 'rwm'): DeviceRule =>
-  ({ allow, type, major, minor, access });
+const rule = (
+  allow: boolean,
+  type: DevType,
+  major: number | undefined,
+  minor: number | undefined,
+  access = 'rwm',
+): DeviceRule => ({ allow, type, major, minor, access });
 
 /**
  * The default list: docker's spec (deny all, then null, zero, urandom, random, tty) with what runc
@@ -81,8 +86,15 @@ function devPath(p: string, arg: string): string {
   const rel = p.startsWith('/dev/') ? p.slice(5) : '';
   const parts = rel.split('/');
   if (!rel || parts.some((c) => c === '' || c === '.' || c === '..') || NOT_UNDER.includes(parts[0]))
-    throw new TscError(`--device ${arg}: the path in the container must be a plain path under /dev/ (not /dev/pts, /dev/shm or /dev/mqueue)`, 'e.g. --device /dev/sdb:/dev/xvdb');
-  if (/[\u0000-\u0020\u007f,:\\"$`']/.test(p)) throw new TscError(`--device ${arg}: the path contains a blank, quote, comma, colon or backslash`, 'use a plain name');
+    throw new TscError(
+      `--device ${arg}: the container path must be a plain path under /dev/, not /dev/pts, /dev/shm or /dev/mqueue`,
+      'e.g. --device /dev/sdb:/dev/xvdb',
+    );
+  if (/[\u0000-\u0020\u007f,:\\"$`']/.test(p))
+    throw new TscError(
+      `--device ${arg}: the path contains a blank, quote, comma, colon or backslash`,
+      'use a plain name',
+    );
   return p;
 }
 
@@ -92,7 +104,8 @@ function devPath(p: string, arg: string): string {
  */
 export function parseDevice(arg: string): DeviceRequest {
   const f = arg.split(':');
-  if (f.length > 3 || f.some((x) => x === '')) throw new TscError(`--device ${arg}: expected HOST[:CONTAINER[:rwm]]`, 'e.g. --device /dev/sdb:/dev/xvdb:r');
+  if (f.length > 3 || f.some((x) => x === ''))
+    throw new TscError(`--device ${arg}: expected HOST[:CONTAINER[:rwm]]`, 'e.g. --device /dev/sdb:/dev/xvdb:r');
   const [host] = f;
   let [, path, access] = f;
   if (f.length === 2 && isAccess(path)) [path, access] = [host, path];
@@ -106,8 +119,10 @@ export function parseDevice(arg: string): DeviceRequest {
 /** A request checked against the host: its path must be a character or block device. */
 export function resolveDevice(req: DeviceRequest, facts: DeviceFacts | undefined): Device {
   if (!facts) throw new TscError(`--device ${req.host}: no such file on this host`);
-  if (facts.type === 'other') throw new TscError(`--device ${req.host}: not a character or block device`, 'give a device node such as /dev/sdb');
-  if (/[\u0000-\u0020\u007f,\\"$`']/.test(req.host)) throw new TscError(`--device ${req.host}: the host path contains a blank, quote, comma or backslash`);
+  if (facts.type === 'other')
+    throw new TscError(`--device ${req.host}: not a character or block device`, 'give a device node such as /dev/sdb');
+  if (/[\u0000-\u0020\u007f,\\"$`']/.test(req.host))
+    throw new TscError(`--device ${req.host}: the host path contains a blank, quote, comma or backslash`);
   return { ...req, type: facts.type, major: facts.major, minor: facts.minor };
 }
 
@@ -172,7 +187,8 @@ export const ACC_MKNOD = 1;
 export const ACC_READ = 2;
 export const ACC_WRITE = 4;
 
-const accessBits = (s: string) => (s.includes('m') ? ACC_MKNOD : 0) | (s.includes('r') ? ACC_READ : 0) | (s.includes('w') ? ACC_WRITE : 0);
+const accessBits = (s: string) =>
+  (s.includes('m') ? ACC_MKNOD : 0) | (s.includes('r') ? ACC_READ : 0) | (s.includes('w') ? ACC_WRITE : 0);
 const typeCode = (t: 'b' | 'c') => (t === 'b' ? TYPE_BLOCK : TYPE_CHAR);
 
 /**
@@ -188,8 +204,15 @@ function matches(r: DeviceRule, type: number, major: number, minor: number, acce
 }
 
 /** The verdict the rules give (1 allow, 0 deny): what the eBPF program computes. No match: deny. */
-export function verdict(rules: readonly DeviceRule[], type: number, major: number, minor: number, access: number): 0 | 1 {
-  for (let i = rules.length - 1; i >= 0; i--) if (matches(rules[i], type, major, minor, access)) return rules[i].allow ? 1 : 0;
+export function verdict(
+  rules: readonly DeviceRule[],
+  type: number,
+  major: number,
+  minor: number,
+  access: number,
+): 0 | 1 {
+  for (let i = rules.length - 1; i >= 0; i--)
+    if (matches(rules[i], type, major, minor, access)) return rules[i].allow ? 1 : 0;
   return 0;
 }
 
@@ -215,7 +238,9 @@ export function v1Lines(rules: readonly DeviceRule[], dir: string | Sh): Sh[] {
     throw new Error('a v1 device rule list is `a` allowed alone, or `a` denied first and no other `a`');
   return [
     sh`echo a > ${dir}/devices.deny`,
-    ...rest.map((r) => (r.allow ? sh`echo ${v1Rule(r)} > ${dir}/devices.allow` : sh`echo ${v1Rule(r)} > ${dir}/devices.deny`)),
+    ...rest.map((r) =>
+      r.allow ? sh`echo ${v1Rule(r)} > ${dir}/devices.allow` : sh`echo ${v1Rule(r)} > ${dir}/devices.deny`,
+    ),
   ];
 }
 
@@ -233,7 +258,13 @@ const JNE_K = 0x55; // BPF_JMP | BPF_JNE | BPF_K
 const JNE_X = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
 const EXIT = 0x95; // BPF_JMP | BPF_EXIT
 
-interface Insn { op: number; dst: number; src: number; off: number; imm: number }
+interface Insn {
+  op: number;
+  dst: number;
+  src: number;
+  off: number;
+  imm: number;
+}
 const I = (op: number, dst: number, src: number, off: number, imm: number): Insn => ({ op, dst, src, off, imm });
 
 /** A rule that decides every request: the rules before it can never be reached. */
@@ -266,8 +297,10 @@ function checkRule(r: DeviceRule): void {
 export function compileInsns(rules: readonly DeviceRule[]): Insn[] {
   rules.forEach(checkRule);
   const prologue = [
-    I(LDX_W, 2, 1, 0, 0), I(AND32_K, 2, 0, 0, 0xffff), // type
-    I(LDX_W, 3, 1, 0, 0), I(RSH32_K, 3, 0, 0, 16), // access
+    I(LDX_W, 2, 1, 0, 0),
+    I(AND32_K, 2, 0, 0, 0xffff), // type
+    I(LDX_W, 3, 1, 0, 0),
+    I(RSH32_K, 3, 0, 0, 16), // access
     I(LDX_W, 4, 1, 4, 0), // major
     I(LDX_W, 5, 1, 8, 0), // minor
   ];
@@ -315,7 +348,11 @@ export interface DevicePlan {
 }
 
 /** The container's device rules and --device mounts; --privileged: every device, no program, no v1 list. */
-export function planDevices(devices: readonly Device[], layer: string, opts: { privileged?: boolean } = {}): DevicePlan {
+export function planDevices(
+  devices: readonly Device[],
+  layer: string,
+  opts: { privileged?: boolean } = {},
+): DevicePlan {
   return { rules: deviceRules(devices, opts), mounts: deviceMounts(devices, layer) };
 }
 
@@ -342,9 +379,23 @@ export function devicesCheck(h: DeviceHost): Check {
   const what = 'devices';
   if (h.version === 1)
     return h.v1Devices
-      ? { what, status: 'ok', detail: 'cgroup v1 devices controller: deny all, allow null, zero, full, random, urandom, tty, ptmx, pts' }
-      : { what, status: 'fail', detail: 'no cgroup v1 devices hierarchy: a container could open any device node it makes', fix: 'mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices' };
+      ? {
+          what,
+          status: 'ok',
+          detail: 'cgroup v1 devices controller: deny all, allow null, zero, full, random, urandom, tty, ptmx, pts',
+        }
+      : {
+          what,
+          status: 'fail',
+          detail: 'no cgroup v1 devices hierarchy: a container could open any device node it makes',
+          fix: 'mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices',
+        };
   return h.perl
     ? { what, status: 'ok', detail: `cgroup v2: an eBPF device program, loaded by ${h.perl} (perl-base syscall)` }
-    : { what, status: 'fail', detail: 'cgroup v2 needs perl (perl-base) to load the device program', fix: 'apt-get install perl-base' };
+    : {
+        what,
+        status: 'fail',
+        detail: 'cgroup v2 needs perl (perl-base) to load the device program',
+        fix: 'apt-get install perl-base',
+      };
 }

@@ -14,9 +14,18 @@ import { type Check } from '../doctor.js';
  * masks the same set minus /proc/asound (read-only there) plus /sys/fs/selinux.
  */
 export const MASKED_PATHS = [
-  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
-  '/proc/sched_debug', '/proc/scsi', '/proc/timer_list', '/proc/timer_stats',
-  '/sys/devices/virtual/powercap', '/sys/firmware',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/devices/virtual/powercap',
+  '/sys/firmware',
 ] as const;
 
 /** Both engines' read-only paths. */
@@ -61,7 +70,9 @@ const readonlyLine = (root: string, path: string): string =>
 
 /** The masked paths this host has: the fixed list, then its CPUs' thermal_throttle directories. */
 export function maskedPaths(facts: MaskFacts): string[] {
-  const thermal = Object.keys(facts).filter((p) => THERMAL.test(p)).sort(byCpu);
+  const thermal = Object.keys(facts)
+    .filter((p) => THERMAL.test(p))
+    .sort(byCpu);
   return [...MASKED_PATHS, ...thermal].filter((p) => facts[p]);
 }
 
@@ -110,7 +121,11 @@ const realFs: FactsFs = {
  */
 export function hostMaskFacts(fs: FactsFs = realFs): MaskFacts {
   const cpus = fs.list('/sys/devices/system/cpu').filter((n) => /^cpu\d+$/.test(n));
-  const candidates = [...MASKED_PATHS, ...READONLY_PATHS, ...cpus.map((c) => `/sys/devices/system/cpu/${c}/thermal_throttle`)];
+  const candidates = [
+    ...MASKED_PATHS,
+    ...READONLY_PATHS,
+    ...cpus.map((c) => `/sys/devices/system/cpu/${c}/thermal_throttle`),
+  ];
   const facts: Record<string, PathKind> = {};
   for (const p of candidates) {
     const k = fs.kind(p);
@@ -123,5 +138,9 @@ export function hostMaskFacts(fs: FactsFs = realFs): MaskFacts {
 export function masksCheck(facts: MaskFacts): Check {
   const masked = maskedPaths(facts);
   const ro = READONLY_PATHS.filter((p) => facts[p]);
-  return { what: 'masked paths', status: 'ok', detail: `${masked.length} masked (${masked.join(' ')}), ${ro.length} read-only (${ro.join(' ')})` };
+  return {
+    what: 'masked paths',
+    status: 'ok',
+    detail: `${masked.length} masked (${masked.join(' ')}), ${ro.length} read-only (${ro.join(' ')})`,
+  };
 }

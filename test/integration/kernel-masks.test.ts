@@ -13,7 +13,10 @@ import { isRoot } from './helpers.js';
 const it = isRoot ? test : test.skip;
 test.after.always(removeTempDirs);
 
-const BASE = ['proc /proc proc nosuid,nodev,noexec,X-mount.mkdir 0 0', 'sysfs /sys sysfs ro,nosuid,nodev,noexec,X-mount.mkdir 0 0'];
+const BASE = [
+  'proc /proc proc nosuid,nodev,noexec,X-mount.mkdir 0 0',
+  'sysfs /sys sysfs ro,nosuid,nodev,noexec,X-mount.mkdir 0 0',
+];
 
 /**
  * sh, run in the new namespaces with $1 = fstab, $2 = root, then the masked files and directories:
@@ -36,10 +39,28 @@ function probe(lines: (root: string) => string[], paths: string[]): Record<strin
   const root = join(d, 'root');
   mkdirSync(root);
   writeFileSync(join(d, 'fstab'), lines(root).join('\n') + '\n');
-  const argv = ['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', PROBE, 'sh', join(d, 'fstab'), root, ...paths];
+  const argv = [
+    '--mount',
+    '--pid',
+    '--fork',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    PROBE,
+    'sh',
+    join(d, 'fstab'),
+    root,
+    ...paths,
+  ];
   const r = spawnSync('unshare', argv, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`probe failed: ${r.stderr}`);
-  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 it('masked paths read empty, /proc/sys is read-only, in one mount --all', (t) => {
@@ -82,7 +103,11 @@ it('--device: the host node bound onto an empty file of our own layer above the 
   const sh = `${m.lines.map((l) => l.text).join('\n')}
 mount --all --fstab "$1" --target-prefix "$2" || exit 1
 stat -c '%F %t:%T' "$2/dev/sub/mine"; cat "$2/dev/marker"; echo x > "$2/dev/sub/mine" && echo written`;
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', sh, 'sh', join(d, 'fstab'), root], { encoding: 'utf8' });
+  const r = spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'sh', '-c', sh, 'sh', join(d, 'fstab'), root],
+    { encoding: 'utf8' },
+  );
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout, 'character special file 1:3\nskeleton\nwritten\n');
 });

@@ -3,7 +3,13 @@
 // unreachable instruction, the last one an exit, no register read before it is written.
 // The context is struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor }.
 
-export interface Decoded { op: number; dst: number; src: number; off: number; imm: number }
+export interface Decoded {
+  op: number;
+  dst: number;
+  src: number;
+  off: number;
+  imm: number;
+}
 
 export function decode(prog: Uint8Array): Decoded[] {
   if (prog.length % 8) throw new Error('not a whole number of instructions');
@@ -11,14 +17,24 @@ export function decode(prog: Uint8Array): Decoded[] {
   const out: Decoded[] = [];
   for (let i = 0; i < prog.length; i += 8) {
     const regs = v.getUint8(i + 1);
-    out.push({ op: v.getUint8(i), dst: regs & 0xf, src: regs >> 4, off: v.getInt16(i + 2, true), imm: v.getInt32(i + 4, true) });
+    out.push({
+      op: v.getUint8(i),
+      dst: regs & 0xf,
+      src: regs >> 4,
+      off: v.getInt16(i + 2, true),
+      imm: v.getInt32(i + 4, true),
+    });
   }
   return out;
 }
 
 const CLASS = (op: number) => op & 7;
-const ALU = 0x04, ALU64 = 0x07, JMP = 0x05, LDX = 0x01;
-const M32 = (1n << 32n) - 1n, M64 = (1n << 64n) - 1n;
+const ALU = 0x04,
+  ALU64 = 0x07,
+  JMP = 0x05,
+  LDX = 0x01;
+const M32 = (1n << 32n) - 1n,
+  M64 = (1n << 64n) - 1n;
 
 const isJump = (d: Decoded) => CLASS(d.op) === JMP && (d.op & 0xf0) !== 0x90;
 const isExit = (d: Decoded) => d.op === 0x95;
@@ -32,7 +48,10 @@ export function structuralProblems(insns: Decoded[]): string[] {
   while (todo.length) {
     const pc = todo.pop()!;
     if (seen.has(pc)) continue;
-    if (pc < 0 || pc >= insns.length) { problems.push(`jump out of range to ${pc}`); continue; }
+    if (pc < 0 || pc >= insns.length) {
+      problems.push(`jump out of range to ${pc}`);
+      continue;
+    }
     seen.add(pc);
     const d = insns[pc];
     if (isExit(d)) continue;
@@ -47,17 +66,37 @@ const SIGN = (imm: number) => BigInt.asUintN(64, BigInt(imm)); // imm is sign-ex
 
 function alu(code: number, a: bigint, b: bigint, bits: 32 | 64): bigint {
   const m = bits === 32 ? M32 : M64;
-  a &= m; b &= m;
-  const r = ({
-    0x00: a + b, 0x10: a - b, 0x20: a * b, 0x40: a | b, 0x50: a & b,
-    0x60: a << (b & BigInt(bits - 1)), 0x70: a >> (b & BigInt(bits - 1)), 0xa0: a ^ b, 0xb0: b,
-  } as Record<number, bigint>)[code];
+  a &= m;
+  b &= m;
+  const r = (
+    {
+      0x00: a + b,
+      0x10: a - b,
+      0x20: a * b,
+      0x40: a | b,
+      0x50: a & b,
+      0x60: a << (b & BigInt(bits - 1)),
+      0x70: a >> (b & BigInt(bits - 1)),
+      0xa0: a ^ b,
+      0xb0: b,
+    } as Record<number, bigint>
+  )[code];
   if (r === undefined) throw new Error(`ALU op 0x${code.toString(16)} not interpreted`);
   return r & m;
 }
 
 function cond(code: number, a: bigint, b: bigint): boolean {
-  const r = ({ 0x10: a === b, 0x20: a > b, 0x30: a >= b, 0x40: (a & b) !== 0n, 0x50: a !== b, 0xa0: a < b, 0xb0: a <= b } as Record<number, boolean>)[code];
+  const r = (
+    {
+      0x10: a === b,
+      0x20: a > b,
+      0x30: a >= b,
+      0x40: (a & b) !== 0n,
+      0x50: a !== b,
+      0xa0: a < b,
+      0xb0: a <= b,
+    } as Record<number, boolean>
+  )[code];
   if (r === undefined) throw new Error(`JMP op 0x${code.toString(16)} not interpreted`);
   return r;
 }
@@ -93,7 +132,10 @@ export function run(prog: Uint8Array, ctx: { type: number; access: number; major
       reg[d.dst] = alu(code, code === 0xb0 ? 0n : get(d.dst), b, cls === ALU ? 32 : 64);
     } else if (cls === JMP) {
       if (isExit(d)) return Number(get(0));
-      if ((d.op & 0xf0) === 0x00) { pc += d.off; continue; }
+      if ((d.op & 0xf0) === 0x00) {
+        pc += d.off;
+        continue;
+      }
       const b = d.op & 0x08 ? get(d.src) : SIGN(d.imm);
       if (cond(d.op & 0xf0, get(d.dst), b)) pc += d.off;
     } else throw new Error(`class ${cls} not interpreted`);
