@@ -46,6 +46,12 @@ sub syscall_table {
 }
 
 # ---- 0. read and check every argument, and the filter file, before anything changes ----
+# A tripwire: started with the container's environment, the loader and perl would already have
+# read these from it (LD_PRELOAD runs an image's library as root, with the host's root as cwd).
+for (sort keys %ENV) {
+  fail('become.pl must be started with a clean environment (' . shown($_) . " is set): the command's goes in --env")
+    if /\A(?:LD_|PERL|GCONV_PATH\z|GLIBC_TUNABLES\z|LOCPATH\z|NLSPATH\z|MALLOC_)/;
+}
 my %VALUE = map { $_ => 1 } qw(--caps --uid --gid --groups --tty --seccomp --seccomp-flags --wd --preserve-fds);
 my %FLAG = map { $_ => 1 } qw(--cgroupns --nnp);
 my (%o, @env, $dashdash);
@@ -106,7 +112,8 @@ sub load_seccomp {
   return unless defined $fprog;
   my $r = syscall($NR->{seccomp}, $SECCOMP_SET_MODE_FILTER, $sflags, $fprog);
   # seccomp(2) came in Linux 3.17; prctl(PR_SET_SECCOMP) is the older door to the same filter
-  $r = syscall($NR->{prctl}, $PR_SET_SECCOMP, $SECCOMP_MODE_FILTER, $fprog, 0, 0) if $r < 0 && $! == $ENOSYS && !$sflags;
+  $r = syscall($NR->{prctl}, $PR_SET_SECCOMP, $SECCOMP_MODE_FILTER, $fprog, 0, 0)
+    if $r < 0 && $! == $ENOSYS && !$sflags;
   $r >= 0 or fail("loading the seccomp filter failed: $!");
 }
 
@@ -166,10 +173,13 @@ for (my $c = 0; $c < 64; $c++) {
   last if $r < 0;
   if (($mask >> $c) & 1) { $bounding |= 1 << $c if $r == 1; next }
   next if $r == 0;
-  syscall($NR->{prctl}, $PR_CAPBSET_DROP, $c, 0, 0, 0) == 0 or fail("dropping capability $c from the bounding set failed: $!");
+  syscall($NR->{prctl}, $PR_CAPBSET_DROP, $c, 0, 0, 0) == 0
+    or fail("dropping capability $c from the bounding set failed: $!");
 }
-# nothing ambient (Linux 4.3+; EINVAL before, when there is no ambient set to clear)
-syscall($NR->{prctl}, $PR_CAP_AMBIENT, 4, 0, 0, 0) == 0 or $! == $EINVAL or fail("clearing the ambient capabilities failed: $!");
+# nothing ambient (Linux 4.3+; EINVAL before, when there is none). The capset below clears it too (the
+# kernel keeps ambient within permitted & inheritable); this says so on its own
+syscall($NR->{prctl}, $PR_CAP_AMBIENT, 4, 0, 0, 0) == 0 or $! == $EINVAL
+  or fail("clearing the ambient capabilities failed: $!");
 
 # ---- 7. user and groups: setgroups/setresgid need CAP_SETGID and setresuid CAP_SETUID, so before
 # capset; groups and gid before uid. A first chdir as root (runc: a directory only root may enter);

@@ -10,7 +10,8 @@ import { type OptDef } from '../options.js';
 
 /** The program itself (src/kernel/become.pl), for the plan to hand to perl. */
 export const BECOME_PL = kernel_become_pl;
-export const BECOME_MAN = 'capabilities(7), prctl(2), seccomp(2), cgroup_namespaces(7), pty(7), credentials(7), execve(2)';
+export const BECOME_MAN =
+  'capabilities(7), prctl(2), seccomp(2), cgroup_namespaces(7), pty(7), credentials(7), execve(2)';
 
 /** Capability names without CAP_, by number (linux/capability.h, 0 to 40 = CAP_LAST_CAP of Linux 5.9+). */
 export const CAPABILITIES = [
@@ -34,7 +35,8 @@ export const DOCKER_DEFAULT_CAPS: readonly CapName[] = [
 
 const NUMBER = new Map<string, number>(CAPABILITIES.map((n, i) => [n, i]));
 
-export const maskOf = (names: readonly CapName[]): CapMask => names.reduce((m, n) => m | (1n << BigInt(NUMBER.get(n)!)), 0n);
+export const maskOf = (names: readonly CapName[]): CapMask =>
+  names.reduce((m, n) => m | (1n << BigInt(NUMBER.get(n)!)), 0n);
 /** Every capability up to the last one the kernel knows (/proc/sys/kernel/cap_last_cap). */
 export const allCaps = (lastCap = CAPABILITIES.length - 1): CapMask => (1n << BigInt(lastCap + 1)) - 1n;
 export const DEFAULT_CAPS: CapMask = maskOf(DOCKER_DEFAULT_CAPS);
@@ -50,7 +52,8 @@ export function capNames(mask: CapMask): string[] {
 export const capHex = (mask: CapMask): string => mask.toString(16).padStart(16, '0');
 
 /** A mask from /proc/PID/status (CapEff, CapBnd, ...), or undefined if the line is not there. */
-export function statusMask(status: string, field: 'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd' | 'CapAmb'): CapMask | undefined {
+export type CapField = 'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd' | 'CapAmb';
+export function statusMask(status: string, field: CapField): CapMask | undefined {
   const m = new RegExp(`^${field}:\\s*([0-9a-f]{1,16})$`, 'm').exec(status);
   return m ? BigInt('0x' + m[1]) : undefined;
 }
@@ -60,7 +63,8 @@ export function parseCapName(name: string, option: string): CapName | 'ALL' {
   const n = name.trim().toUpperCase().replace(/^CAP_/, '');
   if (n === 'ALL') return 'ALL';
   if (NUMBER.has(n)) return n as CapName;
-  throw new TscError(`unknown capability ${JSON.stringify(name)} in ${option}`, 'use a name from capabilities(7), with or without CAP_ (e.g. NET_ADMIN), or ALL');
+  throw new TscError(`unknown capability ${JSON.stringify(name)} in ${option}`,
+    'use a name from capabilities(7), with or without CAP_ (e.g. NET_ADMIN), or ALL');
 }
 
 export interface CapOptions {
@@ -95,7 +99,10 @@ export interface SecurityOpts {
 }
 
 // strconv.ParseBool, which docker uses for no-new-privileges=VALUE
-const BOOL: Record<string, boolean> = { 1: true, t: true, T: true, true: true, TRUE: true, True: true, 0: false, f: false, F: false, false: false, FALSE: false, False: false };
+const BOOL: Record<string, boolean> = {
+  1: true, t: true, T: true, true: true, TRUE: true, True: true,
+  0: false, f: false, F: false, false: false, FALSE: false, False: false,
+};
 
 /**
  * --security-opt values, as docker reads them: KEY=VALUE (or the older KEY:VALUE);
@@ -115,24 +122,30 @@ export function parseSecurityOpts(values: readonly string[]): SecurityOpts {
       out.noNewPrivileges = BOOL[value];
     } else if (key === 'seccomp') {
       if (!value) throw bad('use seccomp=unconfined, seccomp=builtin or seccomp=PROFILE.json');
-      out.seccomp = value === 'unconfined' ? { mode: 'unconfined' } : value === 'builtin' ? { mode: 'default' } : { mode: 'file', path: value };
+      if (value === 'unconfined') out.seccomp = { mode: 'unconfined' };
+      else if (value === 'builtin') out.seccomp = { mode: 'default' };
+      else out.seccomp = { mode: 'file', path: value };
     } else if (key === 'systempaths') {
       if (value !== 'unconfined') throw bad('the only value is systempaths=unconfined');
       out.systemPaths = 'unconfined';
-    } else if (key === 'apparmor' || key === 'label') {
-      if (!(key === 'apparmor' ? value === 'unconfined' : value === 'disable'))
-        throw bad(`tscontain uses no ${key === 'apparmor' ? 'AppArmor' : 'SELinux'}: only ${key === 'apparmor' ? 'apparmor=unconfined' : 'label=disable'} is accepted, and changes nothing`);
-    } else throw bad('known: no-new-privileges[=true|false], seccomp=unconfined|builtin|FILE.json, systempaths=unconfined');
+    } else if (key === 'apparmor') {
+      if (value !== 'unconfined') throw bad('no AppArmor here: only apparmor=unconfined (a no-op) is accepted');
+    } else if (key === 'label') {
+      if (value !== 'disable') throw bad('no SELinux here: only label=disable (a no-op) is accepted');
+    } else {
+      throw bad('known: no-new-privileges[=true|false], seccomp=unconfined|builtin|FILE.json, systempaths=unconfined');
+    }
   }
   return out;
 }
 
 /** The options of `run` (and `create`) this file owns, to append to the option table. */
 export const SECURITY_OPTIONS: OptDef[] = [
-  { name: 'cap-add', type: 'list', arg: 'CAP', desc: 'add a capability (capabilities(7) name, with or without CAP_, or ALL)' },
+  { name: 'cap-add', type: 'list', arg: 'CAP', desc: 'add a capability (capabilities(7) name, CAP_ optional, or ALL)' },
   { name: 'cap-drop', type: 'list', arg: 'CAP', desc: 'drop a capability (or ALL)' },
-  { name: 'privileged', type: 'bool', desc: 'all capabilities, all devices, no seccomp, no masked paths: NOT isolated' },
-  { name: 'security-opt', type: 'list', arg: 'OPT', desc: 'no-new-privileges, seccomp=unconfined|FILE.json, systempaths=unconfined' },
+  { name: 'privileged', type: 'bool', desc: 'all capabilities and devices, no seccomp, no masked paths: NOT isolated' },
+  { name: 'security-opt', type: 'list', arg: 'OPT',
+    desc: 'no-new-privileges, seccomp=unconfined|FILE.json, systempaths=unconfined' },
 ];
 
 // ---- become.pl's argv ----
@@ -206,25 +219,33 @@ const MACHINES = ['x64', 'arm64', 'riscv64'];
 export function becomeChecks(env: DoctorEnv, arch: string = process.arch): Check[] {
   const out: Check[] = [];
   const perl = env.which('perl');
-  if (!perl) out.push({ what: 'perl (become)', status: 'fail', detail: 'not found: the container\'s capabilities, seccomp filter and terminal are set by a perl-base program', fix: 'apt-get install perl-base' });
-  else {
+  const what = 'perl (become)';
+  if (!perl) {
+    out.push({ what, status: 'fail', fix: 'apt-get install perl-base',
+      detail: 'not found: the container\'s capabilities, seccomp filter and terminal are set by a perl-base program' });
+  } else {
     // the program's own conditions: no module at all, and syscall()
     const r = env.probe(perl, ['-e', 'BEGIN { @INC = () } print syscall(-1) < 0 ? "$]\\n" : "no syscall\\n"']);
-    const ok = r.code === 0 && /^5\.\d+/.test(r.out);
-    out.push({ what: 'perl (become)', status: ok && MACHINES.includes(arch) ? 'ok' : 'fail', detail: ok ? `${perl}, perl ${r.out.trim()}, builtins and syscall() only${MACHINES.includes(arch) ? '' : `; but no system call table for ${arch}`}` : `${perl} does not run a module-free program: ${r.out.trim()}`, fix: ok ? undefined : 'reinstall perl-base' });
+    const ran = r.code === 0 && /^5\.\d+/.test(r.out);
+    const known = MACHINES.includes(arch);
+    const fix = 'reinstall perl-base';
+    const detail = `${perl} does not run a module-free program: ${r.out.trim()}`;
+    if (!ran) out.push({ what, status: 'fail', detail, fix });
+    else if (!known) out.push({ what, status: 'fail', detail: `become.pl has no system call table for ${arch}` });
+    else out.push({ what, status: 'ok', detail: `${perl}, perl ${r.out.trim()}: builtins and syscall() only` });
   }
   let status = '';
   try { status = readFileSync(`${env.proc}/self/status`, 'utf8'); } catch { /* reported below */ }
   const bnd = statusMask(status, 'CapBnd');
-  if (bnd === undefined) out.push({ what: 'capabilities', status: 'warn', detail: `cannot read CapBnd from ${env.proc}/self/status` });
-  else {
-    const missing = capNames(DEFAULT_CAPS & ~bnd);
-    const never = capNames(allCaps() & ~bnd);
-    out.push({
-      what: 'capabilities',
-      status: missing.length ? 'warn' : 'ok',
-      detail: `default set ${capHex(DEFAULT_CAPS)} (docker's 14)${missing.length ? `; this machine's root lacks ${missing.join(', ')}: containers get the rest` : ''}${never.length && !missing.length ? `; not available even with --privileged: ${never.join(', ')}` : ''}`,
-    });
+  if (bnd === undefined) {
+    out.push({ what: 'capabilities', status: 'warn', detail: `cannot read CapBnd from ${env.proc}/self/status` });
+    return out;
   }
+  const missing = capNames(DEFAULT_CAPS & ~bnd);
+  const never = capNames(allCaps() & ~bnd);
+  let detail = `default set ${capHex(DEFAULT_CAPS)} (docker's 14)`;
+  if (missing.length) detail += `; this machine's root lacks ${missing.join(', ')}: containers get the rest`;
+  else if (never.length) detail += `; not available even with --privileged: ${never.join(', ')}`;
+  out.push({ what: 'capabilities', status: missing.length ? 'warn' : 'ok', detail });
   return out;
 }
