@@ -19,7 +19,8 @@ const ABIS = [
   { abi: 'i386', header: 'asm/unistd_32.h', defines: [] },
   // x32 numbers carry __X32_SYSCALL_BIT; the table keeps them without it (the compiler adds it)
   { abi: 'x32', header: 'asm/unistd_x32.h', defines: ['__X32_SYSCALL_BIT=0'] },
-  { abi: 'aarch64', header: 'asm-generic/unistd.h', defines: ['__BITS_PER_LONG=64', ...ARM64_WANT.map((w) => `__ARCH_WANT_${w}`)] },
+  { abi: 'aarch64', header: 'asm-generic/unistd.h',
+    defines: ['__BITS_PER_LONG=64', ...ARM64_WANT.map((w) => `__ARCH_WANT_${w}`)] },
 ];
 
 function cpp(source, defines, extra = []) {
@@ -81,7 +82,8 @@ for (const a of ABIS) {
   const dup = Object.entries(nr).filter(([, v], i, all) => all.findIndex(([, w]) => w === v) !== i);
   if (dup.length) throw new Error(`${a.abi}: two names for one number: ${dup.map(([n]) => n).join(', ')}`);
   const runs = encode(nr);
-  out += `/** ${a.abi}: ${Object.keys(nr).length} syscalls, highest ${Math.max(...Object.values(nr))} (${a.header}) */\n`;
+  const highest = Math.max(...Object.values(nr));
+  out += `/** ${a.abi}: ${Object.keys(nr).length} syscalls, highest ${highest} (${a.header}) */\n`;
   out += `export const ${a.abi.toUpperCase()}: SyscallRuns = [\n`;
   for (const [start, names] of runs) out += `  [${start}, ${JSON.stringify(names)}],\n`;
   out += '];\n\n';
