@@ -6,7 +6,8 @@
 // arch and the running kernel), runc (rules with the default action are dropped; syscall numbers above
 // the highest the profile knows answer ENOSYS, so a C library falls back from a call the profile predates,
 // as runc's patchbpf does) and libseccomp (an arch check first; x32 told apart by its syscall-number bit;
-// 64-bit argument comparisons on the high then the low 32-bit word, only the low word on 32-bit ABIs).
+// 64-bit argument comparisons on the high then the low 32-bit word, only the low word on 32-bit ABIs and,
+// unlike libseccomp, on arguments the kernel reads as int: see INT_ARGS).
 // Names unknown to an ABI are skipped for that ABI, as runc and libseccomp do.
 //
 // Loading (src/kernel/seccomp-load.pl, or the same few lines inside another perl program): the kernel
@@ -292,7 +293,9 @@ function applies(r: SeccompRule, caps: Set<string>, dockerArch: string, kernel: 
   return true;
 }
 
-interface ArgRule { conds: SeccompArg[]; ret: number }
+/** A comparison as emitted: `wide` compares all 64 bits, else only the low word. */
+interface Cond extends SeccompArg { wide: boolean }
+interface ArgRule { conds: Cond[]; ret: number }
 /** What one syscall number does: a verdict, or argument rules tried in order before `ret`. */
 interface Syscall { ret: number; rules: ArgRule[]; name: string }
 
@@ -302,6 +305,19 @@ interface AbiPlan {
   highest: number;
   unknown: string[];
 }
+
+/**
+ * Arguments the kernel reads as 32-bit (`int` or `unsigned int` in their SYSCALL_DEFINE), by syscall. A
+ * 64-bit compare on them could be passed with high bits the kernel then drops: socket(0x100000028) would
+ * pass "family > 40" and still open AF_VSOCK, ioctl(fd, 0x100005412) would slip past a rule on TIOCSTI.
+ * So these compare the low word only, which is what the kernel sees. (libseccomp compares all 64 bits.)
+ */
+const INT_ARGS: Record<string, number[]> = {
+  socket: [0, 1, 2], socketpair: [0, 1, 2], setsockopt: [0, 1, 2], getsockopt: [0, 1, 2], personality: [0],
+  ioctl: [0, 1], fcntl: [0, 1], prctl: [0],
+};
+/** ABIs whose arguments are 64-bit; libseccomp compares only the low word on i386 and x32. */
+const WIDE: Record<Abi, boolean> = { x86_64: true, aarch64: true, i386: false, x32: false };
 
 function planAbi(abi: Abi, rules: SeccompRule[], defaultRet: number): AbiPlan {
   const table = numbers(abi);
@@ -327,7 +343,8 @@ function planAbi(abi: Abi, rules: SeccompRule[], defaultRet: number): AbiPlan {
         call.ret = ret;
         call.fixed = true;
       } else {
-        for (const conds of groups) call.rules.push({ conds, ret });
+        const wide = (a: SeccompArg) => WIDE[abi] && !INT_ARGS[name]?.includes(a.index);
+        for (const conds of groups) call.rules.push({ conds: conds.map((a) => ({ ...a, wide: wide(a) })), ret });
       }
     }
   }
@@ -398,7 +415,7 @@ const hi32 = (v: bigint) => Number((v >> 32n) & 0xffffffffn);
 const lo32 = (v: bigint) => Number(v & 0xffffffffn);
 
 /** One argument comparison: falls to `pass` or `fail`. 64-bit ABIs compare the high word first. */
-function emitCond(e: Emitter, c: SeccompArg, wide: boolean, pass: Label, fail: Label): Label {
+function emitCond(e: Emitter, c: Cond, pass: Label, fail: Label): Label {
   const { index: i, op } = c;
   const masked = op === 'SCMP_CMP_MASKED_EQ';
   // MASKED_EQ: value is the mask, valueTwo the datum (runc's MakeCondition(index, op, value, valueTwo))
@@ -419,7 +436,7 @@ function emitCond(e: Emitter, c: SeccompArg, wide: boolean, pass: Label, fail: L
       break;
   }
   lo = e.ld(DATA.argLo(i));
-  if (!wide) return lo;
+  if (!c.wide) return lo;
   switch (op) {
     case 'SCMP_CMP_EQ': e.jump(BPF.JEQ_K, vh, lo, fail); break;
     case 'SCMP_CMP_NE': e.jump(BPF.JEQ_K, vh, lo, pass); break;
@@ -435,12 +452,12 @@ function emitCond(e: Emitter, c: SeccompArg, wide: boolean, pass: Label, fail: L
 }
 
 /** A syscall's argument rules: each rule's conditions all hold -> its verdict; none matched -> call.ret. */
-function emitCall(e: Emitter, call: Syscall, wide: boolean): Label {
+function emitCall(e: Emitter, call: Syscall): Label {
   let next = e.ret(call.ret);
   for (const r of [...call.rules].reverse()) {
     let ok = e.ret(r.ret);
     const otherwise = next;
-    for (const c of [...r.conds].reverse()) ok = emitCond(e, c, wide, ok, otherwise);
+    for (const c of [...r.conds].reverse()) ok = emitCond(e, c, ok, otherwise);
     next = ok;
   }
   return next;
@@ -473,15 +490,15 @@ function spans(plan: AbiPlan, base: number, to: number, defaultRet: number, beyo
 }
 
 /** A balanced search on the syscall number (in the accumulator): about log2(spans) jumps per call. */
-function emitSearch(e: Emitter, s: Span[], wide: boolean, from = 0, to = s.length - 1): Label {
-  if (from === to) return s[from].call ? emitCall(e, s[from].call!, wide) : e.ret(s[from].ret!);
+function emitSearch(e: Emitter, s: Span[], from = 0, to = s.length - 1): Label {
+  if (from === to) return s[from].call ? emitCall(e, s[from].call!) : e.ret(s[from].ret!);
   const mid = (from + to + 1) >> 1;
-  const right = emitSearch(e, s, wide, mid, to);
-  const left = emitSearch(e, s, wide, from, mid - 1);
+  const right = emitSearch(e, s, mid, to);
+  const left = emitSearch(e, s, from, mid - 1);
   return e.jump(BPF.JGE_K, s[mid].lo, right, left);
 }
 
-interface Section { audit: number; spans: Span[]; wide: boolean }
+interface Section { audit: number; spans: Span[] }
 
 function build(profile: SeccompProfile, target: SeccompTarget) {
   const host = HOST[target.arch];
@@ -514,17 +531,17 @@ function build(profile: SeccompProfile, target: SeccompTarget) {
     const native = spans(plans.get('x86_64')!, 0, X32_BIT - 1, defaultRet, beyond);
     const x32Spans = x32 ? spans(x32, X32_BIT, max, defaultRet, beyond)
       : [{ lo: X32_BIT, hi: max, ret: RET.KILL_PROCESS }];
-    sections.push({ audit: AUDIT_ARCH.x86_64, spans: [...native, ...x32Spans], wide: true });
+    sections.push({ audit: AUDIT_ARCH.x86_64, spans: [...native, ...x32Spans] });
     const i386 = plans.get('i386');
-    if (i386) sections.push({ audit: AUDIT_ARCH.i386, spans: spans(i386, 0, max, defaultRet, beyond), wide: false });
+    if (i386) sections.push({ audit: AUDIT_ARCH.i386, spans: spans(i386, 0, max, defaultRet, beyond) });
   } else {
     const native = spans(plans.get('aarch64')!, 0, max, defaultRet, beyond);
-    sections.push({ audit: AUDIT_ARCH.aarch64, spans: native, wide: true });
+    sections.push({ audit: AUDIT_ARCH.aarch64, spans: native });
   }
 
   const e = new Emitter();
   const starts = [...sections].reverse().map((s) => {
-    emitSearch(e, s.spans, s.wide);
+    emitSearch(e, s.spans);
     return e.ld(DATA.nr);
   }).reverse();
   // Any other arch (a 32-bit ARM process on arm64, say): killed, as libseccomp's bad-arch action does
