@@ -17,6 +17,7 @@
 // setgroups, setresuid, execve) then run under the filter, which docker's profile allows. With
 // `--security-opt no-new-privileges`, set it first and load the filter last, right before the execve of
 // the container's command (as runc does, libcontainer/standard_init_linux.go).
+import { createHash } from 'node:crypto';
 import { TscError } from '../errors.js';
 import { DOCKER_DEFAULT_PROFILE_JSON } from './seccomp-default.js';
 import { AARCH64, I386, X32, X86_64, type SyscallRuns } from './seccomp-syscalls.js';
@@ -570,4 +571,58 @@ export function seccompSummary(profile: SeccompProfile, target: SeccompTarget) {
       unknown: p.unknown.length,
     })),
   };
+}
+
+/** Bump when the compiler's output for the same input changes (cached filters are then rebuilt). */
+export const SECCOMP_COMPILER_VERSION = 1;
+
+/**
+ * A name for the compiled filter of this profile and target: equal inputs, equal names. Compiling costs
+ * a few milliseconds in a cold process, so a caller may keep filters in its store under this name.
+ */
+export function seccompCacheKey(profile: SeccompProfile, target: SeccompTarget): string {
+  const [major, minor] = kernelVersion(target.kernel);
+  const caps = [...new Set(target.caps.map(capName))].sort();
+  const text = JSON.stringify([SECCOMP_COMPILER_VERSION, target.arch, `${major}.${minor}`, caps, profile],
+    (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+  return createHash('sha256').update(text).digest('hex').slice(0, 32);
+}
+
+/** What `tscontain doctor` needs to know, gathered by its caller. */
+export interface SeccompFacts {
+  /** process.arch */
+  arch: string;
+  /** path of perl, if on PATH */
+  perl: string | undefined;
+  /** /proc/sys/kernel/seccomp/actions_avail, if readable (absent: no SECCOMP_FILTER in the kernel) */
+  actionsAvail: string | undefined;
+  /** os.release() */
+  kernel: string;
+}
+
+export interface SeccompCheck { what: string; status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string }
+
+/** The doctor's line for seccomp: can the default profile be compiled and loaded here? */
+export function seccompCheck(f: SeccompFacts): SeccompCheck {
+  const what = 'seccomp';
+  const arch = hostSeccompArch(f.arch);
+  if (!f.actionsAvail) {
+    return { what, status: 'warn', detail: 'the kernel has no seccomp filters (CONFIG_SECCOMP_FILTER)',
+      fix: 'containers run without a syscall filter; use --security-opt seccomp=unconfined to say so' };
+  }
+  const missing = ['errno', 'allow', 'kill_process'].filter((a) => !f.actionsAvail!.split(/\s+/).includes(a));
+  if (missing.length) {
+    return { what, status: 'warn', detail: `the kernel lacks seccomp actions: ${missing.join(', ')}` };
+  }
+  if (!arch) {
+    return { what, status: 'warn', detail: `no syscall table for ${f.arch}`,
+      fix: 'containers need --security-opt seccomp=unconfined on this machine' };
+  }
+  if (!f.perl) {
+    return { what, status: 'fail', detail: 'perl (perl-base) loads the filter and is not on PATH',
+      fix: 'apt-get install perl-base' };
+  }
+  const n = compileSeccomp(defaultProfile(), { arch, caps: [], kernel: f.kernel }).length / 8;
+  const detail = `docker's default profile on ${arch}: ${n} BPF instructions, loaded by ${f.perl}`;
+  return { what, status: 'ok', detail };
 }

@@ -2,6 +2,8 @@ import test from 'ava';
 import {
   compileSeccomp,
   defaultProfile,
+  seccompCacheKey,
+  seccompCheck,
   parseProfile,
   seccompFlags,
   seccompFromOption,
@@ -585,4 +587,38 @@ test('the interpreter itself: it rejects what the kernel rejects', (t) => {
     { message: /outside seccomp_data/ },
   );
   t.notThrows(() => disasm(p));
+});
+
+test('the cache key: equal for equal inputs, different when caps, arch, kernel or profile differ', (t) => {
+  const k = seccompCacheKey(defaultProfile(), x86);
+  t.regex(k, /^[0-9a-f]{32}$/);
+  t.is(seccompCacheKey(defaultProfile(), { ...x86, caps: [...DOCKER_CAPS].reverse().map((c) => `CAP_${c}`) }), k);
+  t.is(seccompCacheKey(defaultProfile(), { ...x86, kernel: '6.18.1-other' }), k, 'only major.minor counts');
+  t.not(seccompCacheKey(defaultProfile(), { ...x86, caps: [...DOCKER_CAPS, 'SYS_ADMIN'] }), k);
+  t.not(seccompCacheKey(defaultProfile(), { ...x86, kernel: '4.4' }), k);
+  t.not(seccompCacheKey(defaultProfile(), arm), k);
+  const p = parseProfile(
+    '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW",' +
+      '"args":[{"index":0,"value":"18446744073709551615","op":"SCMP_CMP_EQ"}]}]}',
+  )!;
+  t.not(seccompCacheKey(p, x86), k);
+});
+
+test('doctor: seccomp needs filter support in the kernel, a syscall table and perl', (t) => {
+  const facts = {
+    arch: 'x64',
+    perl: '/usr/bin/perl',
+    actionsAvail: 'kill_process kill_thread trap errno user_notif trace log allow',
+    kernel: '6.1.0',
+  };
+  const ok = seccompCheck(facts);
+  t.is(ok.status, 'ok');
+  t.regex(ok.detail, /^docker's default profile on x86_64: \d+ BPF instructions, loaded by \/usr\/bin\/perl$/);
+  t.is(seccompCheck({ ...facts, perl: undefined }).status, 'fail');
+  t.is(seccompCheck({ ...facts, actionsAvail: undefined }).status, 'warn');
+  t.regex(
+    seccompCheck({ ...facts, actionsAvail: 'kill_thread trap errno trace allow' }).detail,
+    /lacks seccomp actions: kill_process/,
+  );
+  t.regex(seccompCheck({ ...facts, arch: 'riscv64' }).detail, /no syscall table for riscv64/);
 });
