@@ -52,7 +52,7 @@ demo-pid: build
 
 demo-mount: build
 	echo "== mount namespace (mount_namespaces(7)): the container mounts its own /proc; the host never sees it"
-	$(TSC) run --rm busybox sh -c 'mount -t tmpfs demo-tmpfs /tmp; echo "mounts inside the container:"; cut -d" " -f5,9 /proc/self/mountinfo'
+	$(TSC) run --rm --cap-add SYS_ADMIN busybox sh -c 'mount -t tmpfs demo-tmpfs /tmp; echo "mounts inside the container:"; cut -d" " -f5,9 /proc/self/mountinfo'
 	echo "mounts on the host made for containers: $$(grep -cE 'tscontain|demo-tmpfs' /proc/self/mountinfo) (grep -E 'tscontain|demo-tmpfs' /proc/self/mountinfo)"
 
 demo-chroot: build
@@ -68,7 +68,7 @@ demo-pivot: build
 demo-cgroup-pids: build
 	echo "== cgroup pids controller (cgroups(7)): pids.max = 20 contains a fork bomb; the host stays responsive"
 	out=$$(mktemp /tmp/tscontain-demo.XXXXXX)
-	$(TSC) run --rm --pids-limit 20 busybox sh -c 'cat /proc/self/cgroup; bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 3; echo "processes in the container: $$(ls /proc | grep -c "^[0-9]") (pids.max = 20)"' > $$out &
+	$(TSC) run --rm --cgroupns host --pids-limit 20 busybox sh -c 'cat /proc/self/cgroup; bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 3; echo "processes in the container: $$(ls /proc | grep -c "^[0-9]") (pids.max = 20)"' > $$out &
 	sleep 2
 	$(CGDIR)
 	d=$$(cg pids $$out)
@@ -84,7 +84,7 @@ demo-cgroup-memory: build
 demo-cgroup-cpu: build
 	echo "== cgroup cpu controller (CFS bandwidth): --cpus 0.2 lets a busy loop use 20 ms of every 100 ms"
 	out=$$(mktemp /tmp/tscontain-demo.XXXXXX)
-	$(TSC) run --rm --cpus 0.2 busybox sh -c 'cat /proc/self/cgroup; timeout 4 sh -c "while :; do :; done"; echo done' > $$out &
+	$(TSC) run --rm --cgroupns host --cpus 0.2 busybox sh -c 'cat /proc/self/cgroup; timeout 4 sh -c "while :; do :; done"; echo done' > $$out &
 	sleep 3
 	$(CGDIR)
 	d=$$(cg cpu $$out)

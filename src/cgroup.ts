@@ -54,7 +54,7 @@ export function detectVersion(root: string): 1 | 2 {
 /** v2 from cpu.shares: docker's conversion, so `--cpu-shares 1024` is the default weight 100. */
 export const sharesToWeight = (s: number) => Math.floor(1 + ((s - 2) * 9999) / 262142);
 
-const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct'];
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'devices'];
 
 function needed(l: Limits): string[] {
   const n: string[] = [];

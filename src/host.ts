@@ -77,7 +77,7 @@ export function bin(name: string): string {
  *   ./LDSO --library-path LIBS ./usr/bin/umount ...
  * Paths are real paths (no absolute symlinks) because they are used relative to the old root.
  */
-export function hostTools(need: { ip: boolean; awk: boolean }): HostTools {
+export function hostTools(need: { ip: boolean; awk: boolean; perl: boolean }): HostTools {
   const real = (p: string) => realpathSync.native(p); // realpath(3): one call, not an lstat per component
   const unshare = real(which('unshare') ?? '/usr/bin/unshare');
   const interp = elfInterpreter(unshare);
@@ -103,5 +103,6 @@ export function hostTools(need: { ip: boolean; awk: boolean }): HostTools {
     setpriv: bin('setpriv'),
     ip: need.ip ? bin('ip') : undefined,
     awk: need.awk ? awkCommand() : undefined,
+    perl: need.perl ? real(which('perl') ?? '/usr/bin/perl') : undefined,
   };
 }

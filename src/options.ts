@@ -4,6 +4,7 @@
 // non-option (the image); everything after it is the container's command.
 import { readFileSync } from 'node:fs';
 import { TscError } from './errors.js';
+import { SECURITY_OPTIONS } from './kernel/capabilities.js';
 
 export type OptType = 'bool' | 'string' | 'list';
 export interface OptDef {
@@ -35,7 +36,10 @@ export const RUN_OPTIONS: OptDef[] = [
   { name: 'volume', short: 'v', type: 'list', arg: 'HOST:CTR[:ro]', desc: 'bind-mount a host file or directory into the container' },
   { name: 'tmpfs', type: 'list', arg: 'PATH[:OPTS]', desc: 'mount a tmpfs at PATH (OPTS like size=64m,mode=1777)' },
   { name: 'read-only', type: 'bool', desc: 'mount the container root filesystem read-only' },
+  { name: 'device', type: 'list', arg: 'HOST[:CTR[:rwm]]', desc: 'add a host device to the container (it may open it)' },
+  { name: 'cgroupns', type: 'string', arg: 'MODE', desc: '"private" (default: the container sees only its own cgroup) or "host"' },
   { name: 'no-pivot', type: 'bool', desc: 'switch root with chroot instead of pivot_root (teaching only: chroot can be escaped)' },
+  ...SECURITY_OPTIONS,
   { name: 'dry-run', type: 'bool', desc: 'print the plan (a sh script) instead of running it' },
   { name: 'explain', type: 'bool', desc: 'narrate each step as it happens' },
   { name: 'debug', type: 'bool', desc: 'show stack traces and keep the plan script' },

@@ -5,8 +5,13 @@ import { join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
 import { TscError } from './errors.js';
 import { hostTools } from './host.js';
+import { hostMaskFacts } from './kernel/masks.js';
+import { capHex, capNames } from './kernel/capabilities.js';
+import {
+  compileSeccomp, defaultProfile, hostSeccompArch, SECCOMP_COMPILER_VERSION, seccompFlags, seccompFromOption, type SeccompProfile,
+} from './kernel/seccomp.js';
 import { helpText } from './options.js';
-import { roots } from './paths.js';
+import { roots, type Roots } from './paths.js';
 import { planRun, type Plan, type PlanContext } from './plan/plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
 import { gc, nameOwner, pidFileText } from './state.js';
@@ -17,11 +22,43 @@ const handingOff = () => process.env.TSCONTAIN_HANDOFF === String(HANDOFF_FD);
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
+/**
+ * The container's seccomp filter: docker's default profile unless --security-opt says otherwise,
+ * none with --privileged or seccomp=unconfined. The default profile's filter is kept in the store
+ * by arch, kernel and capabilities (compiling it costs more than reading it back).
+ */
+function seccompFilter(spec: RunSpec, r: Roots): PlanContext['seccomp'] {
+  const choice = spec.security.seccomp;
+  if (spec.privileged || choice.mode === 'unconfined') return undefined;
+  const arch = hostSeccompArch();
+  if (!arch) throw new TscError(`no seccomp system call table for ${process.arch}`, 'use --security-opt seccomp=unconfined');
+  const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  const target = { arch, caps: capNames(spec.caps), kernel };
+  const compile = (p: SeccompProfile) => {
+    const bpf = compileSeccomp(p, target);
+    return { hex: bpf.toString('hex'), flags: seccompFlags(p), instructions: bpf.length / 8 };
+  };
+  if (choice.mode === 'file') return compile(seccompFromOption(choice.path, (f) => readFileSync(f, 'utf8'))!);
+  const release = /^(\d+\.\d+)/.exec(kernel)?.[1] ?? kernel;
+  const file = join(r.lib, 'seccomp', `default-v${SECCOMP_COMPILER_VERSION}-${arch}-${release}-${capHex(spec.caps)}.json`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as PlanContext['seccomp'];
+  } catch { /* not made yet */ }
+  const made = compile(defaultProfile());
+  mkdirSync(join(r.lib, 'seccomp'), { recursive: true });
+  writeFileSync(`${file}.${process.pid}`, JSON.stringify(made));
+  renameSync(`${file}.${process.pid}`, file);
+  return made;
+}
+
 /** The host facts the planner needs, gathered once. */
 export async function planContext(spec: RunSpec, explain: boolean): Promise<PlanContext> {
-  const tools = hostTools({ ip: spec.network === 'none', awk: spec.detach });
+  const cgroup = cgroupDriver(spec.id, spec.limits);
+  const tools = hostTools({ ip: spec.network === 'none', awk: spec.detach, perl: true });
   const now = new Date().toISOString();
-  const ctx: PlanContext = { roots: roots(), cgroup: cgroupDriver(spec.id, spec.limits), tools, now, explain };
+  const r = roots();
+  const masks = spec.privileged || spec.security.systemPaths === 'unconfined' ? {} : hostMaskFacts();
+  const ctx: PlanContext = { roots: r, cgroup, tools, now, masks, seccomp: seccompFilter(spec, r), explain };
   if (explain) {
     const { narrator } = await import('./explain.js');
     ctx.narrate = await narrator();

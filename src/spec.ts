@@ -1,6 +1,6 @@
 // From command-line arguments to a validated container spec. Reads files (image config, env
 // files, /etc/passwd in the image) but changes nothing on the host.
-import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import { openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { TscError } from './errors.js';
 import { type Limits } from './cgroup.js';
@@ -11,6 +11,8 @@ import {
 } from './options.js';
 import { type Roots } from './paths.js';
 import { type Tmpfs, type Volume } from './kernel/rootfs.js';
+import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from './kernel/devices.js';
+import { capabilityMask, parseSecurityOpts, statusMask, type CapMask, type SecurityOpts } from './kernel/capabilities.js';
 
 export { type Volume };
 
@@ -37,6 +39,15 @@ export interface RunSpec {
   logMaxSize: number;
   volumes: Volume[];
   tmpfs: Tmpfs[];
+  /** --device: host device nodes the container gets (and may open) */
+  devices: Device[];
+  /** --privileged: no isolation from the host's devices, kernel paths and privileges */
+  privileged: boolean;
+  /** the capabilities of the container's processes (bounding set; effective and permitted for root) */
+  caps: CapMask;
+  security: SecurityOpts;
+  /** a cgroup namespace of its own (--cgroupns private, the default) */
+  cgroupns: boolean;
 }
 
 
@@ -77,6 +88,11 @@ export function newId(): string {
   return b.toString('hex');
 }
 
+/** The capabilities root has here (a container can get no more): CapBnd of this process. */
+function hostCaps(): CapMask | undefined {
+  try { return statusMask(readFileSync('/proc/self/status', 'utf8'), 'CapBnd'); } catch { return undefined; }
+}
+
 /** Validate everything that needs no image first, so bad options fail fast and build nothing. */
 export function validateOptions(p: ParsedArgs, ncpu?: number) {
   const o = p.opts;
@@ -91,7 +107,12 @@ export function validateOptions(p: ParsedArgs, ncpu?: number) {
   const name = str(o.name) !== undefined ? parseName(str(o.name)!) : undefined;
   const workdir = str(o.workdir);
   if (workdir !== undefined && !workdir.startsWith('/')) throw new TscError(`the working directory "${workdir}" is not absolute`, 'use an absolute path, e.g. -w /tmp');
-  return { limits, network: network as 'none' | 'host', hostname, name, workdir };
+  const privileged = !!o.privileged;
+  const caps = capabilityMask({ capAdd: list(o['cap-add']), capDrop: list(o['cap-drop']), privileged }, hostCaps());
+  const security = parseSecurityOpts(list(o['security-opt']));
+  const cgroupns = str(o.cgroupns) ?? 'private';
+  if (cgroupns !== 'private' && cgroupns !== 'host') throw new TscError(`invalid --cgroupns "${cgroupns}"`, 'use private or host');
+  return { limits, network: network as 'none' | 'host', hostname, name, workdir, privileged, caps, security, cgroupns: cgroupns === 'private' };
 }
 
 /** No program can be given a NUL byte (execve(2) strings end at it): refused, with what it was in. */
@@ -153,6 +174,8 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
     logMaxSize: str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,
     volumes: list(o.volume).map((v) => parseVolume(v)),
     tmpfs: list(o.tmpfs).map(parseTmpfs),
+    devices: list(o.device).map(parseDevice).map((d) => resolveDevice(d, hostDeviceFacts(d.host))),
+    privileged: v.privileged, caps: v.caps, security: v.security, cgroupns: v.cgroupns,
   };
   return { spec, ...flags };
 }

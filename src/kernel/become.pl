@@ -1,7 +1,7 @@
 # become.pl: the container's process makes itself what the container must be, then becomes the command.
 #
-#   perl become.pl --caps HEX [--uid N] [--gid N] [--groups N,N,...] [--cgroupns] [--tty PATH]
-#                  [--nnp] [--seccomp FILE] [--seccomp-flags N] [--wd DIR] [--preserve-fds N]
+#   perl become.pl --caps HEX [--uid N] [--gid N] [--groups N,N,...] [--cgroupns] [--chroot DIR] [--tty PATH]
+#                  [--nnp] [--seccomp FILE | --seccomp-hex HEX] [--seccomp-flags N] [--wd DIR] [--preserve-fds N]
 #                  [--env NAME=VALUE]... -- COMMAND [ARG...]
 #
 # A constant program: everything it acts on comes in as argv, nothing is ever evaluated. It uses
@@ -19,9 +19,9 @@
 BEGIN { @INC = () }
 
 # ---- constants (x86_64 and the generic table of aarch64/riscv64; errno values are the same) ----
-my %NR_X86_64 = (prctl => 157, seccomp => 317, unshare => 272, setsid => 112, dup3 => 292, fcntl => 72,
+my %NR_X86_64 = (chroot => 161, prctl => 157, seccomp => 317, unshare => 272, setsid => 112, dup3 => 292, fcntl => 72,
   setgroups => 116, setresgid => 119, setresuid => 117, capget => 125, capset => 126, close_range => 436);
-my %NR_GENERIC = (prctl => 167, seccomp => 277, unshare => 97, setsid => 157, dup3 => 24, fcntl => 25,
+my %NR_GENERIC = (chroot => 51, prctl => 167, seccomp => 277, unshare => 97, setsid => 157, dup3 => 24, fcntl => 25,
   setgroups => 159, setresgid => 149, setresuid => 147, capget => 90, capset => 91, close_range => 436);
 my ($EPERM, $ENOENT, $EACCES, $ENOTDIR, $EINVAL, $ENOSYS) = (1, 2, 13, 20, 22, 38);
 my ($O_RDWR, $O_NOCTTY, $TIOCSCTTY, $F_SETFD, $FD_CLOEXEC) = (2, 0400, 0x540E, 2, 1);
@@ -52,7 +52,7 @@ for (sort keys %ENV) {
   fail('become.pl must be started with a clean environment (' . shown($_) . " is set): the command's goes in --env")
     if /\A(?:LD_|PERL|GCONV_PATH\z|GLIBC_TUNABLES\z|LOCPATH\z|NLSPATH\z|MALLOC_)/;
 }
-my %VALUE = map { $_ => 1 } qw(--caps --uid --gid --groups --tty --seccomp --seccomp-flags --wd --preserve-fds);
+my %VALUE = map { $_ => 1 } qw(--caps --uid --gid --groups --tty --chroot --seccomp --seccomp-hex --seccomp-flags --wd --preserve-fds);
 my %FLAG = map { $_ => 1 } qw(--cgroupns --nnp);
 my (%o, @env, $dashdash);
 while (@ARGV) {
@@ -97,11 +97,18 @@ my $NR = syscall_table();
 # The filter is read now: its path is relative to the caller's cwd (the old root) and only root
 # may read it. struct sock_fprog { unsigned short len; struct sock_filter *filter; } on LP64.
 my ($filter, $fprog);
+if (defined $o{'--seccomp-hex'}) {
+  # the plan's way: the filter as argv data, so no file needs to be reachable after pivot_root
+  $o{'--seccomp-hex'} =~ /\A(?:[0-9a-f]{16})+\z/ or fail('become: --seccomp-hex needs whole 8-byte instructions in hex');
+  $filter = pack('H*', $o{'--seccomp-hex'});
+}
 if (defined $o{'--seccomp'}) {
   open(my $h, '<:raw', $o{'--seccomp'}) or fail("cannot open the seccomp filter $o{'--seccomp'}: $!");
   local $/;
   $filter = <$h> // '';
   close $h;
+}
+if (defined $filter) {
   my $n = length($filter) / 8;
   fail('the seccomp filter is not a whole number of 8-byte instructions (1 to 4096)')
     unless length($filter) % 8 == 0 && $n >= 1 && $n <= 4096;
@@ -121,6 +128,12 @@ sub load_seccomp {
 # unshare without it), and the process has joined the container's cgroup, which becomes its root ----
 if ($o{'--cgroupns'}) {
   syscall($NR->{unshare}, $CLONE_NEWCGROUP) == 0 or fail("unshare(CLONE_NEWCGROUP) failed: $!");
+}
+
+# ---- 1b. --chroot (tscontain run --no-pivot, for teaching: chroot(2) alone can be escaped): needs
+# CAP_SYS_CHROOT, so before the bounding set; the working directory is then found in it ----
+if (defined $o{'--chroot'}) {
+  syscall($NR->{chroot}, $o{'--chroot'}) == 0 or fail("cannot chroot to $o{'--chroot'}: $!");
 }
 
 # ---- 2. terminal: a new session whose controlling terminal is the pty slave, as fds 0, 1 and 2.

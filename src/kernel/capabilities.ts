@@ -164,6 +164,8 @@ export interface BecomeSpec {
   noNewPrivileges?: boolean;
   /** a compiled filter (raw struct sock_filter[]), relative to the caller's cwd or absolute */
   seccompFile?: string;
+  /** the same as hex: argv data, reachable wherever the process is */
+  seccompHex?: string;
   /** seccomp(2) flags, e.g. SECCOMP_FILTER_FLAG_LOG = 2, SPEC_ALLOW = 4 */
   seccompFlags?: number;
   /** absolute, in the container's root */
@@ -195,6 +197,7 @@ export function becomeOptions(b: BecomeSpec): string[] {
   if (b.tty !== undefined) out.push('--tty', b.tty);
   if (b.noNewPrivileges) out.push('--nnp');
   if (b.seccompFile !== undefined) out.push('--seccomp', b.seccompFile);
+  if (b.seccompHex !== undefined) out.push('--seccomp-hex', b.seccompHex);
   if (b.seccompFlags) out.push('--seccomp-flags', id(b.seccompFlags, 'seccomp flags'));
   out.push('--wd', b.workdir);
   if (b.preserveFds) out.push('--preserve-fds', id(b.preserveFds, 'fd count'));

@@ -1,46 +1,71 @@
-// The container's process: the environment it gets, the user and directory it runs as, and the
-// exec(2) that makes PID 1 the command.
-import { lit, sh, type Sh } from '../plan/sh.js';
+// The container's process: its environment, user, capabilities, seccomp filter, cgroup namespace
+// and working directory, all set by become.pl (src/kernel/become.pl) right before it execs the
+// command, which makes PID 1 the command.
+import { BECOME_MAN, becomeOptions, type BecomeSpec } from './capabilities.js';
+import { joinSh, lit, sh, showArgv, type Sh } from '../plan/sh.js';
 import { type Step } from '../plan/step.js';
-import { showArgv } from '../plan/sh.js';
 import { type Loader, viaLoader } from './rootfs.js';
 
 export interface ProcessSpec {
   argv: string[];
   workdir: string;
+  env: string[];
   user?: { uid: number; gid: number };
 }
 
 /** Tell the supervisor the command was reached, and give the command the container's stderr. */
 const handoff: Sh[] = [lit('echo started >&4; exec 4>&-'), lit('exec 2>&3 3>&-')];
-/** The container's environment, nothing of this shell's (env -i started the shell with it). */
-const ownEnv = lit('PATH=$tsc_cpath; unset PWD OLDPWD');
 
 const who = (p: ProcessSpec) => (p.user ? ` as ${p.user.uid}:${p.user.gid}` : '');
 
-/** After pivot_root: exec the command (as root), or unshare --wd --setuid from the old root. */
-export function becomeStep(p: ProcessSpec, l: Loader, unshare: string): Step {
-  const title = `Become the command: ${showArgv(p.argv)}${who(p)}, in ${showArgv([p.workdir])}`;
-  if (!p.user)
-    return { title, man: 'execve(2)', lines: [...handoff, sh`cd ${p.workdir}`, ownEnv, lit('exec "$@"')] };
-  const u = p.user;
+/** become.pl's options as continuation lines: one option and its value a line. */
+function optionLines(opts: string[]): Sh[] {
+  const out: Sh[] = [];
+  for (let i = 0; i < opts.length; i++) {
+    const o = opts[i];
+    if (o !== '--' && opts[i + 1] !== undefined && !opts[i + 1].startsWith('--')) out.push(sh`${o} ${opts[++i]}`);
+    else out.push(sh`${o}`);
+  }
+  return out;
+}
+
+/**
+ * After pivot_root: host perl, started through the loader from the detached old root (the cwd),
+ * runs become.pl (the plan's tsc_become_pl) with the container's settings as data; "$@" is the
+ * command.
+ */
+export type BecomeSettings = Omit<BecomeSpec, 'workdir' | 'env' | 'uid' | 'gid'> & { seccomp?: { flags: number } };
+
+/** The filter is long: it is the plan's variable tsc_seccomp_bpf, given to become.pl as hex. */
+const seccompLines = (b: BecomeSettings): Sh[] =>
+  b.seccomp ? [lit('--seccomp-hex "$tsc_seccomp_bpf"'), ...(b.seccomp.flags ? [sh`--seccomp-flags ${b.seccomp.flags}`] : [])] : [];
+
+export function becomeStep(p: ProcessSpec, b: BecomeSettings, l: Loader, perl: string): Step {
+  const opts = becomeOptions({ ...b, workdir: p.workdir, env: p.env, uid: p.user?.uid, gid: p.user?.gid });
   return {
-    title,
-    man: 'execve(2), unshare(1), setresuid(2)',
+    title: `Become the command: ${showArgv(p.argv)}${who(p)}, in ${showArgv([p.workdir])}`,
+    man: BECOME_MAN,
     lines: [
       ...handoff,
-      ownEnv,
-      sh`exec ${viaLoader(l, unshare)} --wd=${p.workdir} --setgid ${u.gid} --setuid ${u.uid} -- "$@"`,
+      joinSh([sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`, ...seccompLines(b), ...optionLines(opts), lit('"$@"')],
+        ' \\\n    '),
     ],
   };
 }
 
-/** --no-pivot: chroot(2) only; the host's root stays mounted and can be escaped. */
-export function chrootBecomeStep(p: ProcessSpec, unshare: string): Step {
-  const u = p.user ? sh` --setgid ${p.user.gid} --setuid ${p.user.uid}` : lit('');
+/**
+ * --no-pivot: chroot(2) only; the host's root stays mounted and can be escaped. become.pl runs
+ * from the host's root, chroots and execs the command in the image.
+ */
+export function chrootBecomeStep(p: ProcessSpec, b: BecomeSettings, perl: string): Step {
+  const opts = becomeOptions({ ...b, workdir: p.workdir, env: p.env, uid: p.user?.uid, gid: p.user?.gid });
   return {
     title: `Become the command with chroot, which can be escaped (no pivot_root): ${showArgv(p.argv)}${who(p)}`,
-    man: 'chroot(2)',
-    lines: [...handoff, ownEnv, sh`exec ${unshare} --root="$tsc_root" --wd=${p.workdir}${u} -- "$@"`],
+    man: `chroot(2), ${BECOME_MAN}`,
+    lines: [
+      ...handoff,
+      joinSh([sh`exec ${perl} -e "$tsc_become_pl" --`, lit('--chroot "$tsc_root"'), ...seccompLines(b),
+        ...optionLines(opts), lit('"$@"')], ' \\\n    '),
+    ],
   };
 }

@@ -44,17 +44,25 @@ const field = (f: Field): Sh => (typeof f === 'string' ? sh`${fstabField(f)}` : 
 
 const MKDIR = 'X-mount.mkdir';
 
-function entries(s: { volumes: Volume[]; tmpfs: Tmpfs[] }): Entry[] {
+/** A whole fstab line of plain fields (the masks' lines) as an entry. */
+const split = (line: string): Entry => line.split(' ').slice(0, 4) as Entry;
+
+function entries(s: MountSpec): Entry[] {
+  const layer = s.devices.length > 0;
   return [
     [lit('overlay'), lit('/.'), lit('overlay'), lit('"lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work"')],
     [lit('proc'), lit('/proc'), lit('proc'), lit('nosuid,nodev,noexec,X-mount.mkdir')],
     [lit('sysfs'), lit('/sys'), lit('sysfs'), lit('ro,nosuid,nodev,noexec,X-mount.mkdir')],
+    ...s.masks.map(split),
     [
       lit('overlay'),
       lit('/dev'),
       lit('overlay'),
-      lit('"lowerdir=$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid,X-mount.mkdir"'),
+      layer
+        ? lit('"lowerdir=$tsc_run/devices:$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid,X-mount.mkdir"')
+        : lit('"lowerdir=$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid,X-mount.mkdir"'),
     ],
+    ...s.devices.map((d): Entry => [d.host, d.path, 'none', 'bind,nosuid,noexec']),
     [lit('devpts'), lit('/dev/pts'), lit('devpts'), lit('newinstance,ptmxmode=0666,mode=0620,nosuid,noexec,X-mount.mkdir')],
     [lit('shm'), lit('/dev/shm'), lit('tmpfs'), lit('nosuid,nodev,noexec,mode=1777,size=65536k,X-mount.mkdir')],
     ...s.tmpfs.map((t): Entry => ['tmpfs', t.path, 'tmpfs', ['nosuid', 'nodev', t.options, MKDIR].filter(Boolean).join(',')]),
@@ -67,6 +75,10 @@ function entries(s: { volumes: Volume[]; tmpfs: Tmpfs[] }): Entry[] {
 export interface MountSpec {
   volumes: Volume[];
   tmpfs: Tmpfs[];
+  /** --device nodes: bound over mount points in a layer of their own ($tsc_run/devices) */
+  devices: { host: string; path: string }[];
+  /** the masked and read-only paths, as fstab lines of plain fields (src/kernel/masks.ts) */
+  masks: string[];
   workdir: string;
   readOnly: boolean;
 }

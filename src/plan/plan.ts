@@ -9,6 +9,9 @@ import { devSkeletonStep } from '../kernel/devfs.js';
 import { hostnameStep, loopbackStep, loopbackWait, namespaceFlags } from '../kernel/namespaces.js';
 import { becomeStep, chrootBecomeStep } from '../kernel/process.js';
 import { mountStep, pivotStep, plainPath } from '../kernel/rootfs.js';
+import { cgroupLines, planDevices } from '../kernel/devices.js';
+import { maskFstab, type MaskFacts } from '../kernel/masks.js';
+import { TscError } from '../errors.js';
 import { renderScript } from './render.js';
 import { joinSh, lit, sh, type Sh } from './sh.js';
 import { type Step } from './step.js';
@@ -23,6 +26,8 @@ export interface HostTools {
   ip?: string;
   /** awk and its options, for the log writers of detached containers */
   awk?: { path: string; opts: string };
+  /** perl-base's perl, which makes the system calls util-linux has no program for (bpf, seccomp) */
+  perl?: string;
   /** the dynamic loader and its library directories (real paths): none for static binaries */
   ldso?: string;
   libPath: string[];
@@ -34,6 +39,10 @@ export interface PlanContext {
   tools: HostTools;
   /** when the plan is made, for the container's record (ISO 8601) */
   now: string;
+  /** which of the paths to mask exist in a fresh proc and sysfs of this kernel */
+  masks: MaskFacts;
+  /** the container's seccomp filter, compiled (classic BPF as hex) with its seccomp(2) flags; none: unconfined */
+  seccomp?: { hex: string; flags: number; instructions: number };
   /** how a step is narrated by --explain (default: its number and title) */
   narrate?: (step: Step, n: number) => string;
   explain?: boolean;
@@ -138,7 +147,32 @@ function hostPhase(spec: RunSpec, ctx: PlanContext): Step[] {
     });
   const limits = cg.setLimits();
   if (limits.length) steps.push({ title: `Set the limits: ${limitText(spec)}`, man: 'cgroups(7)', lines: limits });
+  steps.push(...devicesSteps(spec, ctx));
   steps.push(devSkeletonStep());
+  return steps;
+}
+
+/** The device allow-list in the (still empty) cgroup, and the mount points of --device nodes. */
+function devicesSteps(spec: RunSpec, ctx: PlanContext): Step[] {
+  const cg = ctx.cgroup;
+  const dev = planDevices(spec.devices, join(runDir(ctx.roots, spec.id), 'devices'), { privileged: spec.privileged });
+  const steps: Step[] = [];
+  if (dev.mounts.dirs.length)
+    steps.push({
+      title: 'Make the mount points of the --device nodes',
+      man: 'mount(8)',
+      lines: [sh`mkdir -p ${dev.mounts.dirs}`, ...dev.mounts.lines],
+    });
+  if (cg.version === 1 && !cg.dirs.devices && !spec.privileged)
+    throw new TscError('the cgroup v1 "devices" hierarchy is missing: containers could open any device', 'mount it (mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices); see tscontain doctor');
+  const dir = cg.version === 1 ? lit('"$tsc_cg_devices"') : lit('"$tsc_cg_unified"');
+  const lines = cgroupLines(dev, { version: cg.version, dir, perl: ctx.tools.perl ?? 'perl' });
+  if (lines.length)
+    steps.push({
+      title: spec.privileged ? 'Allow every device (--privileged)' : 'Allow only the default devices and --device nodes',
+      man: cg.version === 1 ? 'cgroups(7) devices controller' : 'bpf(2) BPF_PROG_TYPE_CGROUP_DEVICE',
+      lines,
+    });
   return steps;
 }
 
@@ -154,6 +188,9 @@ function limitText(s: RunSpec): string {
     .join(', ');
 }
 
+/** What the host programs of the start run with: never the container's environment (see become.pl). */
+const HOST_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+
 function startStep(spec: RunSpec, t: HostTools): Step {
   const ns = namespaceFlags(spec.network);
   const stdin = spec.interactive ? lit('<&5') : lit('</dev/null');
@@ -161,12 +198,11 @@ function startStep(spec: RunSpec, t: HostTools): Step {
     title: `Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1`,
     man: 'unshare(1), namespaces(7), env(1), setpriv(1)',
     lines: [
-      lit('# env -i: only the container\'s environment; setpriv --pdeathsig: if this supervisor dies, so does unshare'),
+      lit('# env -i: nothing of this shell\'s environment; setpriv --pdeathsig: if this supervisor dies, so does unshare'),
       lit('# PID 1 runs this script again (tsc_self: where it is when bin/tscontain read it with .)'),
       joinSh(
         [
-          sh`${t.env} -i --default-signal=INT,QUIT --`,
-          ...spec.env.map((e) => sh`${e}`),
+          sh`${t.env} -i --default-signal=INT,QUIT -- ${HOST_ENV}`,
           sh`${t.setpriv} --pdeathsig KILL`,
           sh`${t.unshare} ${ns} --fork --kill-child=SIGKILL --propagation private`,
           sh`/bin/sh ${lit('"${tsc_self:-$0}"')} --init ${spec.argv}`,
@@ -217,9 +253,17 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     { title: "Join the container's cgroup", man: 'cgroups(7)', lines: cg.join() },
     hostnameStep(spec.hostname),
     ...(ownNet ? [loopbackStep(tools.ip!)] : []),
-    mountStep(spec, ownNet ? [loopbackWait] : []),
+    mountStep({ ...spec, masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }) },
+      ownNet ? [loopbackWait] : []),
   ];
   const pivot = spec.pivot && tools.ldso;
+  if (!tools.perl) throw new TscError('perl is missing: it sets the container\'s capabilities (perl-base)', 'apt-get install perl-base');
+  const become = {
+    caps: spec.caps,
+    cgroupns: spec.cgroupns,
+    noNewPrivileges: spec.security.noNewPrivileges,
+    seccomp: ctx.seccomp ? { flags: ctx.seccomp.flags } : undefined,
+  };
   const loader = { ldso: tools.ldso ?? '', libPath: tools.libPath };
   const phases: Record<PhaseName, Step[]> = {
     host: hostPhase(spec, ctx),
@@ -227,7 +271,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     prepare,
     switch: pivot ? [pivotStep(loader, tools.umount)] : [],
     gate: [],
-    become: [pivot ? becomeStep(spec, loader, tools.unshare) : chrootBecomeStep(spec, tools.unshare)],
+    become: [pivot ? becomeStep(spec, become, loader, tools.perl!) : chrootBecomeStep(spec, become, tools.perl!)],
     exit: exitPhase(spec, cg),
   };
   const discard = [...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { plan_supervisor_sh as SUPERVISOR } from '../gen/assets.js';
 import { formatBytes } from '../options.js';
+import { BECOME_PL } from '../kernel/capabilities.js';
 import { comment, inert, lit, q, setVar, sh, showArgv, type Sh } from './sh.js';
 import { type Step } from './step.js';
 import { PHASES, type PhaseName, type Plan, type PlanContext } from './plan.js';
@@ -53,6 +54,8 @@ function header(p: Plan, ctx: PlanContext): string {
     setVar('tsc_names', join(ctx.roots.lib, 'names')),
     setVar('tsc_detach', s.detach ? '1' : ''),
     setVar('tsc_explain', ctx.explain ? '1' : ''),
+    setVar('tsc_become_pl', BECOME_PL),
+    ...(ctx.seccomp ? [setVar('tsc_seccomp_bpf', ctx.seccomp.hex)] : []),
     setVar('tsc_memory_limit', s.limits.memory !== undefined ? formatBytes(s.limits.memory) : 'none'),
     ...(s.detach && ctx.tools.awk
       ? [
@@ -83,7 +86,7 @@ export function renderScript(p: Plan, ctx: PlanContext): string {
   const lines = (xs: Sh[]) => xs.map((l) => `  ${l.text}`);
   const init = [
     '  set -e',
-    `  tsc_cpath=$PATH; PATH=${q(HOST_PATH)}`,
+    `  PATH=${q(HOST_PATH)}`,
     '  exec 4>"$tsc_run/started"   # tells the supervisor that the command was reached',
     ...(gated ? lines([GATE.open]) : []),
     '',

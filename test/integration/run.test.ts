@@ -1,4 +1,5 @@
 import test from 'ava';
+import { MASKED_PATHS, READONLY_PATHS } from '../../src/kernel/masks.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -33,7 +34,7 @@ it('PID namespace: the command is PID 1 and host processes are invisible', async
 });
 
 it('mount namespace: a mount made inside never appears on the host', async (t) => {
-  const c = start(['run', '--rm', 'busybox', 'sh', '-c', 'mount -t tmpfs tscmarker /tmp && echo mounted && sleep 1 && grep -c tscmarker /proc/mounts']);
+  const c = start(['run', '--rm', '--cap-add', 'SYS_ADMIN', 'busybox', 'sh', '-c', 'mount -t tmpfs tscmarker /tmp && echo mounted && sleep 1 && grep -c tscmarker /proc/mounts']);
   await waitFor(c.stdout, /mounted/);
   t.false(readFileSync('/proc/self/mountinfo', 'utf8').includes('tscmarker'));
   t.false(readFileSync('/proc/1/mountinfo', 'utf8').includes('overlay'), 'the root overlay is not on the host either');
@@ -53,7 +54,10 @@ it('root filesystem: pivot_root leaves no host root behind; /proc own, /sys read
   ].join('; ')]);
   t.is(r.code, 0, r.stderr);
   const [mounts, sys, dev, tmp, sysw, devw] = r.stdout.trim().split('\n');
-  t.is(mounts.trim(), '/ /dev /dev/pts /dev/shm /proc /sys');
+  const own = ['/', '/dev', '/dev/pts', '/dev/shm', '/proc', '/sys'];
+  const masked: string[] = [...MASKED_PATHS, ...READONLY_PATHS];
+  t.deepEqual(mounts.trim().split(' ').filter((m) => !masked.includes(m) && !/thermal_throttle$/.test(m)), own);
+  t.true(mounts.includes('/proc/sys'), 'and the masked and read-only paths');
   t.is(sys, 'ro');
   t.is(dev.trim(), 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero');
   t.is(tmp, 'data');
@@ -133,7 +137,7 @@ it('file descriptors tscontain inherited do not reach the container; bin/tsconta
 
 // On a hybrid machine the v2 tree (/sys/fs/cgroup/unified) drives the v2 driver for real: join and removal.
 (isRoot && existsSync('/sys/fs/cgroup/unified/cgroup.controllers') ? test : test.skip)('the cgroup v2 driver on a real cgroup2 tree', async (t) => {
-  const r = await tsc(['run', '--rm', 'busybox', 'cat', '/proc/self/cgroup'], { env: { ...env, TSCONTAIN_CGROUP_ROOT: '/sys/fs/cgroup/unified' } });
+  const r = await tsc(['run', '--rm', '--cgroupns', 'host', 'busybox', 'cat', '/proc/self/cgroup'], { env: { ...env, TSCONTAIN_CGROUP_ROOT: '/sys/fs/cgroup/unified' } });
   t.is(r.code, 0, r.stderr);
   const id = r.stdout.match(/^0::\/tscontain\/([0-9a-f]{64})$/m)?.[1];
   t.truthy(id, r.stdout);
@@ -183,7 +187,7 @@ serial('OOM: a memory hog under -m 32m exits 137 and says so', async (t) => {
 });
 
 serial('pids: a fork bomb under --pids-limit 20 is contained and the host keeps working', async (t) => {
-  const c = start(['run', '--rm', '--pids-limit', '20', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; echo bombing; bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 3; echo procs=$(ls /proc | grep -c "^[0-9]")']);
+  const c = start(['run', '--rm', '--cgroupns', 'host', '--pids-limit', '20', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; echo bombing; bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 3; echo procs=$(ls /proc | grep -c "^[0-9]")']);
   await waitFor(c.stdout, /bombing/);
   const cg = cgroupPath(c.stdout(), 'pids');
   await sleep(1500);
@@ -198,7 +202,7 @@ serial('pids: a fork bomb under --pids-limit 20 is contained and the host keeps 
 });
 
 serial('cpus: a busy loop under --cpus 0.2 is throttled', async (t) => {
-  const c = start(['run', '--rm', '--cpus', '0.2', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; echo spinning; timeout 3 sh -c "while :; do :; done"; echo done']);
+  const c = start(['run', '--rm', '--cgroupns', 'host', '--cpus', '0.2', 'busybox', 'sh', '-c', 'cat /proc/self/cgroup; echo spinning; timeout 3 sh -c "while :; do :; done"; echo done']);
   await waitFor(c.stdout, /spinning/);
   const cpu = cgroupPath(c.stdout(), 'cpu');
   const acct = cpu.includes('/cpu/') ? cpu.replace('/cpu/', '/cpuacct/') : cpu;
@@ -238,7 +242,7 @@ it('signals: HUP, USR1, USR2, INT, QUIT reach PID 1', async (t) => {
 it('SIGKILL of tscontain kills the container; what it left is removed (by Node.js\'s supervisor at once, else by the next command)', async (t) => {
   for (const node of [true, false]) {
     const what = node ? 'node bin/tscontain.cjs' : 'bin/tscontain';
-    const c = start(['run', '--rm', 'busybox', 'sh', '-c', `cat /proc/self/cgroup; sleep ${S3138}`], { node });
+    const c = start(['run', '--rm', '--cgroupns', 'host', 'busybox', 'sh', '-c', `cat /proc/self/cgroup; sleep ${S3138}`], { node });
     await waitFor(() => String(pidsOf('sleep', S3138).length), /^1$/);
     await waitFor(c.stdout, /memory:\/tscontain/);
     const cg = cgroupPath(c.stdout(), 'memory');

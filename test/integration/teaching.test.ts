@@ -20,7 +20,7 @@ async function planFile(args: string[]): Promise<string> {
 const idOf = (script: string) => readFileSync(script, 'utf8').match(/^tsc_id=([0-9a-f]{64})$/m)![1];
 
 it('a printed plan, run by hand with sh (no node), starts the same container and cleans up', async (t) => {
-  const f = await planFile(['--rm', '-h', 'byhand', '--pids-limit', '10', 'busybox', 'sh', '-c', 'hostname; echo $$; cat /proc/self/cgroup; exit 3']);
+  const f = await planFile(['--rm', '-h', 'byhand', '--cgroupns', 'host', '--pids-limit', '10', 'busybox', 'sh', '-c', 'hostname; echo $$; cat /proc/self/cgroup; exit 3']);
   const id = idOf(f);
   const r = spawnSync('/bin/sh', [f], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' });
   t.is(r.status, 3, r.stderr);

@@ -30,29 +30,38 @@ const asWritten = (s: string) => Buffer.from(s, 'utf8').toString('utf8');
 
 const STUB = '#!/bin/sh\nfor a; do printf \'%s\\0\' "$a"; done > "$TSC_STUB_OUT"\n';
 
-interface Run { canary: boolean; argv: string[]; config: Record<string, unknown>; stderr: string }
+interface Run { canary: boolean; start: string[]; become: string[]; stderr: string }
 
 /** Run the plan's functions (not its supervisor) with stub programs and a canary. */
 function exercise(p: Plan, dir: string): Run {
   const defs = p.script.slice(0, p.script.indexOf('# ---- the supervisor:'));
-  const canary = join(dir, 'canary'), out = join(dir, 'argv');
+  const canary = join(dir, 'canary'), start = join(dir, 'start'), become = join(dir, 'become');
   const script = [
     `tsc_canary() { echo ran >> ${q(canary)}; }`,
     defs,
     'say() { :; }',
-    'tsc_self=/plan.sh; tsc_cpath=$PATH',
+    'tsc_self=/plan.sh; tsc_rc=0; tsc_oomkilled=false',
     'tsc_host_setup',
+    `TSC_STUB_OUT=${q(start)}; export TSC_STUB_OUT`,
     'tsc_start_container; wait',
     'tsc_cleanup; tsc_discard',
-    `exec 3>/dev/null 4>/dev/null; set -- ${q(join(dir, 'stub'))}; tsc_become "$@"`,
+    `TSC_STUB_OUT=${q(become)}`,
+    // the loader is the stub (the plan names it relative to the old root: here /)
+    `cd /; exec 3>/dev/null 4>/dev/null; set -- ${p.spec.argv.map(q).join(' ')}; tsc_become "$@"`,
   ].join('\n');
   writeFileSync(join(dir, 'run.sh'), script);
   execFileSync('/bin/sh', ['-n', join(dir, 'run.sh')]);
-  const r = spawnSync('/bin/sh', [join(dir, 'run.sh')], { env: { PATH: process.env.PATH, TSC_STUB_OUT: out }, encoding: 'utf8' });
-  const argv = existsSync(out) ? readFileSync(out, 'utf8').split('\0').slice(0, -1) : [];
-  let config = {};
-  try { config = JSON.parse(readFileSync(join(p.ctr, 'config.json'), 'utf8')); } catch { /* removed by the cleanup */ }
-  return { canary: existsSync(canary), argv, config, stderr: r.stderr };
+  const r = spawnSync('/bin/sh', [join(dir, 'run.sh')], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+  const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\0').slice(0, -1) : []);
+  return { canary: existsSync(canary), start: read(start), become: read(become), stderr: r.stderr };
+}
+
+/** What become.pl was given: the command's environment (--env) and the command (after the last --). */
+function becameWith(argv: string[]) {
+  const env: string[] = [];
+  const dd = argv.indexOf('--', argv.indexOf('--') + 1);
+  for (let i = argv.indexOf('--'); i < dd; i++) if (argv[i] === '--env') env.push(argv[++i]);
+  return { env, cmd: argv.slice(dd + 1) };
 }
 
 /** A plan for these options and command, or undefined when the input is refused with one clear line. */
@@ -71,7 +80,7 @@ function fixture() {
   const roots = { lib: join(dir, 'lib'), run: join(dir, 'run') };
   const stub = join(dir, 'stub');
   writeFileSync(stub, STUB, { mode: 0o755 });
-  const tools = { env: stub, setpriv: stub, unshare: stub, umount: stub, ip: stub };
+  const tools = { env: stub, setpriv: stub, unshare: stub, umount: stub, ip: stub, ldso: stub };
   return { dir, roots, tools, cg: Math.random() < 0.5 ? fakeCgroupV1() : fakeCgroupV2() };
 }
 
@@ -85,11 +94,12 @@ test('argv, env values, workdir: the plan runs nothing they spell, and the progr
       if (!p) return;
       const r = exercise(p, f.dir);
       t.false(r.canary, r.stderr);
-      const [, , dashdash, ...rest] = r.argv;
-      t.is(dashdash, '--');
-      t.deepEqual(rest.slice(0, p.spec.env.length), p.spec.env.map(asWritten));
-      t.deepEqual(rest.slice(-args.length - 1), ['sh', ...args].map(asWritten));
-      t.true(rest.includes(asWritten(`X=${value}`)));
+      t.deepEqual(r.start.slice(-args.length - 1), ['sh', ...args].map(asWritten), 'PID 1 gets the command');
+      const b = becameWith(r.become);
+      t.deepEqual(b.env, p.spec.env.map(asWritten));
+      t.true(b.env.includes(asWritten(`X=${value}`)));
+      t.deepEqual(b.cmd, ['sh', ...args].map(asWritten));
+      t.is(r.become[r.become.indexOf('--wd') + 1], asWritten(`/${wd}`));
     }),
     { numRuns: RUNS },
   );
@@ -157,8 +167,9 @@ test('an image config is data: Cmd, Entrypoint, Env, WorkingDir', (t) => {
       if (!p) return;
       const r = exercise(p, f.dir);
       t.false(r.canary, r.stderr);
-      t.deepEqual(r.argv.slice(-(ep.length + cmd.length + 1)), ['sh', ...ep, ...cmd].map(asWritten));
-      t.true(r.argv.includes(asWritten(`E=${env}`)));
+      const b = becameWith(r.become);
+      t.deepEqual(b.cmd, ['sh', ...ep, ...cmd].map(asWritten));
+      t.true(b.env.includes(asWritten(`E=${env}`)));
     }),
     { numRuns: RUNS },
   );

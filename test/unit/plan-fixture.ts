@@ -4,6 +4,7 @@ import { type Plan, type PlanContext, type HostTools, planRun } from '../../src/
 import { cgroupDriver } from '../../src/cgroup.js';
 import { buildRunRequest } from '../../src/spec.js';
 import { type Roots } from '../../src/paths.js';
+import { type MaskFacts } from '../../src/kernel/masks.js';
 import { fakeRootfs, fakeCgroupV1 } from './helpers.js';
 
 export const ID = 'b'.repeat(64);
@@ -11,12 +12,17 @@ export const ROOTS = { lib: '/var/lib/tscontain', run: '/run/tscontain' };
 
 export const TOOLS: HostTools = {
   unshare: '/usr/bin/unshare', umount: '/usr/bin/umount', env: '/usr/bin/env', setpriv: '/usr/bin/setpriv',
-  ip: '/usr/sbin/ip', awk: { path: '/usr/bin/awk', opts: '' },
+  ip: '/usr/sbin/ip', perl: '/usr/bin/perl', awk: { path: '/usr/bin/awk', opts: '' },
   ldso: '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', libPath: ['/usr/lib/x86_64-linux-gnu'],
 };
 
 /** tscontain plan OPTIONS ROOTFS CMD...: options before the image, the command after it. */
-export interface PlanOptions { cg?: string; tools?: Partial<HostTools>; rootfs?: string; roots?: Roots; env?: NodeJS.ProcessEnv }
+export interface PlanOptions {
+  cg?: string; tools?: Partial<HostTools>; rootfs?: string; roots?: Roots; env?: NodeJS.ProcessEnv; masks?: MaskFacts;
+}
+
+/** A kernel with some of the paths to mask. */
+export const MASKS: MaskFacts = { '/proc/keys': 'file', '/proc/acpi': 'dir', '/proc/sys': 'dir', '/sys/firmware': 'dir' };
 
 export function makePlan(opts: string[], cmd: string[], o: PlanOptions = {}): Plan {
   const roots = o.roots ?? ROOTS;
@@ -24,7 +30,7 @@ export function makePlan(opts: string[], cmd: string[], o: PlanOptions = {}): Pl
   if (req.help) throw new Error('help');
   const ctx: PlanContext = {
     roots, cgroup: cgroupDriver(ID, req.spec.limits, o.cg ?? fakeCgroupV1()),
-    tools: { ...TOOLS, ...o.tools }, now: '2026-01-01T00:00:00.000Z',
+    tools: { ...TOOLS, ...o.tools }, now: '2026-01-01T00:00:00.000Z', masks: o.masks ?? MASKS,
   };
   return planRun(req.spec, ctx);
 }

@@ -20,10 +20,7 @@ const rows: Row[] = [
   ['--read-only remounts the root', ['--read-only'], ['sh'], 'prepare', ['mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it']],
   ['-w makes the directory', ['-w', '/srv/data'], ['sh'], 'prepare', ['mkdir -p "$tsc_root"/srv/data']],
   ['pivot_root, then the old root detached', [], ['sh'], 'switch', ['pivot_root . dev/shm', 'cd /dev/shm']],
-  ['root execs the command itself', [], ['sh'], 'become', ['cd /', 'exec "$@"']],
-  ['-u switches user with unshare from the old root', ['-u', 'app', '-w', '/srv'], ['sh'], 'become',
-    ['exec ./usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path ./usr/lib/x86_64-linux-gnu ./usr/bin/unshare --wd=/srv --setgid 1001 --setuid 1000 -- "$@"']],
-  ['--no-pivot: chroot', ['--no-pivot'], ['sh'], 'become', ['exec /usr/bin/unshare --root="$tsc_root" --wd=/ -- "$@"']],
+
   ['--rm: the exit is the discard', ['--rm'], ['sh'], 'exit', ['tsc_discard']],
   ['v1 limits in v1 files', ['-m', '32m', '--pids-limit', '20', '--cpus', '0.5'], ['sh'], 'host',
     ['echo 33554432 > "$tsc_cg_memory"/memory.limit_in_bytes', 'echo 20 > "$tsc_cg_pids"/pids.max', 'echo 50000 > "$tsc_cg_cpu"/cpu.cfs_quota_us']],
@@ -50,12 +47,41 @@ test('plan: v2 limits in the one unified cgroup', (t) => {
   t.true(have.includes(`echo '50000 100000' > "$tsc_cg_unified"/cpu.max`));
 });
 
-test('plan: the container starts with its own environment and argv, each one word', (t) => {
-  const p = makePlan(['-e', 'A=1 2'], ['sh', '-c', 'echo "$A"']);
+test('plan: host programs start with a host environment; PID 1 gets the argv, each one word', (t) => {
+  const p = makePlan(['-e', 'A=1 2', '-e', 'LD_PRELOAD=/x.so'], ['sh', '-c', 'echo "$A"']);
   const start = lineTexts(p, 'start').join('\n');
-  t.true(start.includes(`  'A=1 2' \\\n`));
   t.true(start.includes(`--init sh -c 'echo "$A"'`));
-  t.true(start.includes('/usr/bin/env -i --default-signal=INT,QUIT --'), 'env stops taking options before the environment');
+  t.true(start.includes('/usr/bin/env -i --default-signal=INT,QUIT -- PATH=/usr/local/sbin:'));
+  t.false(start.includes('LD_PRELOAD'), 'the container\'s environment never reaches a host program');
+});
+
+/** become.pl's argv in the become step, as sh would split it (one option a line). */
+const becomeText = (opts: string[], cmd = ['sh'], o = {}) => lineTexts(makePlan(opts, cmd, o), 'become').join('\n');
+
+test('become: docker\'s capabilities, a cgroup namespace, the environment as --env, then the command', (t) => {
+  const b = becomeText(['-e', 'A=1 2', '-w', '/srv']);
+  t.regex(b, /^exec \.\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2 --library-path \.\/usr\/lib\/x86_64-linux-gnu \.\/usr\/bin\/perl -e "\$tsc_become_pl" --/m);
+  t.regex(b, /--caps 00000000a80425fb/);
+  t.regex(b, /--cgroupns/);
+  t.regex(b, /--wd \/srv/);
+  t.regex(b, /--env 'A=1 2'/);
+  t.regex(b, /-- \\\n +"\$@"$/);
+  t.notRegex(b, /--nnp/);
+});
+
+const capsRows: [string[], RegExp][] = [
+  [['--cap-drop', 'ALL'], /--caps 0000000000000000/],
+  [['--cap-add', 'SYS_ADMIN'], /--caps 00000000a82425fb/],
+  [['--cap-drop', 'chown', '--cap-add', 'cap_net_admin'], /--caps 00000000a80435fa/],
+  [['--security-opt', 'no-new-privileges'], /--nnp/],
+  [['--cgroupns', 'host'], /^(?![\s\S]*--cgroupns)/],
+  [['-u', 'app'], /--uid 1000 \\\n +--gid 1001/],
+];
+for (const [opts, re] of capsRows) test(`become: ${opts.join(' ')}`, (t) => t.regex(becomeText(opts), re));
+
+test('--no-pivot: become.pl chroots (from the host\'s root)', (t) => {
+  const b = becomeText(['--no-pivot']);
+  t.regex(b, /^exec \/usr\/bin\/perl -e "\$tsc_become_pl" -- \\\n +--chroot "\$tsc_root"/m);
 });
 
 test('script: step numbers run in order, each title once, each function once', (t) => {
