@@ -70,6 +70,10 @@ function header(p: Plan, ctx: PlanContext): string {
     '#!/bin/sh',
     comment(`tscontain plan for container ${s.id.slice(0, 12)} (image ${s.image.name})`).text,
     comment(`command: ${showArgv(s.argv)}`).text,
+    ...(s.privileged
+      ? ['# --privileged: this container is NOT isolated: every capability, every device, no seccomp filter,',
+         '# no masked kernel paths. Its root is the host\'s root.']
+      : []),
     '#',
     '# This is exactly what `tscontain run` executes. Save it and run it as root: sh plan.sh',
     '# It needs only util-linux, coreutils, findutils and iproute2 (no Node.js), and cleans up after itself.',
