@@ -1,0 +1,56 @@
+// --network container:NAME: the new container joins the network namespace of a running one (a
+// pod, a sidecar). Its unshare gets no --net; instead the supervisor holds the other container's
+// namespace open on fd 6 (checked to belong to the same process: pid *and* start time), and runs
+// the whole start command under `nsenter --net=/proc/$$/fd/6`, which enters it and execs on:
+// unshare, and PID 1 after it, are then born inside it. The held fd pins the namespace, so a pid
+// reused in between can never hand over a stranger's.
+import { join } from 'node:path';
+import { type Sh, lit, sh } from '../../plan/sh.js';
+import { type Step } from '../../plan/step.js';
+
+/** The file, in a container's run dir, with "PID START-TICKS" of its PID 1 (written at the gate). */
+export const PID1_FILE = 'pid1';
+
+/** sh function: tsc_net_stat FIELDS-AFTER-COMM sets tsc_net_state (field 3) and tsc_net_ticks (field 22) of /proc/PID/stat. */
+const statFn = lit('tsc_net_statf() { tsc_net_state=$1; shift 19; tsc_net_ticks=$1; }');
+
+/**
+ * At the gate: record PID 1's host pid and start time in "$tsc_run/pid1", so containers can join
+ * this one's network namespace (and others can find PID 1: exec, kill). Builtins only.
+ */
+export function recordPid1Lines(pid: Sh): Sh[] {
+  return [
+    statFn,
+    sh`read -r tsc_net_stat < /proc/${pid}/stat; tsc_net_statf \${tsc_net_stat##*) }`,
+    sh`echo ${pid} "$tsc_net_ticks" > "$tsc_run/pid1"`,
+  ];
+}
+
+export interface JoinTarget { name: string; runDir: string }
+
+/** Host setup: open the other container's network namespace on fd 6, or fail in one line. */
+export function joinStep(t: JoinTarget): Step {
+  const file = join(t.runDir, PID1_FILE);
+  const fail = `tscontain: container ${t.name} is not running: --network container:${t.name} needs it running`;
+  return {
+    title: `Hold the network namespace of container ${t.name} open (fd 6), to start in it`,
+    man: 'network_namespaces(7), proc(5) /proc/PID/ns/net and /proc/PID/stat, nsenter(1)',
+    lines: [
+      statFn,
+      sh`tsc_net_pid=; tsc_net_t=; read -r tsc_net_pid tsc_net_t 2>/dev/null < ${file} || :`,
+      lit('case $tsc_net_pid in \'\'|*[!0-9]*) tsc_net_pid=0 ;; esac'),
+      sh`[ -r "/proc/$tsc_net_pid/ns/net" ] || { echo ${fail} >&2; exit 1; }`,
+      lit('exec 6< "/proc/$tsc_net_pid/ns/net"'),
+      lit('tsc_net_stat=; read -r tsc_net_stat 2>/dev/null < "/proc/$tsc_net_pid/stat" || :'),
+      lit('tsc_net_state=; tsc_net_ticks=; [ -z "$tsc_net_stat" ] || tsc_net_statf ${tsc_net_stat##*) }'),
+      sh`[ "$tsc_net_ticks" = "$tsc_net_t" ] && [ "$tsc_net_state" != Z ] || { exec 6<&-; echo ${fail} >&2; exit 1; }`,
+    ],
+  };
+}
+
+/**
+ * Words to put before the start command (env -i ... unshare ...): enter the held namespace. The
+ * start command must also get `6<&-`, so the container does not inherit the fd; nsenter opens the
+ * supervisor's fd 6 by path, it does not need its own copy. After unshare started: `exec 6<&-`.
+ */
+export const joinPrefix = (nsenter: string): Sh => sh`${nsenter} --net=/proc/$$/fd/6`;
