@@ -4,7 +4,7 @@
 // subnet of its own (198.18.0.0/30, a benchmarking range), and a container is
 // `unshare --net --mount --pid --fork busybox httpd`. The host namespace has no route beyond the
 // outside namespace, so no packet can leave this machine.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { parseProcNetRoute } from '../../src/kernel/network/subnet.js';
 import { parsePortsFile } from '../../src/kernel/network/publish.js';
 import { gcNetwork } from '../../src/kernel/network/gc.js';
 import { hostBridge, systemBin } from '../../src/kernel/network/index.js';
+import { joinPrefix, joinStep } from '../../src/kernel/network/join.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 import { env, isRoot, sleep } from './helpers.js';
 
@@ -32,6 +33,12 @@ const BUSYBOX = [join(env.TSCONTAIN_ROOT!, 'lib/images/busybox/rootfs/bin/busybo
 const root = tempDir('tscontain-nettest-');
 const roots = { lib: join(root, 'lib'), run: join(root, 'run') };
 const started: ChildProcess[] = [];
+const pid1s: number[] = [];
+
+/** Stop a fake container: its PID 1 (killing unshare alone would leave PID 1 running). */
+function stop(c: { pid1: number }) {
+  try { process.kill(c.pid1, 'SIGKILL'); } catch { /* gone */ }
+}
 
 /** Run a command in a namespace; returns code and output. */
 function inNs(ns: string, cmd: string[], input?: string) {
@@ -47,7 +54,6 @@ const mustNs = (ns: string, cmd: string[], input?: string) => {
 
 const render = (steps: Step[]) => steps.flatMap((s) => [`# ${inert(s.title)}`, ...s.lines.map((l) => l.text)]).join('\n');
 
-interface Ctr { id: string; pid1: number; run: string; ctr: string; unshare: ChildProcess; plan: ReturnType<typeof planNetwork> }
 
 /** The host's facts as the host namespace has them (its routes; resolv.conf given, not the machine's). */
 function facts(): NetFacts {
@@ -74,20 +80,24 @@ async function fakeContainer(name: string): Promise<{ id: string; pid1: number; 
   for (let i = 0; i < 500; i++) {
     let kids = '';
     try { kids = readFileSync(`/proc/${u.pid}/task/${u.pid}/children`, 'utf8').trim(); } catch { /* not yet */ }
-    if (kids && readFileSync(`/proc/${kids}/cmdline`, 'utf8').includes('httpd')) return { id, pid1: Number(kids), unshare: u };
+    if (kids && readFileSync(`/proc/${kids}/cmdline`, 'utf8').includes('httpd')) { pid1s.push(Number(kids)); return { id, pid1: Number(kids), unshare: u }; }
     await sleep(10);
   }
   throw new Error('the fake container did not start');
 }
 
-/** Host setup and gate steps in one sh, as the supervisor runs them (shell variables carry over). */
-function start(c: { id: string; pid1: number }, publish: string[] = []) {
+/**
+ * Host setup and gate steps in one sh, as the supervisor runs them (shell variables carry over).
+ * A failed test still stops its container and runs its exit steps (they are idempotent).
+ */
+function start(t: ExecutionContext, c: { id: string; pid1: number }, publish: string[] = []) {
   const run = join(roots.run, c.id);
   const ctr = join(roots.lib, 'containers', c.id);
   mkdirSync(run, { recursive: true });
   mkdirSync(join(ctr, 'upper'), { recursive: true });
   const plan = planNetwork(request(c.id, publish));
   const script = `set -eu\ntsc_id=${c.id}; tsc_run=${run}; tsc_ctr=${ctr}; tsc_pid1=${c.pid1}\n${render(plan.host)}\n${render(plan.gate)}\n`;
+  t.teardown(() => { stop(c); exit(c, plan); });
   return { r: inNs(H, ['sh', '-c', script]), plan, run, ctr };
 }
 
@@ -137,6 +147,7 @@ test.before(() => {
 });
 
 test.after.always(() => {
+  for (const p of pid1s) stop({ pid1: p });
   for (const c of started) c.kill('SIGKILL');
   for (const ns of [H, E]) spawnSync('ip', ['netns', 'del', ns]);
   removeTempDirs();
@@ -145,9 +156,9 @@ test.after.always(() => {
 serial('bridge: NAT out, container to container, published ports from the host, 127.0.0.1, outside and hairpin; a taken port fails; exit leaves nothing', async (t) => {
   const a = await fakeContainer('a');
   const b = await fakeContainer('b');
-  const sa = start(a, ['8080:80', '127.0.0.1:8090-8099:80']);
+  const sa = start(t, a, ['8080:80', '127.0.0.1:8090-8099:80']);
   t.is(sa.r.code, 0, sa.r.err);
-  const sb = start(b);
+  const sb = start(t, b);
   t.is(sb.r.code, 0, sb.r.err);
   const gw = sa.plan.record.gateway!;
   const ipA = readFileSync(join(sa.run, 'ip'), 'utf8').trim();
@@ -185,7 +196,7 @@ serial('bridge: NAT out, container to container, published ports from the host, 
   // a third container asks for 8080 as well: one line, nothing of it left after its exit steps
   const c = await fakeContainer('c');
   const before = maps();
-  const sc = start(c, ['9000:80', '8080:80']);
+  const sc = start(t, c, ['9000:80', '8080:80']);
   t.not(sc.r.code, 0);
   t.is(sc.r.err, 'tscontain: host port 8080/tcp is already published by another container\n');
   t.is(maps(), before, 'the transaction added nothing, not even 9000');
@@ -194,7 +205,7 @@ serial('bridge: NAT out, container to container, published ports from the host, 
   t.is(get(H, 'http://127.0.0.1:8080/').out, 'hello a\n', 'the owner keeps its port');
 
   for (const [x, s] of [[a, sa], [b, sb], [c, sc]] as const) {
-    x.unshare.kill('SIGKILL');
+    stop(x);
     t.is(exit(x, s.plan).code, 0);
   }
   t.deepEqual(links().filter((l) => l.startsWith('tsc') && l !== 'tsc0'), [], 'no veth left');
@@ -212,8 +223,8 @@ serial('bridge: NAT out, container to container, published ports from the host, 
 serial('gc after a crash: the address, the map elements and a stray veth of a dead container go; a live one keeps everything', async (t) => {
   const a = await fakeContainer('d');
   const b = await fakeContainer('e');
-  const sa = start(a, ['8181:80']);
-  const sb = start(b, ['8182:80']);
+  const sa = start(t, a, ['8181:80']);
+  const sb = start(t, b, ['8182:80']);
   t.is(sa.r.code, 0, sa.r.err);
   t.is(sb.r.code, 0, sb.r.err);
   // a's supervisor "was SIGKILLed": no exit steps ran. Its namespace stays alive (held by the test), so its veth stays too.
@@ -230,9 +241,74 @@ serial('gc after a crash: the address, the map elements and a stray veth of a de
   t.false(links().includes(`tsc${a.id.slice(0, 12)}`));
   t.not(get(H, 'http://127.0.0.1:8181/').code, 0);
   t.is(get(H, 'http://127.0.0.1:8182/').out, 'hello e\n', 'the live container is untouched');
-  for (const [x, s] of [[a, sa], [b, sb]] as const) { x.unshare.kill('SIGKILL'); exit(x, s.plan); }
+  for (const [x, s] of [[a, sa], [b, sb]] as const) { stop(x); exit(x, s.plan); }
   t.deepEqual(elements(maps()), []);
   t.deepEqual(addresses(), []);
+});
+
+serial('first use by several containers at once: one bridge, one table, distinct addresses (flock and exclusive files)', async (t) => {
+  const cs = await Promise.all(['f1', 'f2', 'f3', 'f4'].map((n) => fakeContainer(n)));
+  // a fresh host: remove what earlier tests left (the test before pruned; make sure)
+  inNs(H, ['ip', 'link', 'del', 'tsc0']);
+  inNs(H, ['nft', 'delete', 'table', 'ip', 'tscontain']);
+  const plans = cs.map((c) => ({ c, run: join(roots.run, c.id), ctr: join(roots.lib, 'containers', c.id), plan: planNetwork(request(c.id, [])) }));
+  for (const { c, plan } of plans) t.teardown(() => { stop(c); exit(c, plan); });
+  const rs = await Promise.all(plans.map(({ c, run, ctr, plan }) => {
+    mkdirSync(run, { recursive: true });
+    mkdirSync(join(ctr, 'upper'), { recursive: true });
+    const script = `set -eu\ntsc_id=${c.id}; tsc_run=${run}; tsc_ctr=${ctr}; tsc_pid1=${c.pid1}\n${render(plan.host)}\n${render(plan.gate)}\n`;
+    return new Promise<number>((res) => spawn('/usr/sbin/ip', ['netns', 'exec', H, 'sh', '-c', script], { stdio: 'ignore' }).on('close', (code) => res(code ?? 1)));
+  }));
+  t.deepEqual(rs, [0, 0, 0, 0]);
+  const ips = plans.map(({ run }) => readFileSync(join(run, 'ip'), 'utf8').trim());
+  t.is(new Set(ips).size, 4, ips.join(' '));
+  t.is((mustNs(H, ['nft', 'list', 'ruleset']).match(/ct status dnat accept/g) ?? []).length, 1, 'the table was made once');
+  t.is(mustNs(H, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'tsc0']).split('\n').filter(Boolean).length, 1);
+  // forwarding was off in this host: it is on now, and the host's other forwarding stays off
+  t.is(mustNs(H, ['cat', '/proc/sys/net/ipv4/ip_forward']).trim(), '1');
+  t.regex(mustNs(H, ['nft', 'list', 'chain', 'ip', 'tscontain', 'forward']), /iifname != "tsc0" oifname != "tsc0" drop/);
+  for (const { c, plan } of plans) { stop(c); t.is(exit(c, plan).code, 0); }
+  t.deepEqual(addresses(), []);
+});
+
+serial('a container cannot reach the host\'s 127.0.0.1 services through route_localnet (CVE-2020-8558)', async (t) => {
+  const a = await fakeContainer('g');
+  const sa = start(t, a);
+  t.is(sa.r.code, 0, sa.r.err);
+  const www = join(root, 'www', 'g');
+  const secret = spawn('/usr/sbin/ip', ['netns', 'exec', H, BUSYBOX!, 'httpd', '-f', '-p', '127.0.0.1:7777', '-h', www], { stdio: 'ignore' });
+  started.push(secret);
+  t.teardown(() => secret.kill('SIGKILL'));
+  const gw = sa.plan.record.gateway!;
+  for (let i = 0; i < 200 && get(H, 'http://127.0.0.1:7777/').code !== 0; i++) await sleep(10);
+  t.is(get(H, 'http://127.0.0.1:7777/').out, 'hello g\n', 'the host reaches its own service');
+  // inside, send 127.0.0.1 out of eth0 to the bridge, as a hostile root in a container can
+  const ns = (cmd: string) => mustNs(H, ['nsenter', '--target', String(a.pid1), '--net', 'sh', '-c', cmd]);
+  ns(`echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet; ip rule add pref 100 lookup local; ip rule del pref 0
+      ip route add 127.0.0.1/32 via ${gw} dev eth0 table 100; ip rule add pref 10 to 127.0.0.1 lookup 100`);
+  t.regex(ns('ip route get 127.0.0.1'), /dev eth0/);
+  t.not(get(H, 'http://127.0.0.1:7777/', a.pid1).code, 0, 'dropped by the guard chain');
+  secret.kill('SIGKILL');
+  stop(a);
+  t.is(exit(a, sa.plan).code, 0);
+});
+
+serial('--network container:NAME: the joiner sees the other container\'s eth0; a stopped one is refused in one line', async (t) => {
+  const a = await fakeContainer('h');
+  const sa = start(t, a);
+  t.is(sa.r.code, 0, sa.r.err);
+  const ipA = readFileSync(join(sa.run, 'ip'), 'utf8').trim();
+  t.regex(readFileSync(join(sa.run, 'pid1'), 'utf8'), new RegExp(`^${a.pid1} \\d+\\n$`));
+  const joiner = (runDir: string) => `set -eu\n${render([joinStep({ name: 'web', runDir })])}\n${joinPrefix(systemBin('nsenter')).text} ${systemBin('ip')} -o -4 addr 6<&- &\nwait $!\n`; // in the background, as the plan starts unshare: $$ stays
+  const r = inNs(H, ['sh', '-c', joiner(sa.run)]);
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, new RegExp(`eth0\\s+inet ${ipA.replace(/\./g, '\\.')}/`));
+  stop(a);
+  for (let i = 0; i < 500 && existsSync(`/proc/${a.pid1}`); i++) await sleep(10);
+  const gone = inNs(H, ['sh', '-c', joiner(sa.run)]);
+  t.not(gone.code, 0);
+  t.is(gone.err, 'tscontain: container web is not running: --network container:web needs it running\n');
+  t.is(exit(a, sa.plan).code, 0);
 });
 
 serial('the machine itself: no link, nft table or forwarding change outside the test namespaces', (t) => {

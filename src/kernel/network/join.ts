@@ -51,6 +51,8 @@ export function joinStep(t: JoinTarget): Step {
 /**
  * Words to put before the start command (env -i ... unshare ...): enter the held namespace. The
  * start command must also get `6<&-`, so the container does not inherit the fd; nsenter opens the
- * supervisor's fd 6 by path, it does not need its own copy. After unshare started: `exec 6<&-`.
+ * supervisor's fd 6 by path, it does not need its own copy, but the supervisor shell ($$) must
+ * still be there: the start command runs in the background (`&`), never as the shell's last
+ * command, which sh would exec. After unshare started: `exec 6<&-`.
  */
 export const joinPrefix = (nsenter: string): Sh => sh`${nsenter} --net=/proc/$$/fd/6`;
