@@ -81,7 +81,7 @@ export function publishAll(exposed: Record<string, unknown> | undefined): PortMa
     if (from < 1 || to > 65535 || to < from) throw new TscError(`the image exposes "${key}", which is out of range`, 'publish its ports one by one with -p');
     for (let p = from; p <= to; p++) out.push({ proto: (m[3] ?? 'tcp') as Proto, host: { ...EPHEMERAL }, container: p });
   }
-  return out;
+  return out.sort((a, b) => a.container - b.container || a.proto.localeCompare(b.proto));
 }
 
 const fixed = (m: PortMapping) => m.host.from === m.host.to;
