@@ -9,7 +9,7 @@ import { inert } from '../../src/plan/sh.js';
 import { type Step } from '../../src/plan/step.js';
 import { bridge, ruleset } from '../../src/kernel/network/bridge.js';
 import { networkChecks } from '../../src/kernel/network/doctor.js';
-import { staleElements, staleLinks } from '../../src/kernel/network/gc.js';
+import { leftovers, staleElements, staleLinks } from '../../src/kernel/network/gc.js';
 import { etcFilesStep, hostsFile, parseAddHost } from '../../src/kernel/network/hosts.js';
 import { hostBridge, planNetwork } from '../../src/kernel/network/index.js';
 import { allocateStep, freeDeadAddresses, freeLines } from '../../src/kernel/network/ipam.js';
@@ -232,6 +232,11 @@ test('gc: dead containers\' addresses, elements pointing at free addresses, veth
     'delete element ip tscontain udp_claim { 53 }',
   ]);
   t.deepEqual(staleLinks(['tscaaaaaaaaaaaa', 'tscbbbbbbbbbbbb', 'eth5', 'tsc0'], new Set([live])), ['tscbbbbbbbbbbbb']);
+  const runner = { run: () => ({ code: 0, out: json }) };
+  t.deepEqual(leftovers({ ...netPaths(roots), addresses: dir }, runner), [
+    'nft elements in ip tscontain: tcp_pub { 8080 }, tcp_pub { 8081 }, tcp_pub_ip { 127.0.0.1 . 8082 }, udp_claim { 53 }',
+    `addresses allocated: 172.17.0.2 (${live.slice(0, 12)}) 172.17.0.4 ()`,
+  ]);
 });
 
 test('the container\'s /etc files are written into its layer, by printf only', (t) => {

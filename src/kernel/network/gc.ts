@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { type Bridge } from './bridge.js';
 import { freeDeadAddresses, readAllocations } from './ipam.js';
-import { vethIdPrefix } from './store.js';
+import { type NetPaths, TABLE, vethIdPrefix } from './store.js';
 
 type NftValue = number | string | { concat: (number | string)[] };
 interface NftMap { name: string; table: string; elem?: [NftValue, NftValue][] }
@@ -56,4 +56,19 @@ export function gcNetwork(b: Bridge, live: ReadonlySet<string>, runner: GcRunner
   const links = staleLinks(ports, live);
   for (const l of links) runner.run(b.bin('ip'), ['link', 'del', l]);
   return { freed, elements, links };
+}
+
+/**
+ * For the leak check after a test suite: nft map elements and allocated addresses left on this
+ * host (the leak check's scan of tsc* links covers the veths). The bridge and the empty table may
+ * stay: they are made once per host.
+ */
+export function leftovers(paths: NetPaths, runner: GcRunner = realRunner(), nft = 'nft'): string[] {
+  const out: string[] = [];
+  const listed = runner.run(nft, ['-j', 'list', 'table', 'ip', TABLE]);
+  const elements = listed.code === 0 ? staleElements(listed.out, TABLE, new Set()) : [];
+  if (elements.length) out.push(`nft elements in ip ${TABLE}: ${elements.map((e) => e.replace(/^delete element ip \S+ /, '')).join(', ')}`);
+  const addrs = readAllocations(paths.addresses);
+  if (addrs.length) out.push(`addresses allocated: ${addrs.map((a) => `${a.address} (${a.id.slice(0, 12)})`).join(' ')}`);
+  return out;
 }
