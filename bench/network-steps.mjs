@@ -19,8 +19,16 @@ const roots = { lib: join(root, 'lib'), run: join(root, 'run') };
 const ip = '/usr/sbin/ip';
 const inH = (args, input) => spawnSync(ip, ['netns', 'exec', H, ...args], { input, encoding: 'utf8' });
 const render = (steps) => steps.flatMap((s) => [`# ${inert(s.title)}`, ...s.lines.map((l) => l.text)]).join('\n');
-const median = (a) => { const s = [...a].sort((x, y) => x - y); return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2; };
-const timed = (cmd, args) => { const t = process.hrtime.bigint(); const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }); if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`); return Number(process.hrtime.bigint() - t) / 1e6; };
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
+};
+const timed = (cmd, args) => {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t) / 1e6;
+};
 
 spawnSync(ip, ['netns', 'add', H]);
 inH(['ip', 'link', 'set', 'lo', 'up']);
@@ -28,24 +36,44 @@ const fake = spawn(ip, ['netns', 'exec', H, 'unshare', '--net', '--fork', 'sleep
 let pid1 = '';
 try {
   for (let i = 0; i < 500 && !pid1; i++) {
-    try { pid1 = readFileSync(`/proc/${fake.pid}/task/${fake.pid}/children`, 'utf8').trim(); } catch { /* not yet */ }
+    try {
+      pid1 = readFileSync(`/proc/${fake.pid}/task/${fake.pid}/children`, 'utf8').trim();
+    } catch {
+      /* not yet */
+    }
     if (!pid1) await new Promise((r) => setTimeout(r, 10));
   }
   const id = 'be'.repeat(32);
-  const run = join(roots.run, id), ctr = join(roots.lib, 'containers', id);
+  const run = join(roots.run, id),
+    ctr = join(roots.lib, 'containers', id);
   mkdirSync(join(ctr, 'upper', 'etc'), { recursive: true }); // made by tscontain run with the other dirs
   mkdirSync(run, { recursive: true });
   const vars = `set -eu\ntsc_id=${id}; tsc_run=${run}; tsc_ctr=${ctr}; tsc_pid1=${pid1}\n`;
   const scripts = (publish) => {
-    const plan = planNetwork({ id, hostname: id.slice(0, 12), net: parseNetworkOptions({ publish }), roots,
-      facts: { routes: parseProcNetRoute(inH(['cat', '/proc/net/route']).stdout), resolv: 'nameserver 192.0.2.53\n', listening: { tcp: new Set(), udp: new Set() } } });
+    const plan = planNetwork({
+      id,
+      hostname: id.slice(0, 12),
+      net: parseNetworkOptions({ publish }),
+      roots,
+      facts: {
+        routes: parseProcNetRoute(inH(['cat', '/proc/net/route']).stdout),
+        resolv: 'nameserver 192.0.2.53\n',
+        listening: { tcp: new Set(), udp: new Set() },
+      },
+    });
     return { start: vars + render(plan.host) + '\n' + render(plan.gate) + '\n', exit: vars + render(plan.exit) + '\n' };
   };
-  const variants = { 'bridge': scripts([]), 'bridge -p 8080:80': scripts(['8080:80']) };
+  const variants = { bridge: scripts([]), 'bridge -p 8080:80': scripts(['8080:80']) };
   const t = { none: [], empty: [] };
-  for (const v of Object.keys(variants)) { t[`${v} start`] = []; t[`${v} exit`] = []; }
+  for (const v of Object.keys(variants)) {
+    t[`${v} start`] = [];
+    t[`${v} exit`] = [];
+  }
   // warm-up: the bridge and the table are made once (first use), not per container
-  for (const v of Object.values(variants)) { timed(ip, ['netns', 'exec', H, 'sh', '-c', v.start]); timed(ip, ['netns', 'exec', H, 'sh', '-c', v.exit]); }
+  for (const v of Object.values(variants)) {
+    timed(ip, ['netns', 'exec', H, 'sh', '-c', v.start]);
+    timed(ip, ['netns', 'exec', H, 'sh', '-c', v.exit]);
+  }
   timed('bin/tscontain', ['run', '--rm', 'busybox', '/bin/true']);
   for (let r = 0; r < rounds; r++) {
     t.none.push(timed('bin/tscontain', ['run', '--rm', '--network', 'none', 'busybox', '/bin/true']));
@@ -57,15 +85,27 @@ try {
   }
   const base = median(t.empty);
   console.log(`medians of ${rounds} interleaved rounds on this machine:`);
-  console.log(`  tscontain run --rm --network none busybox /bin/true  ${median(t.none).toFixed(1).padStart(6)} ms  (the whole start and end)`);
+  const none = median(t.none);
+  const what = 'tscontain run --rm --network none busybox /bin/true';
+  console.log(`  ${what.padEnd(50)} ${none.toFixed(1).padStart(6)} ms`);
   for (const v of Object.keys(variants)) {
-    const s = median(t[`${v} start`]) - base, e = median(t[`${v} exit`]) - base;
-    console.log(`  ${(v + ': host setup + gate').padEnd(50)} ${s.toFixed(1).padStart(6)} ms  = ${(100 * s / median(t.none)).toFixed(0)}% of run --network none`);
-    console.log(`  ${(v + ': exit').padEnd(50)} ${e.toFixed(1).padStart(6)} ms  = ${(100 * e / median(t.none)).toFixed(0)}%`);
+    const s = median(t[`${v} start`]) - base,
+      e = median(t[`${v} exit`]) - base;
+    console.log(
+      `  ${(v + ': host setup + gate').padEnd(50)} ${s.toFixed(1).padStart(6)} ms` +
+        `  = ${((100 * s) / median(t.none)).toFixed(0)}% of run --network none`,
+    );
+    console.log(
+      `  ${(v + ': exit').padEnd(50)} ${e.toFixed(1).padStart(6)} ms  = ${((100 * e) / median(t.none)).toFixed(0)}%`,
+    );
   }
   console.log(`  (an empty sh in the namespace, subtracted: ${base.toFixed(1)} ms)`);
 } finally {
-  try { process.kill(Number(pid1), 'SIGKILL'); } catch { /* gone */ }
+  try {
+    process.kill(Number(pid1), 'SIGKILL');
+  } catch {
+    /* gone */
+  }
   fake.kill('SIGKILL');
   spawnSync(ip, ['netns', 'del', H]);
   rmSync(root, { recursive: true, force: true });

@@ -86,7 +86,9 @@ export const forwardingGuard = (b: Bridge): string =>
 
 /** sh: sets tsc_net_ready to 1 when the bridge is complete (route_localnet is the last thing set up). */
 export const readyCheck = (b: Bridge, indent: '' | '    ' = ''): Sh =>
-  sh`${lit(indent)}tsc_net_ready=; read -r tsc_net_ready 2>/dev/null < ${`/proc/sys/net/ipv4/conf/${b.name}/route_localnet`} || :`;
+  sh`${lit(indent)}tsc_net_ready=; read -r tsc_net_ready 2>/dev/null < ${localnet(b)} || :`;
+
+const localnet = (b: Bridge) => `/proc/sys/net/ipv4/conf/${b.name}/route_localnet`;
 
 /**
  * Host setup, before the container starts: make the bridge and the table unless they are there.
@@ -97,7 +99,8 @@ export function bridgeSetupStep(b: Bridge): Step {
   const { paths: p, bin } = b;
   const net = formatCidr(b.subnet);
   const gw = `${formatIPv4(b.gateway)}/${b.subnet.len}`;
-  const sys = `/proc/sys/net/ipv4/conf/${b.name}/route_localnet`;
+  const sys = localnet(b);
+  const changed = "tscontain: the store's subnet changed while this container was planned, run it again; it is now";
   return {
     title: `Make the bridge ${b.name} (${net}, gateway ${formatIPv4(b.gateway)}) and the nft table ip ${b.table}, once`,
     man: 'ip-link(8) bridge, nft(8), flock(1), proc(5) /proc/sys/net/ipv4/ip_forward and route_localnet',
@@ -109,7 +112,7 @@ export function bridgeSetupStep(b: Bridge): Step {
       sh`    ${bin('flock')} 9`,
       sh`    [ -s ${p.subnet} ] || echo ${net} > ${p.subnet}`,
       sh`    read -r tsc_net_sub < ${p.subnet}`,
-      sh`    [ "$tsc_net_sub" = ${net} ] || { echo ${"tscontain: the store's subnet changed while this container was planned, run it again; it is now"} "$tsc_net_sub" >&2; exit 1; }`,
+      sh`    [ "$tsc_net_sub" = ${net} ] || { echo ${changed} "$tsc_net_sub" >&2; exit 1; }`,
       readyCheck(b, '    '),
       sh`    if [ "$tsc_net_ready" != 1 ]; then`,
       // dash's read gets the value from /proc/sys but returns 1: the kernel ends the file at its second byte-sized read
@@ -145,7 +148,9 @@ export function bridgePruneStep(b: Bridge): Step {
       sh`[ -d ${p.addresses} ] || mkdir -p ${p.addresses}`,
       lit('{'),
       sh`  ${bin('flock')} 9`,
-      sh`  tsc_net_used=; for tsc_net_f in ${`/sys/class/net/${b.name}/brif`}/* ${p.addresses}/*; do [ ! -e "$tsc_net_f" ] || tsc_net_used=1; done`,
+      sh`  tsc_net_used=; for tsc_net_f in ${`/sys/class/net/${b.name}/brif`}/* ${p.addresses}/*; do`,
+      lit('    [ ! -e "$tsc_net_f" ] || tsc_net_used=1'),
+      lit('  done'),
       lit('  if [ -z "$tsc_net_used" ]; then'),
       sh`    [ ! -d ${`/sys/class/net/${b.name}`} ] || ${bin('ip')} link del ${b.name}`,
       sh`    ! ${bin('nft')} list table ip ${b.table} >/dev/null 2>&1 || ${bin('nft')} delete table ip ${b.table}`,

@@ -9,7 +9,11 @@ import { freeDeadAddresses, readAllocations } from './ipam.js';
 import { type NetPaths, TABLE, vethIdPrefix } from './store.js';
 
 type NftValue = number | string | { concat: (number | string)[] };
-interface NftMap { name: string; table: string; elem?: [NftValue, NftValue][] }
+interface NftMap {
+  name: string;
+  table: string;
+  elem?: [NftValue, NftValue][];
+}
 
 const nftText = (v: NftValue): string => (typeof v === 'object' ? v.concat.join(' . ') : String(v));
 const addressOf = (v: NftValue): string => String(typeof v === 'object' ? v.concat[0] : v);
@@ -30,20 +34,39 @@ export function staleElements(json: string, table: string, allocated: ReadonlySe
 /** Host veths on the bridge (names from /sys/class/net/BR/brif) whose container is not alive. */
 export function staleLinks(ports: string[], live: ReadonlySet<string>): string[] {
   const prefixes = new Set([...live].map((id) => id.slice(0, 12)));
-  return ports.filter((p) => { const id = vethIdPrefix(p); return id !== undefined && !prefixes.has(id); });
+  return ports.filter((p) => {
+    const id = vethIdPrefix(p);
+    return id !== undefined && !prefixes.has(id);
+  });
 }
 
-export interface GcResult { freed: string[]; elements: string[]; links: string[] }
+export interface GcResult {
+  freed: string[];
+  elements: string[];
+  links: string[];
+}
 
-export interface GcRunner { run: (cmd: string, args: string[], input?: string) => { code: number; out: string } }
+export interface GcRunner {
+  run: (cmd: string, args: string[], input?: string) => { code: number; out: string };
+}
 
 const realRunner = (): GcRunner => {
   const { spawnSync } = process.getBuiltinModule('node:child_process');
-  return { run: (cmd, args, input) => { const r = spawnSync(cmd, args, { input, encoding: 'utf8' }); return { code: r.status ?? 1, out: r.stdout ?? '' }; } };
+  return {
+    run: (cmd, args, input) => {
+      const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
+      return { code: r.status ?? 1, out: r.stdout ?? '' };
+    },
+  };
 };
 
 /** The gc the lead calls with the ids of the containers alive (including those being started). */
-export function gcNetwork(b: Bridge, live: ReadonlySet<string>, runner: GcRunner = realRunner(), sys = '/sys/class/net'): GcResult {
+export function gcNetwork(
+  b: Bridge,
+  live: ReadonlySet<string>,
+  runner: GcRunner = realRunner(),
+  sys = '/sys/class/net',
+): GcResult {
   const freed = freeDeadAddresses(b.paths.addresses, live);
   const allocated = new Set(readAllocations(b.paths.addresses).map((a) => a.address));
   const nft = b.bin('nft');
@@ -52,7 +75,11 @@ export function gcNetwork(b: Bridge, live: ReadonlySet<string>, runner: GcRunner
   if (elements.length && runner.run(nft, ['-f', '-'], elements.join('\n') + '\n').code !== 0)
     for (const e of elements) runner.run(nft, ['-f', '-'], e + '\n'); // all or nothing: one by one instead
   let ports: string[] = [];
-  try { ports = readdirSync(`${sys}/${b.name}/brif`); } catch { /* no bridge */ }
+  try {
+    ports = readdirSync(`${sys}/${b.name}/brif`);
+  } catch {
+    /* no bridge */
+  }
   const links = staleLinks(ports, live);
   for (const l of links) runner.run(b.bin('ip'), ['link', 'del', l]);
   return { freed, elements, links };
@@ -67,8 +94,12 @@ export function leftovers(paths: NetPaths, runner: GcRunner = realRunner(), nft 
   const out: string[] = [];
   const listed = runner.run(nft, ['-j', 'list', 'table', 'ip', TABLE]);
   const elements = listed.code === 0 ? staleElements(listed.out, TABLE, new Set()) : [];
-  if (elements.length) out.push(`nft elements in ip ${TABLE}: ${elements.map((e) => e.replace(/^delete element ip \S+ /, '')).join(', ')}`);
+  if (elements.length)
+    out.push(
+      `nft elements in ip ${TABLE}: ${elements.map((e) => e.replace(/^delete element ip \S+ /, '')).join(', ')}`,
+    );
   const addrs = readAllocations(paths.addresses);
-  if (addrs.length) out.push(`addresses allocated: ${addrs.map((a) => `${a.address} (${a.id.slice(0, 12)})`).join(' ')}`);
+  if (addrs.length)
+    out.push(`addresses allocated: ${addrs.map((a) => `${a.address} (${a.id.slice(0, 12)})`).join(' ')}`);
   return out;
 }

@@ -7,7 +7,10 @@ import { type Sh, lit, sh } from '../../plan/sh.js';
 import { type Step } from '../../plan/step.js';
 import { isIPv6, parseIPv4 } from './ipv4.js';
 
-export interface HostEntry { name: string; ip: string }
+export interface HostEntry {
+  name: string;
+  ip: string;
+}
 
 /** docker's /etc/hosts head */
 export const HOSTS_HEAD = [
@@ -27,12 +30,14 @@ export function parseAddHost(s: string, gateway?: string): HostEntry {
   const name = i < 0 ? '' : s.slice(0, i);
   let ip = i < 0 ? '' : s.slice(i + 1);
   const hint = 'use --add-host NAME:IP, e.g. --add-host db:192.0.2.10 (NAME=IP for IPv6, or NAME:host-gateway)';
-  if (!HOST.test(name) || name.endsWith('.') || name.endsWith('-')) throw new TscError(`invalid --add-host "${s}": "${name}" is not a host name`, hint);
+  if (!HOST.test(name) || name.endsWith('.') || name.endsWith('-'))
+    throw new TscError(`invalid --add-host "${s}": "${name}" is not a host name`, hint);
   if (ip === 'host-gateway') {
     if (!gateway) throw new TscError(`invalid --add-host "${s}": host-gateway needs --network bridge`, hint);
     ip = gateway;
   }
-  if (parseIPv4(ip) === undefined && !isIPv6(ip)) throw new TscError(`invalid --add-host "${s}": "${ip}" is not an IP address`, hint);
+  if (parseIPv4(ip) === undefined && !isIPv6(ip))
+    throw new TscError(`invalid --add-host "${s}": "${ip}" is not an IP address`, hint);
   return { name, ip };
 }
 
@@ -45,7 +50,8 @@ export function hostsHead(extra: HostEntry[]): string {
 }
 
 /** The names of the container's own line: its hostname, and its name when different. */
-export const ownNames = (hostname: string, name?: string): string[] => (name && name !== hostname ? [hostname, name] : [hostname]);
+export const ownNames = (hostname: string, name?: string): string[] =>
+  name && name !== hostname ? [hostname, name] : [hostname];
 
 /** The whole file, for a known address (tests, inspect): head + "IP\thostname [name]". */
 export const hostsFile = (extra: HostEntry[], hostname: string, name?: string, ip?: string): string =>
@@ -79,9 +85,8 @@ export function etcFilesStep(f: EtcFiles): Step {
     lines.push(lit('{'), sh`  printf '%s' ${f.hostsHead}`, ...own, sh`} > ${dir}/hosts`);
   }
   return {
-    title: 'Write the container\'s own /etc/resolv.conf, /etc/hosts and /etc/hostname (into its layer)',
-    man: 'resolv.conf(5), hosts(5), hostname(5), overlayfs: a file in the upper layer hides the image\'s',
+    title: "Write the container's own /etc/resolv.conf, /etc/hosts and /etc/hostname (into its layer)",
+    man: "resolv.conf(5), hosts(5), hostname(5), overlayfs: a file in the upper layer hides the image's",
     lines,
   };
 }
-

@@ -33,7 +33,10 @@ export interface NetRequest {
   join?: JoinTarget;
   facts: NetFacts;
   roots: Roots;
-  /** host programs by name -> absolute path (default: which(), system directories first: under npm, node_modules/.bin/nft is @vercel/nft) */
+  /**
+   * host programs by name -> absolute path (default: which(), system directories first: under npm,
+   * node_modules/.bin/nft is @vercel/nft)
+   */
   bin?: (name: string) => string;
   /** sh reference to PID 1's host pid at the gate */
   pid1?: Sh;
@@ -53,7 +56,9 @@ export interface NetworkPlan {
 
 function containerResolvers(r: NetRequest): number[] {
   const text = r.facts.resolvUpstream ?? r.facts.resolv;
-  return [...r.net.dns, ...parseResolvConf(text).nameservers].map(parseIPv4).filter((a): a is number => a !== undefined);
+  return [...r.net.dns, ...parseResolvConf(text).nameservers]
+    .map(parseIPv4)
+    .filter((a): a is number => a !== undefined);
 }
 
 /** The bridge for this host: remembered or newly chosen subnet, checked against the host's routes. */
@@ -65,16 +70,30 @@ export function hostBridge(r: Pick<NetRequest, 'facts' | 'roots' | 'bin' | 'net'
   const subnet = bridgeSubnet(r.facts.remembered, r.facts.routes, BRIDGE, containerResolvers(r as NetRequest));
   const made = r.facts.routes.find((x) => x.dev === BRIDGE && x.dst.len > 0);
   if (made && (made.dst.base !== subnet.base || made.dst.len !== subnet.len))
-    throw new TscError(`the bridge ${BRIDGE} has ${formatCidr(made.dst)}, but this store uses ${formatCidr(subnet)}`, 'another tscontain store made it: use one store per host, or remove the bridge (tscontain network prune) when no container runs');
+    throw new TscError(
+      `the bridge ${BRIDGE} has ${formatCidr(made.dst)}, but this store uses ${formatCidr(subnet)}`,
+      'another tscontain store made it: use one store per host, ' +
+        'or remove the bridge (tscontain network prune) when no container runs',
+    );
   return bridge(subnet, paths, r.bin ?? systemBin);
 }
 
 function etcFiles(r: NetRequest, gateway?: string): EtcFiles {
-  if (r.net.mode.kind === 'host') return { resolv: r.facts.resolv, hostsHead: r.facts.hosts ?? hostsHead([]), hostname: hostnameFile(r.hostname) };
-  const resolv = resolvConf({ host: r.facts.resolv, upstream: r.facts.resolvUpstream, dns: r.net.dns, dnsSearch: r.net.dnsSearch, dnsOptions: r.net.dnsOptions });
+  if (r.net.mode.kind === 'host')
+    return { resolv: r.facts.resolv, hostsHead: r.facts.hosts ?? hostsHead([]), hostname: hostnameFile(r.hostname) };
+  const resolv = resolvConf({
+    host: r.facts.resolv,
+    upstream: r.facts.resolvUpstream,
+    dns: r.net.dns,
+    dnsSearch: r.net.dnsSearch,
+    dnsOptions: r.net.dnsOptions,
+  });
   const extra = r.net.addHosts.map((h) => parseAddHost(h, gateway));
   return {
-    resolv: resolv.text, note: resolv.note, hostsHead: hostsHead(extra), hostname: hostnameFile(r.hostname),
+    resolv: resolv.text,
+    note: resolv.note,
+    hostsHead: hostsHead(extra),
+    hostname: hostnameFile(r.hostname),
     ownNames: r.net.mode.kind === 'bridge' ? ownNames(r.hostname, r.name) : undefined,
   };
 }
@@ -82,31 +101,75 @@ function etcFiles(r: NetRequest, gateway?: string): EtcFiles {
 export function planNetwork(r: NetRequest): NetworkPlan {
   const pid1 = r.pid1 ?? lit('"$tsc_pid1"');
   const mode = r.net.mode;
-  const record = (extra: Partial<NetworkPlan['record']> = {}) => ({ mode: mode.kind === 'container' ? `container:${mode.name}` : mode.kind, publish: [], ...extra });
-  const pidStep: Step = { title: 'Record PID 1\'s host pid and start time', man: 'proc(5) /proc/PID/stat', lines: recordPid1Lines(pid1) };
+  const record = (extra: Partial<NetworkPlan['record']> = {}) => ({
+    mode: mode.kind === 'container' ? `container:${mode.name}` : mode.kind,
+    publish: [],
+    ...extra,
+  });
+  const pidStep: Step = {
+    title: "Record PID 1's host pid and start time",
+    man: 'proc(5) /proc/PID/stat',
+    lines: recordPid1Lines(pid1),
+  };
   if (mode.kind === 'container') {
     if (!r.join) throw new Error('planNetwork: --network container: needs the target resolved (join)');
     return {
-      host: [joinStep(r.join), etcFilesStep(etcFiles(r))], gate: [pidStep], exit: [],
-      unshareNet: false, startPrefix: [joinPrefix((r.bin ?? systemBin)('nsenter'))], record: record(),
+      host: [joinStep(r.join), etcFilesStep(etcFiles(r))],
+      gate: [pidStep],
+      exit: [],
+      unshareNet: false,
+      startPrefix: [joinPrefix((r.bin ?? systemBin)('nsenter'))],
+      record: record(),
     };
   }
   if (mode.kind !== 'bridge')
-    return { host: [etcFilesStep(etcFiles(r))], gate: [pidStep], exit: [], unshareNet: mode.kind === 'none', startPrefix: [], record: record() };
+    return {
+      host: [etcFilesStep(etcFiles(r))],
+      gate: [pidStep],
+      exit: [],
+      unshareNet: mode.kind === 'none',
+      startPrefix: [],
+      record: record(),
+    };
 
   const b = hostBridge(r);
-  const ports = checkMappings([...r.net.publish, ...(r.net.publishAll ? publishAll(r.exposed).filter((m) => !r.net.publish.some((p) => p.container === m.container && p.proto === m.proto)) : [])], r.facts.listening);
-  const taken = (proto: 'tcp' | 'udp', p: number) => !!r.facts.listening?.[proto].has(p) || ports.some((m) => m.proto === proto && m.host.from === p && m.host.to === p);
+  const ports = checkMappings(
+    [
+      ...r.net.publish,
+      ...(r.net.publishAll
+        ? publishAll(r.exposed).filter(
+            (m) => !r.net.publish.some((p) => p.container === m.container && p.proto === m.proto),
+          )
+        : []),
+    ],
+    r.facts.listening,
+  );
+  const taken = (proto: 'tcp' | 'udp', p: number) =>
+    !!r.facts.listening?.[proto].has(p) || ports.some((m) => m.proto === proto && m.host.from === p && m.host.to === p);
   const publish = publishStep(b, ports, taken);
   return {
-    host: [bridgeSetupStep(b), allocateStep(b), ...(publish ? [publish] : []), etcFilesStep(etcFiles(r, formatIPv4(b.gateway)))],
+    host: [
+      bridgeSetupStep(b),
+      allocateStep(b),
+      ...(publish ? [publish] : []),
+      etcFilesStep(etcFiles(r, formatIPv4(b.gateway))),
+    ],
     gate: [vethGateStep(b, r.id, pid1), pidStep],
-    exit: [{
-      title: `Disconnect from ${b.name}: unpublish its ports, delete ${vethName(r.id)}, give its address back`,
-      man: 'nft(8) delete element, ip-link(8) delete',
-      lines: [...unpublishLines(b), ...vethExitLines(b, r.id), ...freeLines(b)],
-    }],
-    unshareNet: true, startPrefix: [],
-    record: record({ bridge: b.name, subnet: formatCidr(b.subnet), gateway: formatIPv4(b.gateway), veth: vethName(r.id), publish: ports }),
+    exit: [
+      {
+        title: `Disconnect from ${b.name}: unpublish its ports, delete ${vethName(r.id)}, give its address back`,
+        man: 'nft(8) delete element, ip-link(8) delete',
+        lines: [...unpublishLines(b), ...vethExitLines(b, r.id), ...freeLines(b)],
+      },
+    ],
+    unshareNet: true,
+    startPrefix: [],
+    record: record({
+      bridge: b.name,
+      subnet: formatCidr(b.subnet),
+      gateway: formatIPv4(b.gateway),
+      veth: vethName(r.id),
+      publish: ports,
+    }),
   };
 }

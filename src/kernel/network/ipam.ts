@@ -23,6 +23,7 @@ export function hostRange(c: Cidr): { first: number; last: number } {
 export function allocateStep(b: Bridge): Step {
   const dir = b.paths.addresses;
   const { first, last } = hostRange(b.subnet);
+  const full = `tscontain: no free address left in ${formatCidr(b.subnet)}: ` + 'remove stopped containers, or run tscontain gc';
   return {
     title: `Take a free address in ${formatCidr(b.subnet)} (a file per address, created exclusively)`,
     man: 'sh(1) set -C (noclobber: open with O_EXCL), open(2)',
@@ -34,10 +35,11 @@ export function allocateStep(b: Bridge): Step {
       lit('while :; do'),
       sh`  tsc_net_n=$(( tsc_net_n >= ${last} || tsc_net_n < ${first} ? ${first} : tsc_net_n + 1 ))`,
       sh`  tsc_net_x=$(( ${b.subnet.base} + tsc_net_n ))`,
-      lit('  tsc_net_ip=$(( tsc_net_x >> 24 )).$(( tsc_net_x >> 16 & 255 )).$(( tsc_net_x >> 8 & 255 )).$(( tsc_net_x & 255 ))'),
+      lit('  tsc_net_ip=$(( tsc_net_x >> 24 )).$(( tsc_net_x >> 16 & 255 ))'),
+      lit('  tsc_net_ip=$tsc_net_ip.$(( tsc_net_x >> 8 & 255 )).$(( tsc_net_x & 255 ))'),
       sh`  { echo "$tsc_id" > ${dir}/"$tsc_net_ip"; } 2>/dev/null && break`,
       lit('  tsc_net_i=$(( tsc_net_i + 1 ))'),
-      sh`  [ "$tsc_net_i" -le ${last - first} ] || { set +C; echo ${`tscontain: no free address left in ${formatCidr(b.subnet)}: remove stopped containers, or run tscontain gc`} >&2; exit 1; }`,
+      sh`  [ "$tsc_net_i" -le ${last - first} ] || { set +C; echo ${full} >&2; exit 1; }`,
       lit('done; set +C'),
       sh`echo "$tsc_net_n" > ${dir}/.next`,
       lit('echo "$tsc_net_ip" > "$tsc_run/ip"'),
@@ -57,17 +59,28 @@ export function freeLines(b: Bridge) {
   ];
 }
 
-export interface Allocation { address: string; id: string }
+export interface Allocation {
+  address: string;
+  id: string;
+}
 
 /** The addresses in use, read from the directory (files whose name is not an address are skipped). */
 export function readAllocations(dir: string): Allocation[] {
   let names: string[];
-  try { names = readdirSync(dir); } catch { return []; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
   const out: Allocation[] = [];
   for (const n of names) {
     if (parseIPv4(n) === undefined) continue;
     let id = '';
-    try { id = readFileSync(join(dir, n), 'utf8').trim(); } catch { continue; }
+    try {
+      id = readFileSync(join(dir, n), 'utf8').trim();
+    } catch {
+      continue;
+    }
     out.push({ address: n, id });
   }
   return out;
@@ -84,9 +97,18 @@ export function freeDeadAddresses(dir: string, live: ReadonlySet<string>, now = 
     if (live.has(a.id)) continue;
     const file = join(dir, a.address);
     if (a.id === '') {
-      try { if (now - statSync(file).mtimeMs < 60_000) continue; } catch { continue; }
+      try {
+        if (now - statSync(file).mtimeMs < 60_000) continue;
+      } catch {
+        continue;
+      }
     }
-    try { unlinkSync(file); freed.push(a.address); } catch { /* taken care of by someone else */ }
+    try {
+      unlinkSync(file);
+      freed.push(a.address);
+    } catch {
+      /* taken care of by someone else */
+    }
   }
   return freed;
 }

@@ -1,7 +1,10 @@
 // IPv4 addresses as unsigned 32-bit numbers, and prefixes (a.b.c.d/len): parsing, printing and
 // overlap. Pure, no I/O; every other network file builds on these.
 
-export interface Cidr { base: number; len: number }
+export interface Cidr {
+  base: number;
+  len: number;
+}
 
 /** a.b.c.d in dotted decimal, each part 0..255 without leading zeros (which some tools read as octal). */
 export function parseIPv4(s: string): number | undefined {
@@ -21,7 +24,7 @@ export function parseCidr(s: string): Cidr | undefined {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(s);
   const base = m ? parseIPv4(m[1]) : undefined;
   const len = m ? Number(m[2]) : NaN;
-  if (base === undefined || !(len >= 0 && len <= 32) || ((base & maskOf(len)) >>> 0) !== base) return undefined;
+  if (base === undefined || !(len >= 0 && len <= 32) || (base & maskOf(len)) >>> 0 !== base) return undefined;
   return { base, len };
 }
 
@@ -30,10 +33,10 @@ export const formatCidr = (c: Cidr): string => `${formatIPv4(c.base)}/${c.len}`;
 /** Two prefixes overlap when they agree on the bits of the shorter one. */
 export function overlaps(a: Cidr, b: Cidr): boolean {
   const m = maskOf(Math.min(a.len, b.len));
-  return ((a.base & m) >>> 0) === ((b.base & m) >>> 0);
+  return (a.base & m) >>> 0 === (b.base & m) >>> 0;
 }
 
-export const contains = (c: Cidr, addr: number): boolean => ((addr & maskOf(c.len)) >>> 0) === c.base;
+export const contains = (c: Cidr, addr: number): boolean => (addr & maskOf(c.len)) >>> 0 === c.base;
 
 /** The n-th address of a prefix (n = 1 is the first host address). */
 export const nth = (c: Cidr, n: number): number => (c.base + n) >>> 0;

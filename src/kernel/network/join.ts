@@ -11,7 +11,7 @@ import { type Step } from '../../plan/step.js';
 /** The file, in a container's run dir, with "PID START-TICKS" of its PID 1 (written at the gate). */
 export const PID1_FILE = 'pid1';
 
-/** sh function: tsc_net_stat FIELDS-AFTER-COMM sets tsc_net_state (field 3) and tsc_net_ticks (field 22) of /proc/PID/stat. */
+/** sh function: given the /proc/PID/stat fields after comm, sets tsc_net_state (field 3) and tsc_net_ticks (22). */
 const statFn = lit('tsc_net_statf() { tsc_net_state=$1; shift 19; tsc_net_ticks=$1; }');
 
 /**
@@ -26,7 +26,10 @@ export function recordPid1Lines(pid: Sh): Sh[] {
   ];
 }
 
-export interface JoinTarget { name: string; runDir: string }
+export interface JoinTarget {
+  name: string;
+  runDir: string;
+}
 
 /** Host setup: open the other container's network namespace on fd 6, or fail in one line. */
 export function joinStep(t: JoinTarget): Step {
@@ -38,7 +41,7 @@ export function joinStep(t: JoinTarget): Step {
     lines: [
       statFn,
       sh`tsc_net_pid=; tsc_net_t=; read -r tsc_net_pid tsc_net_t 2>/dev/null < ${file} || :`,
-      lit('case $tsc_net_pid in \'\'|*[!0-9]*) tsc_net_pid=0 ;; esac'),
+      lit("case $tsc_net_pid in ''|*[!0-9]*) tsc_net_pid=0 ;; esac"),
       sh`[ -r "/proc/$tsc_net_pid/ns/net" ] || { echo ${fail} >&2; exit 1; }`,
       lit('exec 6< "/proc/$tsc_net_pid/ns/net"'),
       lit('tsc_net_stat=; read -r tsc_net_stat 2>/dev/null < "/proc/$tsc_net_pid/stat" || :'),

@@ -6,13 +6,25 @@ import { type OptDef } from '../../options.js';
 import { parseDns, parseDnsOption, parseDnsSearch } from './resolv.js';
 import { type PortMapping, checkMappings, parsePublish } from './publish.js';
 
-export type NetworkMode = { kind: 'bridge' } | { kind: 'none' } | { kind: 'host' } | { kind: 'container'; name: string };
+export type NetworkMode =
+  { kind: 'bridge' } | { kind: 'none' } | { kind: 'host' } | { kind: 'container'; name: string };
 
 export const NETWORK_OPTIONS: OptDef[] = [
-  { name: 'network', type: 'string', arg: 'MODE', desc: '"bridge" (default: tsc0 with NAT), "none" (only lo), "host", or "container:NAME" (share its network)' },
-  { name: 'publish', short: 'p', type: 'list', arg: '[IP:]HOST:CTR[/udp]', desc: 'publish a container port on the host (ports may be ranges, e.g. 8000-8009:80-89)' },
+  {
+    name: 'network',
+    type: 'string',
+    arg: 'MODE',
+    desc: '"bridge" (default: tsc0 with NAT), "none" (only lo), "host", or "container:NAME" (share its network)',
+  },
+  {
+    name: 'publish',
+    short: 'p',
+    type: 'list',
+    arg: '[IP:]HOST:CTR[/udp]',
+    desc: 'publish a container port on the host (ports may be ranges, e.g. 8000-8009:80-89)',
+  },
   { name: 'publish-all', short: 'P', type: 'bool', desc: 'publish every port the image exposes on a free host port' },
-  { name: 'dns', type: 'list', arg: 'IP', desc: 'resolver for /etc/resolv.conf (instead of the host\'s)' },
+  { name: 'dns', type: 'list', arg: 'IP', desc: "resolver for /etc/resolv.conf (instead of the host's)" },
   { name: 'dns-search', type: 'list', arg: 'DOMAIN', desc: 'search domain for /etc/resolv.conf ("." for none)' },
   { name: 'dns-option', type: 'list', arg: 'OPT', desc: 'resolver option for /etc/resolv.conf, e.g. ndots:2' },
   { name: 'add-host', type: 'list', arg: 'NAME:IP', desc: 'add a line to /etc/hosts (IP may be host-gateway)' },
@@ -23,7 +35,11 @@ export function parseNetworkMode(s: string): NetworkMode {
   if (s === 'none' || s === 'host') return { kind: s };
   if (s.startsWith('container:')) {
     const name = s.slice('container:'.length);
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new TscError(`invalid --network "${s}": "${name}" is not a container name or id`, 'use --network container:NAME');
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name))
+      throw new TscError(
+        `invalid --network "${s}": "${name}" is not a container name or id`,
+        'use --network container:NAME',
+      );
     return { kind: 'container', name };
   }
   throw new TscError(`unsupported network mode "${s}"`, 'use --network bridge (default), none, host or container:NAME');
@@ -49,11 +65,19 @@ export function parseNetworkOptions(o: Record<string, unknown>, hostname?: strin
   const publish = list(o.publish).flatMap(parsePublish);
   checkMappings(publish);
   const n: NetOptions = {
-    mode, publish, publishAll: o['publish-all'] === true,
-    dns: list(o.dns).map(parseDns), dnsSearch: list(o['dns-search']).map(parseDnsSearch),
-    dnsOptions: list(o['dns-option']).map(parseDnsOption), addHosts: list(o['add-host']),
+    mode,
+    publish,
+    publishAll: o['publish-all'] === true,
+    dns: list(o.dns).map(parseDns),
+    dnsSearch: list(o['dns-search']).map(parseDnsSearch),
+    dnsOptions: list(o['dns-option']).map(parseDnsOption),
+    addHosts: list(o['add-host']),
   };
-  const conflict = (what: string) => new TscError(`conflicting options: ${what} and --network ${mode.kind === 'container' ? 'container:' + mode.name : mode.kind}`, `drop ${what}`);
+  const conflict = (what: string) =>
+    new TscError(
+      `conflicting options: ${what} and --network ${mode.kind === 'container' ? 'container:' + mode.name : mode.kind}`,
+      `drop ${what}`,
+    );
   if (mode.kind !== 'bridge' && (n.publish.length || n.publishAll)) throw conflict('publishing ports (-p, -P)');
   if (mode.kind === 'container') {
     if (hostname !== undefined) throw conflict('--hostname');

@@ -19,7 +19,13 @@ export interface NetFacts {
   listening?: { tcp: Set<number>; udp: Set<number> };
 }
 
-const read = (f: string): string | undefined => { try { return readFileSync(f, 'utf8'); } catch { return undefined; } };
+const read = (f: string): string | undefined => {
+  try {
+    return readFileSync(f, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
 
 /**
  * Local ports in use from /proc/net/{tcp,tcp6,udp,udp6} (proc(5)): TCP sockets in LISTEN (state
@@ -37,11 +43,18 @@ export function parseProcNetSockets(text: string, listenState: string): Set<numb
 }
 
 export function readListening(proc = '/proc'): { tcp: Set<number>; udp: Set<number> } {
-  const get = (files: string[], state: string) => new Set(files.flatMap((f) => [...parseProcNetSockets(read(join(proc, 'net', f)) ?? '', state)]));
+  const get = (files: string[], state: string) =>
+    new Set(files.flatMap((f) => [...parseProcNetSockets(read(join(proc, 'net', f)) ?? '', state)]));
   return { tcp: get(['tcp', 'tcp6'], '0A'), udp: get(['udp', 'udp6'], '07') };
 }
 
-export interface ProbeOptions { proc?: string; etc?: string; run?: string; subnetFile: string; listening?: boolean }
+export interface ProbeOptions {
+  proc?: string;
+  etc?: string;
+  run?: string;
+  subnetFile: string;
+  listening?: boolean;
+}
 
 export function readNetFacts(o: ProbeOptions): NetFacts {
   const proc = o.proc ?? '/proc';

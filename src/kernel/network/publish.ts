@@ -20,14 +20,16 @@ export interface PortMapping {
 /** docker's default range for ports it picks itself (-P, -p CONTAINER_PORT) */
 export const EPHEMERAL = { from: 32768, to: 60999 };
 
-const USAGE = 'use -p [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp], ports 1-65535, e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp';
+const USAGE =
+  'use -p [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp], ports 1-65535, e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp';
 
 function portRange(s: string, whole: string): { from: number; to: number } {
   const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(s);
   if (!m) throw new TscError(`invalid -p "${whole}": "${s}" is not a port or a port range`, USAGE);
   const from = Number(m[1]);
   const to = m[2] === undefined ? from : Number(m[2]);
-  for (const p of [from, to]) if (p < 1 || p > 65535) throw new TscError(`invalid -p "${whole}": port ${p} is out of range`, USAGE);
+  for (const p of [from, to])
+    if (p < 1 || p > 65535) throw new TscError(`invalid -p "${whole}": port ${p} is out of range`, USAGE);
   if (to < from) throw new TscError(`invalid -p "${whole}": the range ${s} ends before it starts`, USAGE);
   return { from, to };
 }
@@ -47,10 +49,12 @@ export function parsePublish(v: string): PortMapping[] {
   const parts = spec.split(':');
   if (parts.length > 3 || parts.some((x, i) => x === '' && !(parts.length === 3 && i === 1)))
     throw new TscError(`invalid -p "${v}"`, USAGE);
-  const [ipPart, hostPart, ctrPart] = parts.length === 3 ? parts : parts.length === 2 ? [undefined, ...parts] : [undefined, undefined, parts[0]];
+  const [ipPart, hostPart, ctrPart] =
+    parts.length === 3 ? parts : parts.length === 2 ? [undefined, ...parts] : [undefined, undefined, parts[0]];
   let hostIp: string | undefined;
   if (ipPart !== undefined) {
-    if (parseIPv4(ipPart) === undefined) throw new TscError(`invalid -p "${v}": "${ipPart}" is not an IPv4 address`, USAGE);
+    if (parseIPv4(ipPart) === undefined)
+      throw new TscError(`invalid -p "${v}": "${ipPart}" is not an IPv4 address`, USAGE);
     hostIp = ipPart === '0.0.0.0' ? undefined : ipPart;
   }
   const ctr = portRange(ctrPart, v);
@@ -60,7 +64,8 @@ export function parsePublish(v: string): PortMapping[] {
   if (host === undefined) {
     for (let i = 0; i < n; i++) out.push({ proto, hostIp, host: { ...EPHEMERAL }, container: ctr.from + i });
   } else if (host.to - host.from + 1 === n) {
-    for (let i = 0; i < n; i++) out.push({ proto, hostIp, host: { from: host.from + i, to: host.from + i }, container: ctr.from + i });
+    for (let i = 0; i < n; i++)
+      out.push({ proto, hostIp, host: { from: host.from + i, to: host.from + i }, container: ctr.from + i });
   } else if (n === 1) {
     out.push({ proto, hostIp, host, container: ctr.from }); // docker: one free port of the host range
   } else {
@@ -74,18 +79,26 @@ export function publishAll(exposed: Record<string, unknown> | undefined): PortMa
   const out: PortMapping[] = [];
   for (const key of Object.keys(exposed ?? {})) {
     const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/.exec(key);
-    if (!m) throw new TscError(`the image exposes "${key}", which is not PORT[/tcp|/udp]`, 'publish its ports one by one with -p');
+    if (!m)
+      throw new TscError(
+        `the image exposes "${key}", which is not PORT[/tcp|/udp]`,
+        'publish its ports one by one with -p',
+      );
     if (m[3] === 'sctp') continue; // not published by tscontain (nor by most docker setups)
     const from = Number(m[1]);
     const to = m[2] === undefined ? from : Number(m[2]);
-    if (from < 1 || to > 65535 || to < from) throw new TscError(`the image exposes "${key}", which is out of range`, 'publish its ports one by one with -p');
-    for (let p = from; p <= to; p++) out.push({ proto: (m[3] ?? 'tcp') as Proto, host: { ...EPHEMERAL }, container: p });
+    if (from < 1 || to > 65535 || to < from)
+      throw new TscError(`the image exposes "${key}", which is out of range`, 'publish its ports one by one with -p');
+    for (let p = from; p <= to; p++)
+      out.push({ proto: (m[3] ?? 'tcp') as Proto, host: { ...EPHEMERAL }, container: p });
   }
   return out.sort((a, b) => a.container - b.container || a.proto.localeCompare(b.proto));
 }
 
 const fixed = (m: PortMapping) => m.host.from === m.host.to;
-const showMapping = (m: PortMapping) => `${m.hostIp ? m.hostIp + ':' : ''}${fixed(m) ? m.host.from : `${m.host.from}-${m.host.to}`}:${m.container}/${m.proto}`;
+const showMapping = (m: PortMapping) =>
+  `${m.hostIp ? m.hostIp + ':' : ''}${fixed(m) ? m.host.from : `${m.host.from}-${m.host.to}`}` +
+  `:${m.container}/${m.proto}`;
 
 /**
  * One container cannot publish a host port twice, nor one container port of -P twice (an -p for
@@ -93,15 +106,25 @@ const showMapping = (m: PortMapping) => `${m.hostIp ? m.hostIp + ':' : ''}${fixe
  * 0.0.0.0:80 next to 127.0.0.1:80); ports a host program listens on are refused, because DNAT would
  * hide that program from other machines.
  */
-export function checkMappings(ms: PortMapping[], listening: { tcp: ReadonlySet<number>; udp: ReadonlySet<number> } = { tcp: new Set(), udp: new Set() }): PortMapping[] {
+export function checkMappings(
+  ms: PortMapping[],
+  listening: { tcp: ReadonlySet<number>; udp: ReadonlySet<number> } = { tcp: new Set(), udp: new Set() },
+): PortMapping[] {
   const seen = new Map<string, PortMapping>();
   for (const m of ms.filter(fixed)) {
     const k = `${m.host.from}/${m.proto}`;
     const other = seen.get(k);
-    if (other) throw new TscError(`host port ${k} is published twice (${showMapping(other)} and ${showMapping(m)})`, 'give each host port once');
+    if (other)
+      throw new TscError(
+        `host port ${k} is published twice (${showMapping(other)} and ${showMapping(m)})`,
+        'give each host port once',
+      );
     seen.set(k, m);
     if (listening[m.proto].has(m.host.from))
-      throw new TscError(`host port ${k} is in use by a program on this host`, 'choose another host port, e.g. -p 8080:' + m.container);
+      throw new TscError(
+        `host port ${k} is in use by a program on this host`,
+        'choose another host port, e.g. -p 8080:' + m.container,
+      );
   }
   return ms;
 }
@@ -118,14 +141,20 @@ export function candidates(m: PortMapping, taken: (p: number) => boolean, count 
   return out;
 }
 
-/** The nft lines that publish one port, as a printf format and its arguments (the container address comes at run time). */
+/** The nft lines that publish one port, as a printf format and its arguments (the address comes at run time). */
 function elementFormat(b: Bridge, m: PortMapping, port: Sh | string): { fmt: string; args: (Sh | string)[] } {
   const t = `ip ${b.table}`;
   const ip = lit('"$tsc_net_ip"');
   const claim = `create element ${t} ${m.proto}_claim { %s : %s }\\n`;
   if (m.hostIp)
-    return { fmt: claim + `add element ${t} ${m.proto}_pub_ip { %s . %s : %s . %s }\\n`, args: [port, ip, m.hostIp, port, ip, String(m.container)] };
-  return { fmt: claim + `add element ${t} ${m.proto}_pub { %s : %s . %s }\\n`, args: [port, ip, port, ip, String(m.container)] };
+    return {
+      fmt: claim + `add element ${t} ${m.proto}_pub_ip { %s . %s : %s . %s }\\n`,
+      args: [port, ip, m.hostIp, port, ip, String(m.container)],
+    };
+  return {
+    fmt: claim + `add element ${t} ${m.proto}_pub { %s : %s . %s }\\n`,
+    args: [port, ip, port, ip, String(m.container)],
+  };
 }
 
 /** "$tsc_run/ports": PROTO CONTAINER_PORT HOST_IP HOST_PORT per line, written once the ports are ours. */
@@ -137,36 +166,52 @@ function recordFormat(m: PortMapping, port: Sh | string): { fmt: string; args: (
  * Host setup, after allocateStep (needs tsc_net_ip, $tsc_run). Fixed ports: one nft transaction.
  * A port picked from a range: one attempt per candidate until a claim succeeds.
  */
-export function publishStep(b: Bridge, ms: PortMapping[], taken: (proto: Proto, p: number) => boolean = () => false): Step | undefined {
+export function publishStep(
+  b: Bridge,
+  ms: PortMapping[],
+  taken: (proto: Proto, p: number) => boolean = () => false,
+): Step | undefined {
   if (!ms.length) return undefined;
   const nft = b.bin('nft');
   const lines: Sh[] = [];
   const statics = ms.filter(fixed);
   if (statics.length) {
-    const printfs = statics.map((m) => { const e = elementFormat(b, m, String(m.host.from)); return sh`printf ${e.fmt} ${e.args}`; });
-    const records = statics.map((m) => { const r = recordFormat(m, String(m.host.from)); return sh`printf ${r.fmt} ${r.args}`; });
+    const printfs = statics.map((m) => {
+      const e = elementFormat(b, m, String(m.host.from));
+      return sh`printf ${e.fmt} ${e.args}`;
+    });
+    const records = statics.map((m) => {
+      const r = recordFormat(m, String(m.host.from));
+      return sh`printf ${r.fmt} ${r.args}`;
+    });
     lines.push(
-      lit('{'), ...printfs.map((p) => sh`  ${p}`), sh`} | ${nft} -f - 2>"$tsc_run/nft.err" || {`,
+      lit('{'),
+      ...printfs.map((p) => sh`  ${p}`),
+      sh`} | ${nft} -f - 2>"$tsc_run/nft.err" || {`,
       ...conflictReport(b, statics),
       lit('}'),
-      lit('{'), ...records.map((p) => sh`  ${p}`), lit('} >> "$tsc_run/ports"'),
+      lit('{'),
+      ...records.map((p) => sh`  ${p}`),
+      lit('} >> "$tsc_run/ports"'),
     );
   }
   for (const m of ms.filter((x) => !fixed(x))) {
     const cands = candidates(m, (p) => taken(m.proto, p));
     const e = elementFormat(b, m, lit('"$tsc_net_p"'));
     const r = recordFormat(m, lit('"$tsc_net_p"'));
+    const none = `tscontain: no free host port in ${m.host.from}-${m.host.to} for ${m.container}/${m.proto}`;
     lines.push(
       sh`tsc_net_ok=; for tsc_net_p in ${cands.map(String)}; do`,
       sh`  printf ${e.fmt} ${e.args} | ${nft} -f - 2>/dev/null && { tsc_net_ok=1; break; }`,
       lit('done'),
-      sh`[ -n "$tsc_net_ok" ] || { echo ${`tscontain: no free host port in ${m.host.from}-${m.host.to} for ${m.container}/${m.proto}`} >&2; exit 1; }`,
+      sh`[ -n "$tsc_net_ok" ] || { echo ${none} >&2; exit 1; }`,
       sh`printf ${r.fmt} ${r.args} >> "$tsc_run/ports"`,
     );
   }
   const shown = ms.map(showMapping);
+  const list = shown.length > 4 ? `${shown.slice(0, 4).join(', ')} and ${shown.length - 4} more` : shown.join(', ');
   return {
-    title: `Publish ${shown.length > 4 ? `${shown.slice(0, 4).join(', ')} and ${shown.length - 4} more` : shown.join(', ')}: DNAT from the host's addresses to the container`,
+    title: `Publish ${list}: DNAT from the host's addresses to the container`,
     man: 'nft(8) maps, create element (fails if the key exists), nat',
     lines,
   };
@@ -176,7 +221,13 @@ export function publishStep(b: Bridge, ms: PortMapping[], taken: (proto: Proto, 
 function conflictReport(b: Bridge, ms: PortMapping[]): Sh[] {
   const nft = b.bin('nft');
   return [
-    ...ms.map((m) => sh`  ! ${nft} get element ip ${b.table} ${`${m.proto}_claim`} ${`{ ${m.host.from} }`} >/dev/null 2>&1 || { echo ${`tscontain: host port ${m.host.from}/${m.proto} is already published by another container`} >&2; exit 1; }`),
+    ...ms.flatMap((m) => {
+      const taken = `tscontain: host port ${m.host.from}/${m.proto} is already published by another container`;
+      return [
+        sh`  ! ${nft} get element ip ${b.table} ${`${m.proto}_claim`} ${`{ ${m.host.from} }`} >/dev/null 2>&1 ||`,
+        sh`    { echo ${taken} >&2; exit 1; }`,
+      ];
+    }),
     lit('  sed \'s/^/tscontain: /\' "$tsc_run/nft.err" >&2; exit 1'),
   ];
 }
@@ -199,13 +250,19 @@ export function unpublishLines(b: Bridge): Sh[] {
     lit('      fi'),
     lit('    done < "$tsc_run/ports"'),
     lit('  }'),
-    sh`  tsc_net_del | ${b.bin('nft')} -f - 2>/dev/null || tsc_net_del | while read -r tsc_net_l; do echo "$tsc_net_l" | ${b.bin('nft')} -f - 2>/dev/null; done || :`,
+    sh`  tsc_net_del | ${b.bin('nft')} -f - 2>/dev/null ||`,
+    sh`    tsc_net_del | while read -r tsc_net_l; do echo "$tsc_net_l" | ${b.bin('nft')} -f - 2>/dev/null; done || :`,
     lit('  rm -f "$tsc_run/ports"'),
     lit('fi'),
   ];
 }
 
-export interface PublishedPort { proto: Proto; container: number; hostIp: string; hostPort: number }
+export interface PublishedPort {
+  proto: Proto;
+  container: number;
+  hostIp: string;
+  hostPort: number;
+}
 
 /** The "$tsc_run/ports" file back to data (for port, ps, inspect). */
 export function parsePortsFile(text: string): PublishedPort[] {
@@ -223,9 +280,11 @@ export function parsePortsFile(text: string): PublishedPort[] {
  * or with a port given only "0.0.0.0:8080". Returns undefined when the filter matches nothing.
  */
 export function formatPort(ports: PublishedPort[], filter?: string): string | undefined {
-  if (filter === undefined) return ports.map((p) => `${p.container}/${p.proto} -> ${p.hostIp}:${p.hostPort}\n`).join('');
+  if (filter === undefined)
+    return ports.map((p) => `${p.container}/${p.proto} -> ${p.hostIp}:${p.hostPort}\n`).join('');
   const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(filter);
-  if (!m) throw new TscError(`invalid port "${filter}"`, 'use PORT or PORT/tcp or PORT/udp, e.g. tscontain port web 80');
+  if (!m)
+    throw new TscError(`invalid port "${filter}"`, 'use PORT or PORT/tcp or PORT/udp, e.g. tscontain port web 80');
   const hits = ports.filter((p) => p.container === Number(m[1]) && p.proto === (m[2] ?? 'tcp'));
   return hits.length ? hits.map((p) => `${p.hostIp}:${p.hostPort}\n`).join('') : undefined;
 }

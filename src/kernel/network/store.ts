@@ -18,7 +18,13 @@ export interface NetPaths {
 
 export function netPaths(r: Roots): NetPaths {
   const dir = join(r.lib, 'network');
-  return { dir, lock: join(dir, 'lock'), subnet: join(dir, 'subnet'), addresses: join(dir, 'addresses'), forwardingWasOff: join(dir, 'forwarding-was-off') };
+  return {
+    dir,
+    lock: join(dir, 'lock'),
+    subnet: join(dir, 'subnet'),
+    addresses: join(dir, 'addresses'),
+    forwardingWasOff: join(dir, 'forwarding-was-off'),
+  };
 }
 
 /** The bridge, the nft table and the host side of each veth: every name starts with tsc / holds tscontain. */

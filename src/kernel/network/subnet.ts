@@ -4,7 +4,10 @@
 import { TscError } from '../../errors.js';
 import { type Cidr, contains, formatCidr, formatIPv4, maskOf, overlaps, parseCidr } from './ipv4.js';
 
-export interface Route { dst: Cidr; dev: string }
+export interface Route {
+  dst: Cidr;
+  dev: string;
+}
 
 /** 32-bit little-endian hex as /proc/net/route prints addresses (on x86 and arm64). */
 const hexLE = (h: string): number => {
@@ -65,23 +68,44 @@ export function collision(subnet: Cidr, routes: Route[], ownBridge?: string): Ro
  */
 export function chooseSubnet(routes: Route[], avoid: number[] = []): Cidr {
   const free = candidates().find((c) => !collision(c, routes) && !avoid.some((a) => contains(c, a)));
-  if (!free) throw new TscError('no private /16 is free for the bridge: every candidate overlaps a route of this host', 'write one into the store\'s network/subnet file, e.g. 172.31.0.0/16');
+  if (!free)
+    throw new TscError(
+      'no private /16 is free for the bridge: every candidate overlaps a route of this host',
+      "write one into the store's network/subnet file, e.g. 172.31.0.0/16",
+    );
   return free;
 }
 
 /** A remembered subnet must still be free (a VPN may have come up since): one clear line if not. */
 export function checkSubnet(subnet: Cidr, routes: Route[], bridge: string, avoid: number[] = []): void {
   const r = collision(subnet, routes, bridge);
-  if (r) throw new TscError(`the bridge subnet ${formatCidr(subnet)} overlaps the host route ${formatCidr(r.dst)} on ${r.dev}`, 'remove the store\'s network/subnet file (with no container running) to choose another');
+  if (r)
+    throw new TscError(
+      `the bridge subnet ${formatCidr(subnet)} overlaps the host route ${formatCidr(r.dst)} on ${r.dev}`,
+      "remove the store's network/subnet file (with no container running) to choose another",
+    );
   const a = avoid.find((x) => contains(subnet, x));
-  if (a !== undefined) throw new TscError(`the bridge subnet ${formatCidr(subnet)} contains ${formatIPv4(a)}, a resolver of this host`, 'remove the store\'s network/subnet file (with no container running) to choose another');
+  if (a !== undefined)
+    throw new TscError(
+      `the bridge subnet ${formatCidr(subnet)} contains ${formatIPv4(a)}, a resolver of this host`,
+      "remove the store's network/subnet file (with no container running) to choose another",
+    );
 }
 
 /** The subnet to use: the remembered one (checked), else a new choice. */
-export function bridgeSubnet(remembered: string | undefined, routes: Route[], bridge: string, avoid: number[] = []): Cidr {
+export function bridgeSubnet(
+  remembered: string | undefined,
+  routes: Route[],
+  bridge: string,
+  avoid: number[] = [],
+): Cidr {
   if (remembered !== undefined) {
     const c = parseCidr(remembered.trim());
-    if (!c || c.len > 24 || c.len < 8) throw new TscError(`the store's network/subnet file holds "${remembered.trim()}", not a prefix from /8 to /24`, 'fix or remove it');
+    if (!c || c.len > 24 || c.len < 8)
+      throw new TscError(
+        `the store's network/subnet file holds "${remembered.trim()}", not a prefix from /8 to /24`,
+        'fix or remove it',
+      );
     checkSubnet(c, routes, bridge, avoid);
     return c;
   }

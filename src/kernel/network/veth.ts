@@ -17,13 +17,22 @@ import { vethName } from './store.js';
 export function vethGateStep(b: Bridge, id: string, pid: Sh): Step {
   const link = vethName(id);
   const mac = '02:74:%02x:%02x:%02x:%02x';
+  const hostSide =
+    `link add ${link} up master ${b.name} type veth peer name eth0 address ${mac} netns %s\\n` +
+    `link set ${link} type bridge_slave hairpin on\\n`;
+  const gw = formatIPv4(b.gateway);
+  const inside =
+    `link set lo up\\naddr add %s/${b.subnet.len} dev eth0\\n` + `link set eth0 up\\nroute add default via ${gw}\\n`;
   return {
-    title: `Connect the container to ${b.name}: veth pair ${link} (host) / eth0 (container), its address, the default route via ${formatIPv4(b.gateway)}`,
+    title:
+      `Connect the container to ${b.name}: veth pair ${link} (host) / eth0 (container), ` +
+      `its address, the default route via ${formatIPv4(b.gateway)}`,
     man: 'veth(4), ip-link(8) netns PID, ip-address(8), ip-route(8), nsenter(1) --net, network_namespaces(7)',
     lines: [
-      sh`printf ${`link add ${link} up master ${b.name} type veth peer name eth0 address ${mac} netns %s\\nlink set ${link} type bridge_slave hairpin on\\n`} \\`,
-      sh`  $(( tsc_net_x >> 24 )) $(( tsc_net_x >> 16 & 255 )) $(( tsc_net_x >> 8 & 255 )) $(( tsc_net_x & 255 )) ${pid} | ${b.bin('ip')} -batch -`,
-      sh`printf ${`link set lo up\\naddr add %s/${b.subnet.len} dev eth0\\nlink set eth0 up\\nroute add default via ${formatIPv4(b.gateway)}\\n`} "$tsc_net_ip" \\`,
+      sh`printf ${hostSide} \\`,
+      sh`  $(( tsc_net_x >> 24 )) $(( tsc_net_x >> 16 & 255 )) $(( tsc_net_x >> 8 & 255 )) $(( tsc_net_x & 255 )) \\`,
+      sh`  ${pid} | ${b.bin('ip')} -batch -`,
+      sh`printf ${inside} "$tsc_net_ip" \\`,
       sh`  | ${b.bin('nsenter')} --target ${pid} --net ${b.bin('ip')} -batch -`,
     ],
   };
@@ -36,5 +45,6 @@ export function vethExitLines(b: Bridge, id: string): Sh[] {
 }
 
 /** For --network none: the namespace's lo, from the host (PID 1 can also do it itself, as today). */
-export const loUpLines = (b: Bridge, pid: Sh): Sh[] => [sh`${b.bin('nsenter')} --target ${pid} --net ${b.bin('ip')} link set lo up`];
-
+export const loUpLines = (b: Bridge, pid: Sh): Sh[] => [
+  sh`${b.bin('nsenter')} --target ${pid} --net ${b.bin('ip')} link set lo up`,
+];
