@@ -23,7 +23,8 @@ export function hostRange(c: Cidr): { first: number; last: number } {
 export function allocateStep(b: Bridge): Step {
   const dir = b.paths.addresses;
   const { first, last } = hostRange(b.subnet);
-  const full = `tscontain: no free address left in ${formatCidr(b.subnet)}: ` + 'remove stopped containers, or run tscontain gc';
+  const full =
+    `tscontain: no free address left in ${formatCidr(b.subnet)}: ` + 'remove stopped containers, or run tscontain gc';
   return {
     title: `Take a free address in ${formatCidr(b.subnet)} (a file per address, created exclusively)`,
     man: 'sh(1) set -C (noclobber: open with O_EXCL), open(2)',
