@@ -1,6 +1,9 @@
 // The bridge tsc0, made on first use: the bridge with the gateway address, IP forwarding, and one
 // nft table of our own ("ip tscontain") for outbound NAT, the forward filter and published ports.
 // Other tables (docker's, firewalld's, the admin's) are never touched: cleanup is deleting ours.
+// TODO: hosts without nft(8): the same with iptables chains of our own (TSCONTAIN-*, -t nat and
+// -t filter) and a DNAT rule per published port. On bookworm iptables is iptables-nft, so both land
+// in nf_tables and `apt-get install nftables` is the simpler fix (doctor says so).
 import { type Sh, lit, sh } from '../../plan/sh.js';
 import { type Step } from '../../plan/step.js';
 import { type Cidr, formatCidr, formatIPv4, nth } from './ipv4.js';

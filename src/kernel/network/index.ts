@@ -54,7 +54,7 @@ export interface NetworkPlan {
   record: { mode: string; bridge?: string; subnet?: string; gateway?: string; veth?: string; publish: PortMapping[] };
 }
 
-function containerResolvers(r: NetRequest): number[] {
+function containerResolvers(r: Pick<NetRequest, 'facts' | 'net'>): number[] {
   const text = r.facts.resolvUpstream ?? r.facts.resolv;
   return [...r.net.dns, ...parseResolvConf(text).nameservers]
     .map(parseIPv4)
@@ -67,7 +67,7 @@ export const systemBin = (name: string): string => which(name) ?? name;
 
 export function hostBridge(r: Pick<NetRequest, 'facts' | 'roots' | 'bin' | 'net'>): Bridge {
   const paths = netPaths(r.roots);
-  const subnet = bridgeSubnet(r.facts.remembered, r.facts.routes, BRIDGE, containerResolvers(r as NetRequest));
+  const subnet = bridgeSubnet(r.facts.remembered, r.facts.routes, BRIDGE, containerResolvers(r));
   const made = r.facts.routes.find((x) => x.dev === BRIDGE && x.dst.len > 0);
   if (made && (made.dst.base !== subnet.base || made.dst.len !== subnet.len))
     throw new TscError(
