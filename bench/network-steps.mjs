@@ -64,7 +64,7 @@ try {
     return { start: vars + render(plan.host) + '\n' + render(plan.gate) + '\n', exit: vars + render(plan.exit) + '\n' };
   };
   const variants = { bridge: scripts([]), 'bridge -p 8080:80': scripts(['8080:80']) };
-  const t = { none: [], empty: [] };
+  const t = { none: [], empty: [], one: [] };
   for (const v of Object.keys(variants)) {
     t[`${v} start`] = [];
     t[`${v} exit`] = [];
@@ -78,6 +78,7 @@ try {
   for (let r = 0; r < rounds; r++) {
     t.none.push(timed('bin/tscontain', ['run', '--rm', '--network', 'none', 'busybox', '/bin/true']));
     t.empty.push(timed(ip, ['netns', 'exec', H, 'sh', '-c', vars]));
+    t.one.push(timed(ip, ['netns', 'exec', H, 'sh', '-c', `${vars}\n/bin/true\n`]));
     for (const [v, s] of Object.entries(variants)) {
       t[`${v} start`].push(timed(ip, ['netns', 'exec', H, 'sh', '-c', s.start]));
       t[`${v} exit`].push(timed(ip, ['netns', 'exec', H, 'sh', '-c', s.exit]));
@@ -100,6 +101,7 @@ try {
     );
   }
   console.log(`  (an empty sh in the namespace, subtracted: ${base.toFixed(1)} ms)`);
+  console.log(`  (one program start, /bin/true, for scale: ${(median(t.one) - base).toFixed(1)} ms)`);
 } finally {
   try {
     process.kill(Number(pid1), 'SIGKILL');
