@@ -103,6 +103,7 @@ export function bridgeSetupStep(b: Bridge): Step {
   const net = formatCidr(b.subnet);
   const gw = `${formatIPv4(b.gateway)}/${b.subnet.len}`;
   const sys = localnet(b);
+  const bringUp = [`addr replace ${gw} dev ${b.name}`, `link set ${b.name} up`];
   const changed = "tscontain: the store's subnet changed while this container was planned, run it again; it is now";
   return {
     title: `Make the bridge ${b.name} (${net}, gateway ${formatIPv4(b.gateway)}) and the nft table ip ${b.table}, once`,
@@ -127,7 +128,7 @@ export function bridgeSetupStep(b: Bridge): Step {
       lit('      fi'),
       // a bridge left half made (a crash in between) is completed, never deleted: containers may be on it
       sh`      [ -d ${`/sys/class/net/${b.name}`} ] || ${bin('ip')} link add ${b.name} type bridge`,
-      sh`      printf '%s\\n' ${`addr replace ${gw} dev ${b.name}`} ${`link set ${b.name} up`} | ${bin('ip')} -batch -`,
+      sh`      printf ${'%s\\n'} ${bringUp} | ${bin('ip')} -batch -`,
       lit('      echo 1 > /proc/sys/net/ipv4/ip_forward'),
       sh`      echo 1 > ${sys}`,
       lit('    fi'),

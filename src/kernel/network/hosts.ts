@@ -81,7 +81,7 @@ export function etcFilesStep(f: EtcFiles): Step {
   if (f.resolv !== undefined) lines.push(sh`printf '%s' ${f.resolv} > ${dir}/resolv.conf`);
   if (f.hostname !== undefined) lines.push(sh`printf '%s' ${f.hostname} > ${dir}/hostname`);
   if (f.hostsHead !== undefined) {
-    const own = f.ownNames?.length ? [sh`  printf '%s\\t%s\\n' "$tsc_net_ip" ${f.ownNames.join(' ')}`] : [];
+    const own = f.ownNames?.length ? [sh`  printf ${'%s\\t%s\\n'} "$tsc_net_ip" ${f.ownNames.join(' ')}`] : [];
     lines.push(lit('{'), sh`  printf '%s' ${f.hostsHead}`, ...own, sh`} > ${dir}/hosts`);
   }
   return {

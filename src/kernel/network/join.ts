@@ -21,7 +21,7 @@ const statFn = lit('tsc_net_statf() { tsc_net_state=$1; shift 19; tsc_net_ticks=
 export function recordPid1Lines(pid: Sh): Sh[] {
   return [
     statFn,
-    sh`read -r tsc_net_stat < /proc/${pid}/stat; tsc_net_statf \${tsc_net_stat##*) }`,
+    sh`read -r tsc_net_stat < /proc/${pid}/stat; tsc_net_statf ${lit('${tsc_net_stat##*) }')}`,
     sh`echo ${pid} "$tsc_net_ticks" > "$tsc_run/pid1"`,
   ];
 }

@@ -2,7 +2,7 @@
 // (by pid, named eth0 there), the other end tsc<12 hex of the id> on the bridge. Then, inside the
 // namespace (nsenter --net), lo, the address and the default route. Two programs in all: one `ip`
 // on the host and one `nsenter ip` for the container, each running its commands from -batch.
-import { type Sh, sh } from '../../plan/sh.js';
+import { type Sh, lit, sh } from '../../plan/sh.js';
 import { type Step } from '../../plan/step.js';
 import { type Bridge } from './bridge.js';
 import { formatIPv4 } from './ipv4.js';
@@ -20,6 +20,9 @@ export function vethGateStep(b: Bridge, id: string, pid: Sh): Step {
   const hostSide =
     `link add ${link} up master ${b.name} type veth peer name eth0 address ${mac} netns %s\\n` +
     `link set ${link} type bridge_slave hairpin on\\n`;
+  const octets = lit(
+    '$(( tsc_net_x >> 24 )) $(( tsc_net_x >> 16 & 255 )) $(( tsc_net_x >> 8 & 255 )) $(( tsc_net_x & 255 ))',
+  );
   const gw = formatIPv4(b.gateway);
   const inside =
     `link set lo up\\naddr add %s/${b.subnet.len} dev eth0\\n` + `link set eth0 up\\nroute add default via ${gw}\\n`;
@@ -29,11 +32,8 @@ export function vethGateStep(b: Bridge, id: string, pid: Sh): Step {
       `its address, the default route via ${formatIPv4(b.gateway)}`,
     man: 'veth(4), ip-link(8) netns PID, ip-address(8), ip-route(8), nsenter(1) --net, network_namespaces(7)',
     lines: [
-      sh`printf ${hostSide} \\`,
-      sh`  $(( tsc_net_x >> 24 )) $(( tsc_net_x >> 16 & 255 )) $(( tsc_net_x >> 8 & 255 )) $(( tsc_net_x & 255 )) \\`,
-      sh`  ${pid} | ${b.bin('ip')} -batch -`,
-      sh`printf ${inside} "$tsc_net_ip" \\`,
-      sh`  | ${b.bin('nsenter')} --target ${pid} --net ${b.bin('ip')} -batch -`,
+      sh`printf ${hostSide} ${octets} ${pid} | ${b.bin('ip')} -batch -`,
+      sh`printf ${inside} "$tsc_net_ip" | ${b.bin('nsenter')} --target ${pid} --net ${b.bin('ip')} -batch -`,
     ],
   };
 }
