@@ -125,7 +125,7 @@ function supervisorScript(
   plan: ReturnType<typeof planNetwork>,
 ) {
   const vars = `tsc_id=${c.id}; tsc_run=${run}; tsc_ctr=${ctr}; tsc_pid1=${c.pid1}`;
-  return `set -eu\n${vars}\n${render(plan.host)}\n${render(plan.gate)}\n`;
+  return `set -eu\n${vars}\n${render(plan.host)}\n${render(plan.gate)}\n${render(plan.afterStart)}\n`;
 }
 
 /**
@@ -454,7 +454,7 @@ serial(
     const joiner = (runDir: string) =>
       // in the background, as the plan starts unshare: $$ stays
       `set -eu\n${render([joinStep({ name: 'web', runDir })])}\n` +
-      `${joinPrefix(systemBin('nsenter')).text} ${systemBin('ip')} -o -4 addr 6<&- &\nwait $!\n`;
+      `${joinPrefix(systemBin('nsenter')).text} ${systemBin('ip')} -o -4 addr 8<&- &\nwait $!\n`;
     const r = inNs(H, ['sh', '-c', joiner(sa.run)]);
     t.is(r.code, 0, r.err);
     t.regex(r.out, new RegExp(`eth0\\s+inet ${ipA.replace(/\./g, '\\.')}/`));

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from '../../src/errors.js';
-import { inert } from '../../src/plan/sh.js';
+import { inert, lit } from '../../src/plan/sh.js';
 import { type Step } from '../../src/plan/step.js';
 import { bridge, ruleset } from '../../src/kernel/network/bridge.js';
 import { networkChecks } from '../../src/kernel/network/doctor.js';
@@ -14,6 +14,7 @@ import { etcFilesStep, hostsFile, parseAddHost } from '../../src/kernel/network/
 import { hostBridge, planNetwork } from '../../src/kernel/network/index.js';
 import { allocateStep, freeDeadAddresses, freeLines } from '../../src/kernel/network/ipam.js';
 import { formatIPv4, isIPv6, isLoopback, overlaps, parseCidr, parseIPv4 } from '../../src/kernel/network/ipv4.js';
+import { findPid1Lines, recordPid1Lines } from '../../src/kernel/network/join.js';
 import { parseNetworkMode, parseNetworkOptions } from '../../src/kernel/network/options.js';
 import { parseProcNetSockets } from '../../src/kernel/network/probe.js';
 import {
@@ -445,7 +446,11 @@ test('planNetwork: which phase gets what', (t) => {
   );
   t.deepEqual(
     b.gate.map((s) => s.title.split(' ')[0]),
-    ['Connect', 'Record'],
+    ['Connect'],
+  );
+  t.deepEqual(
+    b.afterStart.map((s) => s.title.split(' ')[0]),
+    ['Record'],
   );
   t.is(b.exit.length, 1);
   t.true(b.unshareNet);
@@ -455,7 +460,8 @@ test('planNetwork: which phase gets what', (t) => {
   );
   t.regex(render(b.gate), /\/usr\/sbin\/ip -batch -/);
   const none = planNetwork({ id, hostname: 'h', net: parseNetworkOptions({ network: 'none' }), facts, roots, bin });
-  t.deepEqual([none.host.length, none.exit.length, none.unshareNet], [1, 0, true]);
+  t.deepEqual([none.host.length, none.gate.length, none.afterStart.length, none.exit.length], [1, 0, 1, 0]);
+  t.true(none.unshareNet);
   t.notRegex(render(none.host), /tsc_net_ip/, 'no address: no own line in /etc/hosts');
   const host = planNetwork({
     id,
@@ -477,7 +483,8 @@ test('planNetwork: which phase gets what', (t) => {
     join: { name: 'web', runDir: '/run/tscontain-x/w' },
   });
   t.false(j.unshareNet);
-  t.is(j.startPrefix.map((s) => s.text).join(' '), '/usr/sbin/nsenter --net=/proc/$$/fd/6');
+  t.deepEqual([j.gate.length, j.afterStart.length], [0, 1], 'no gate: nothing to wait for');
+  t.is(j.startPrefix.map((s) => s.text).join(' '), '/usr/sbin/nsenter --net=/proc/$$/fd/8');
 });
 
 test('doctor: programs, forwarding, and the kernel tried in a throwaway namespace', (t) => {
@@ -507,4 +514,18 @@ test('doctor: programs, forwarding, and the kernel tried in a throwaway namespac
   t.regex(probed, /^unshare --net sh -c /);
   t.regex(probed, /table ip tscontain/);
   t.is(c2.find((c) => c.what === 'bridge, veth, nftables')!.status, 'fail');
+});
+
+test("PID 1 is found as unshare's child and recorded with its start time; an unshare that ended says so", (t) => {
+  const run = tempDir('tscontain-run-');
+  const find = [...findPid1Lines(), ...recordPid1Lines(lit('"$tsc_pid1"'))].map((l) => l.text).join('\n');
+  const start = 'unshare --fork sleep 5 & tsc_upid=$!';
+  const script = `set -eu\ntsc_run=${run}\n${start}\n${find}\n` + 'echo "$tsc_pid1"; kill "$tsc_pid1"';
+  const r = spawnSync('dash', ['-c', script], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const pid = r.stdout.trim();
+  t.regex(readFileSync(join(run, 'pid1'), 'utf8'), new RegExp(`^${pid} \\d+\\n$`));
+  const gone = spawnSync('dash', ['-c', `set -eu\ntsc_run=${run}\nfalse & tsc_upid=$!\n${find}`], { encoding: 'utf8' });
+  t.not(gone.status, 0);
+  t.is(gone.stderr, 'tscontain: the container did not start\n');
 });

@@ -1,8 +1,10 @@
 // Networking of one container, as data for the plan: which steps run where.
-//   host  — on the host, before the start command (after the container's dirs exist)
-//   gate  — on the host, once PID 1 exists (its host pid in `pid1`) and waits at the start gate
-//   exit  — after the container ended, and also when a start failed half-way (every line is
-//           idempotent and removes only what this container made)
+//   host        on the host, before the start command (after the container's dirs exist)
+//   gate        on the host, once PID 1 exists ($tsc_pid1, see findPid1Lines) and waits at the start
+//               gate: best run as soon as the pid is known, so it overlaps PID 1's mounts
+//   afterStart  on the host, once PID 1's pid is known; PID 1 need not wait
+//   exit        after the container ended, and also when a start failed half-way (every line is
+//               idempotent and removes only what this container made)
 // plus how the start command changes: unshare --net or not, and words before it.
 import { TscError } from '../../errors.js';
 import { type Sh, lit } from '../../plan/sh.js';
@@ -44,11 +46,17 @@ export interface NetRequest {
 
 export interface NetworkPlan {
   host: Step[];
+  /** needs PID 1 waiting at the gate (the bridge only: none, host and container: need no gate) */
   gate: Step[];
+  /**
+   * on the host once PID 1's pid is known, PID 1 need not wait: record it, so other containers can
+   * join this one's network namespace (bridge, none). In the gate when there is one.
+   */
+  afterStart: Step[];
   exit: Step[];
   /** give unshare --net (bridge, none) */
   unshareNet: boolean;
-  /** words before the start command (container:NAME: nsenter into the held namespace; the command also gets 6<&-) */
+  /** words before the start command (container:NAME: nsenter into the held namespace; the command also gets 8<&-) */
   startPrefix: Sh[];
   /** for config.json / inspect */
   record: { mode: string; bridge?: string; subnet?: string; gateway?: string; veth?: string; publish: PortMapping[] };
@@ -115,7 +123,8 @@ export function planNetwork(r: NetRequest): NetworkPlan {
     if (!r.join) throw new Error('planNetwork: --network container: needs the target resolved (join)');
     return {
       host: [joinStep(r.join), etcFilesStep(etcFiles(r))],
-      gate: [pidStep],
+      gate: [],
+      afterStart: [pidStep],
       exit: [],
       unshareNet: false,
       startPrefix: [joinPrefix((r.bin ?? systemBin)('nsenter'))],
@@ -125,7 +134,8 @@ export function planNetwork(r: NetRequest): NetworkPlan {
   if (mode.kind !== 'bridge')
     return {
       host: [etcFilesStep(etcFiles(r))],
-      gate: [pidStep],
+      gate: [],
+      afterStart: mode.kind === 'none' ? [pidStep] : [],
       exit: [],
       unshareNet: mode.kind === 'none',
       startPrefix: [],
@@ -154,7 +164,8 @@ export function planNetwork(r: NetRequest): NetworkPlan {
       ...(publish ? [publish] : []),
       etcFilesStep(etcFiles(r, formatIPv4(b.gateway))),
     ],
-    gate: [vethGateStep(b, r.id, pid1), pidStep],
+    gate: [vethGateStep(b, r.id, pid1)],
+    afterStart: [pidStep],
     exit: [
       {
         title: `Disconnect from ${b.name}: unpublish its ports, delete ${vethName(r.id)}, give its address back`,
