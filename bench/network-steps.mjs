@@ -61,7 +61,10 @@ try {
         listening: { tcp: new Set(), udp: new Set() },
       },
     });
-    return { start: vars + render(plan.host) + '\n' + render(plan.gate) + '\n', exit: vars + render(plan.exit) + '\n' };
+    return {
+      start: [vars, render(plan.host), render(plan.gate), render(plan.afterStart), ''].join('\n'),
+      exit: vars + render(plan.exit) + '\n',
+    };
   };
   const variants = { bridge: scripts([]), 'bridge -p 8080:80': scripts(['8080:80']) };
   const t = { none: [], empty: [], one: [] };
