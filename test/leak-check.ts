@@ -2,6 +2,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { leftovers } from '../src/kernel/network/gc.js';
+import { systemBin } from '../src/kernel/network/index.js';
+import { netPaths } from '../src/kernel/network/store.js';
 
 const problems: string[] = [];
 
@@ -33,7 +36,8 @@ for (const d of readdirSync('/proc')) {
 }
 
 try {
-  const links = execFileSync('ip', ['-o', 'link']).toString().split('\n').map((l) => l.split(': ')[1]).filter((n) => n && n.startsWith('tsc'));
+  // tsc0 (the bridge) may stay while empty (tscontain network prune removes it)
+  const links = execFileSync('ip', ['-o', 'link']).toString().split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n) => n && n.startsWith('tsc') && n !== 'tsc0');
   if (links.length) problems.push(`network links: ${links.join(' ')}`);
 } catch { /* no iproute2 */ }
 
@@ -42,6 +46,8 @@ if (root && existsSync(join(root, 'run'))) {
   const left = readdirSync(join(root, 'run')).filter((e) => /^[0-9a-f]{64}$/.test(e));
   if (left.length) problems.push(`runtime state: ${left.map((e) => join(root, 'run', e)).join(' ')}`);
 }
+
+if (root) problems.push(...leftovers(netPaths({ lib: join(root, 'lib'), run: join(root, 'run') }), undefined, systemBin('nft')));
 
 const checks = 5;
 if (problems.length) {
