@@ -111,6 +111,13 @@ export async function cli(argv: string[]): Promise<number> {
       if (!c.config.rootfs) throw new TscError(`container ${a.container} has no recorded root filesystem`, 'it may still be starting');
       await exportContainer(r, c.id, c.config.rootfs, !!c.config.readOnly, c.running ? pid1(c) : undefined, a.output ?? a.file ?? '-');
     })
+    .command('port <container> [port]', 'list the ports a container publishes, or where one port is published', (y) => y.positional('container', { type: 'string', demandOption: true }).positional('port', { type: 'string' }), (a) => {
+      code = life.port(r, a.container, a.port);
+    })
+    .command('network <action>', 'network prune: remove the bridge tsc0 and the nft table tscontain when no container uses them', (y) => y.positional('action', { choices: ['prune'] as const, demandOption: true }), () => {
+      requireRoot('tscontain network prune'); reconcile();
+      life.networkPrune(r);
+    })
     .command('gc', 'remove what dead containers left behind (cgroups, state)', () => {}, () => {
       requireRoot('tscontain gc');
       const n = gc(r, (s) => process.stdout.write(s + '\n'));

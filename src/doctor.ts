@@ -5,6 +5,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectVersion } from './cgroup.js';
 import { which } from './host.js';
+import { becomeChecks } from './kernel/capabilities.js';
+import { devicesCheck } from './kernel/devices.js';
+import { hostMaskFacts, masksCheck } from './kernel/masks.js';
+import { networkChecks } from './kernel/network/doctor.js';
+import { seccompCheck } from './kernel/seccomp.js';
 
 export type Status = 'ok' | 'warn' | 'fail';
 export interface Check { what: string; status: Status; detail: string; fix?: string }
@@ -81,7 +86,7 @@ export function checks(env: DoctorEnv): Check[] {
     const miss = need.filter((c) => !ctl.includes(c));
     add('cgroups', miss.length ? 'warn' : 'ok', `v2 (unified) at ${env.cgroup}; enabled for children: ${ctl.join(' ') || 'none'}`, miss.length ? `limits need them: echo "${miss.map((c) => '+' + c).join(' ')}" > ${env.cgroup}/cgroup.subtree_control` : undefined);
   } else {
-    const hier = ['memory', 'pids', 'cpu', 'cpuacct'];
+    const hier = ['memory', 'pids', 'cpu', 'cpuacct', 'devices'];
     const present = hier.filter((h) => existsSync(join(env.cgroup, h, 'cgroup.procs')));
     const miss = hier.filter((h) => !present.includes(h));
     const hybrid = existsSync(join(env.cgroup, 'unified', 'cgroup.controllers')) ? ' (hybrid: also a v2 tree at unified/)' : '';
@@ -92,7 +97,26 @@ export function checks(env: DoctorEnv): Check[] {
   const apt = !!env.which('apt-get') && !!env.which('dpkg-deb');
   add('recipe busybox', apt || bb ? 'ok' : 'warn', apt ? 'apt-get download busybox-static' : bb ? 'a busybox on this host' : 'no apt-get and no busybox', apt || bb ? undefined : 'set TSCONTAIN_BUSYBOX to a static busybox');
   add('recipe debian', env.which('debootstrap') ? 'ok' : 'warn', env.which('debootstrap') ? 'debootstrap found' : 'debootstrap missing', env.which('debootstrap') ? undefined : 'apt-get install debootstrap');
+  out.push(...containmentChecks(env), ...networkChecks(env));
   return out;
+}
+
+/** Each layer of containment: capabilities (and perl, which sets them), masks, devices, seccomp. */
+function containmentChecks(env: DoctorEnv): Check[] {
+  const version = existsSync(env.cgroup) ? detectVersion(env.cgroup) : 1;
+  const perl = env.which('perl');
+  const nsdir = join(env.proc, 'self', 'ns');
+  const cgroupns = existsSync(join(nsdir, 'cgroup'));
+  return [
+    ...becomeChecks(env),
+    masksCheck(hostMaskFacts()),
+    devicesCheck({ version, v1Devices: existsSync(join(env.cgroup, 'devices', 'devices.allow')), perl }),
+    {
+      what: 'cgroup namespace', status: cgroupns ? 'ok' : 'warn',
+      detail: cgroupns ? 'each container sees only its own cgroup (--cgroupns private)' : `not in ${nsdir}: containers see the host's cgroups`,
+    },
+    seccompCheck({ arch: process.arch, perl, actionsAvail: read(join(env.proc, 'sys/kernel/seccomp/actions_avail'))?.trim(), kernel: (read(join(env.proc, 'sys/kernel/osrelease')) ?? '').trim() }),
+  ];
 }
 
 /** run can work when nothing failed */

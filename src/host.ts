@@ -104,5 +104,6 @@ export function hostTools(need: { ip: boolean; awk: boolean; perl: boolean }): H
     ip: need.ip ? bin('ip') : undefined,
     awk: need.awk ? awkCommand() : undefined,
     perl: need.perl ? real(which('perl') ?? '/usr/bin/perl') : undefined,
+    bin,
   };
 }

@@ -12,6 +12,7 @@ export interface ImageConfig {
   Env?: string[];
   WorkingDir?: string;
   User?: string;
+  ExposedPorts?: Record<string, unknown>;
 }
 
 export interface Image {

@@ -10,6 +10,12 @@ import { TscError } from './errors.js';
 import { which } from './host.js';
 import { parseArgs, parseEnv, helpText, optionTable, type OptDef } from './options.js';
 import { q } from './plan/sh.js';
+import { formatPort, formatPsPorts, parsePortsFile, type PublishedPort } from './kernel/network/publish.js';
+import { bridgePruneStep } from './kernel/network/bridge.js';
+import { hostBridge } from './kernel/network/index.js';
+import { parseNetworkOptions } from './kernel/network/options.js';
+import { readNetFacts } from './kernel/network/probe.js';
+import { netPaths } from './kernel/network/store.js';
 import { containerDir, runDir, type Roots } from './paths.js';
 import { cgroupDirsFor, findContainer, inspectContainer, listContainers, pid1, removeContainer, withLock, type ContainerInfo } from './state.js';
 
@@ -38,15 +44,41 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] + 3))).join('').trimEnd()).join('\n') + '\n';
 }
 
-// ---- ps ----
+// ---- ps, port ----
+/** The ports a running container publishes (its run dir's ports file, written once they were its own). */
+function published(r: Roots, c: ContainerInfo): PublishedPort[] {
+  if (!c.running) return [];
+  try { return parsePortsFile(readFileSync(join(runDir(r, c.id), 'ports'), 'utf8')); } catch { return []; }
+}
+
 export function ps(r: Roots, all: boolean, format: 'table' | 'json'): void {
   const cs = listContainers(r).filter((c) => all || c.running);
   if (format === 'json') {
-    out(JSON.stringify(cs.map((c) => ({ id: c.id, name: c.config.name ?? null, image: c.config.image, command: c.config.argv, status: status(c), running: c.running, pid: pid1(c) ?? null, exitCode: c.state?.exitCode ?? null })), null, 2) + '\n');
+    out(JSON.stringify(cs.map((c) => ({ id: c.id, name: c.config.name ?? null, image: c.config.image, command: c.config.argv, status: status(c), running: c.running, pid: pid1(c) ?? null, exitCode: c.state?.exitCode ?? null, ports: published(r, c) })), null, 2) + '\n');
     return;
   }
-  out(table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'STATUS', 'PID', 'NAMES'],
-    ...cs.map((c) => [c.id.slice(0, 12), c.config.image ?? '', JSON.stringify((c.config.argv ?? []).join(' ').slice(0, 30)), status(c), String(pid1(c) ?? ''), c.config.name ?? ''])]));
+  out(table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'STATUS', 'PID', 'PORTS', 'NAMES'],
+    ...cs.map((c) => [c.id.slice(0, 12), c.config.image ?? '', JSON.stringify((c.config.argv ?? []).join(' ').slice(0, 30)), status(c), String(pid1(c) ?? ''), formatPsPorts(published(r, c)), c.config.name ?? ''])]));
+}
+
+/** tscontain port CONTAINER [PORT[/PROTO]], as docker prints it. */
+export function port(r: Roots, ref: string, filter?: string): number {
+  const c = findContainer(r, ref);
+  const text = formatPort(published(r, c), filter);
+  if (text === undefined) throw new TscError(`no public port ${filter} published for ${ref}`, `see tscontain port ${ref}`);
+  out(text);
+  return 0;
+}
+
+/** network prune: the bridge and the nft table go when no container uses them. */
+export function networkPrune(r: Roots): void {
+  if (listContainers(r).some((c) => c.running)) throw new TscError('containers are running', 'stop them first (tscontain ps)');
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
+  const facts = readNetFacts({ subnetFile: netPaths(r).subnet });
+  const step = bridgePruneStep(hostBridge({ facts, roots: r, net: parseNetworkOptions({}) }));
+  const res = spawnSync('/bin/sh', ['-c', step.lines.map((l) => l.text).join('\n')], { stdio: 'inherit' });
+  if (res.status !== 0) throw new TscError('network prune failed', 'see the lines above');
+  out('removed tsc0 and the nft table tscontain (if they were there)\n');
 }
 
 // ---- logs ----
@@ -242,6 +274,7 @@ export function inspect(r: Roots, refs: string[]): void {
         ExitCode: c.state?.exitCode ?? null, OOMKilled: c.state?.oomKilled ?? false,
         StartedAt: c.startedAt?.toISOString() ?? null, FinishedAt: c.state?.finishedAt ?? null, Note: c.state?.note,
       },
+      NetworkSettings: { ...(c.config.net ?? { mode: c.config.network }), Ports: published(r, c) },
       Cgroups: cg, CgroupVersion: detectVersion(cgroupRoot()),
       Mounts: mounts, LogPath: c.config.detach ? join(containerDir(r, c.id), 'out.log') : null,
       StateDir: runDir(r, c.id), ContainerDir: containerDir(r, c.id),

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { TscError } from './errors.js';
 import { SECURITY_OPTIONS } from './kernel/capabilities.js';
+import { NETWORK_OPTIONS } from './kernel/network/options.js';
 
 export type OptType = 'bool' | 'string' | 'list';
 export interface OptDef {
@@ -30,7 +31,7 @@ export const RUN_OPTIONS: OptDef[] = [
   { name: 'env-file', type: 'list', arg: 'FILE', desc: 'read KEY=VAL lines from a file' },
   { name: 'workdir', short: 'w', type: 'string', arg: 'DIR', desc: 'working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', arg: 'UID[:GID]', desc: 'run as this user (number or name from the image /etc/passwd)' },
-  { name: 'network', type: 'string', arg: 'MODE', desc: '"none" (default: own network namespace, only lo) or "host"' },
+  ...NETWORK_OPTIONS,
   { name: 'net', type: 'string', arg: 'MODE', desc: 'alias of --network' },
   { name: 'log-max-size', type: 'string', arg: 'BYTES', desc: 'with -d: keep at most this much output per stream (default 20m)' },
   { name: 'volume', short: 'v', type: 'list', arg: 'HOST:CTR[:ro]', desc: 'bind-mount a host file or directory into the container' },

@@ -5,12 +5,15 @@ import { join } from 'node:path';
 export interface Roots {
   lib: string; // images and containers: /var/lib/tscontain
   run: string; // runtime state: /run/tscontain
+  /** the host's bridge network: its subnet and addresses (every store shares the one bridge) */
+  net?: string;
 }
 
 export function roots(env: NodeJS.ProcessEnv = process.env): Roots {
   const r = env.TSCONTAIN_ROOT;
-  if (r) return { lib: join(r, 'lib'), run: join(r, 'run') };
-  return { lib: '/var/lib/tscontain', run: '/run/tscontain' };
+  const net = env.TSCONTAIN_NET_DIR || '/var/lib/tscontain/network';
+  if (r) return { lib: join(r, 'lib'), run: join(r, 'run'), net };
+  return { lib: '/var/lib/tscontain', run: '/run/tscontain', net };
 }
 
 export const imageDir = (r: Roots, name: string) => join(r.lib, 'images', name);

@@ -11,10 +11,13 @@ import {
   compileSeccomp, defaultProfile, hostSeccompArch, SECCOMP_COMPILER_VERSION, seccompFlags, seccompFromOption, type SeccompProfile,
 } from './kernel/seccomp.js';
 import { helpText } from './options.js';
-import { roots, type Roots } from './paths.js';
+import { roots, runDir, type Roots } from './paths.js';
+import { readNetFacts } from './kernel/network/probe.js';
+import { netPaths } from './kernel/network/store.js';
+import { type JoinTarget } from './kernel/network/join.js';
 import { planRun, type Plan, type PlanContext } from './plan/plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
-import { gc, nameOwner, pidFileText } from './state.js';
+import { findContainer, gc, nameOwner, pidFileText } from './state.js';
 
 /** bin/tscontain reads the plan's path from this fd and execs it (see handOff). */
 const HANDOFF_FD = 3;
@@ -51,14 +54,24 @@ function seccompFilter(spec: RunSpec, r: Roots): PlanContext['seccomp'] {
   return made;
 }
 
+/** --network container:NAME: the running container whose network namespace is joined. */
+function joinTarget(r: Roots, name: string): JoinTarget {
+  const c = findContainer(r, name);
+  if (!c.running) throw new TscError(`container ${name} is not running`, `--network container:${name} needs it running`);
+  return { name, runDir: runDir(r, c.id) };
+}
+
 /** The host facts the planner needs, gathered once. */
 export async function planContext(spec: RunSpec, explain: boolean): Promise<PlanContext> {
   const cgroup = cgroupDriver(spec.id, spec.limits);
-  const tools = hostTools({ ip: spec.network === 'none', awk: spec.detach, perl: true });
+  const tools = hostTools({ ip: spec.net.mode.kind === 'none' || spec.net.mode.kind === 'bridge', awk: spec.detach, perl: true });
   const now = new Date().toISOString();
   const r = roots();
   const masks = spec.privileged || spec.security.systemPaths === 'unconfined' ? {} : hostMaskFacts();
-  const ctx: PlanContext = { roots: r, cgroup, tools, now, masks, seccomp: seccompFilter(spec, r), explain };
+  const net = readNetFacts({ subnetFile: netPaths(r).subnet, listening: spec.net.publish.length > 0 || spec.net.publishAll });
+  const mode = spec.net.mode;
+  const join = mode.kind === 'container' ? joinTarget(r, mode.name) : undefined;
+  const ctx: PlanContext = { roots: r, cgroup, tools, now, masks, net, join, seccomp: seccompFilter(spec, r), explain };
   if (explain) {
     const { narrator } = await import('./explain.js');
     ctx.narrate = await narrator();

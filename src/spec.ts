@@ -12,6 +12,7 @@ import {
 import { type Roots } from './paths.js';
 import { type Tmpfs, type Volume } from './kernel/rootfs.js';
 import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from './kernel/devices.js';
+import { parseNetworkOptions, type NetOptions } from './kernel/network/options.js';
 import { capabilityMask, parseSecurityOpts, statusMask, type CapMask, type SecurityOpts } from './kernel/capabilities.js';
 
 export { type Volume };
@@ -27,7 +28,8 @@ export interface RunSpec {
   hostname: string;
   workdir: string;
   user?: { uid: number; gid: number };
-  network: 'none' | 'host';
+  /** the network mode and its options (-p, --dns, --add-host) */
+  net: NetOptions;
   limits: Limits;
   interactive: boolean;
   tty: boolean;
@@ -48,6 +50,8 @@ export interface RunSpec {
   security: SecurityOpts;
   /** a cgroup namespace of its own (--cgroupns private, the default) */
   cgroupns: boolean;
+  /** the image config's ExposedPorts, for -P */
+  exposed?: Record<string, unknown>;
 }
 
 
@@ -101,9 +105,8 @@ export function validateOptions(p: ParsedArgs, ncpu?: number) {
   if (str(o['pids-limit']) !== undefined) limits.pids = parsePositiveInt(str(o['pids-limit'])!, '--pids-limit', 'use a whole number of processes of at least 1, e.g. --pids-limit 100');
   if (str(o.cpus) !== undefined) limits.cpus = parseCpus(str(o.cpus)!, ncpu ?? process.getBuiltinModule('node:os').availableParallelism()); // node:os only when asked
   if (str(o['cpu-shares']) !== undefined) limits.cpuShares = parseCpuShares(str(o['cpu-shares'])!);
-  const network = str(o.network) ?? str(o.net) ?? 'none';
-  if (network !== 'none' && network !== 'host') throw new TscError(`unsupported network mode "${network}"`, 'use --network none (default) or --network host; bridge networking is not there yet');
   const hostname = str(o.hostname) !== undefined ? parseHostname(str(o.hostname)!) : undefined;
+  const net = parseNetworkOptions(o, hostname);
   const name = str(o.name) !== undefined ? parseName(str(o.name)!) : undefined;
   const workdir = str(o.workdir);
   if (workdir !== undefined && !workdir.startsWith('/')) throw new TscError(`the working directory "${workdir}" is not absolute`, 'use an absolute path, e.g. -w /tmp');
@@ -112,7 +115,7 @@ export function validateOptions(p: ParsedArgs, ncpu?: number) {
   const security = parseSecurityOpts(list(o['security-opt']));
   const cgroupns = str(o.cgroupns) ?? 'private';
   if (cgroupns !== 'private' && cgroupns !== 'host') throw new TscError(`invalid --cgroupns "${cgroupns}"`, 'use private or host');
-  return { limits, network: network as 'none' | 'host', hostname, name, workdir, privileged, caps, security, cgroupns: cgroupns === 'private' };
+  return { limits, net, hostname, name, workdir, privileged, caps, security, cgroupns: cgroupns === 'private' };
 }
 
 /** No program can be given a NUL byte (execve(2) strings end at it): refused, with what it was in. */
@@ -138,7 +141,12 @@ export function checkImageConfig(name: string, c: ImageConfig): ImageConfig {
   for (const e of env ?? []) if (e.indexOf('=') < 1) throw bad('Env', `a list of KEY=VALUE (found ${JSON.stringify(e)})`);
   const wd = str('WorkingDir', c.WorkingDir);
   if (wd !== undefined && !wd.startsWith('/')) throw bad('WorkingDir', 'an absolute path');
-  return { Cmd: strings('Cmd', c.Cmd), Entrypoint: strings('Entrypoint', c.Entrypoint), Env: env, WorkingDir: wd, User: str('User', c.User) };
+  const exposed = c.ExposedPorts;
+  if (exposed !== undefined && exposed !== null && (typeof exposed !== 'object' || Array.isArray(exposed))) throw bad('ExposedPorts', 'an object');
+  return {
+    Cmd: strings('Cmd', c.Cmd), Entrypoint: strings('Entrypoint', c.Entrypoint), Env: env, WorkingDir: wd,
+    User: str('User', c.User), ExposedPorts: exposed ?? undefined,
+  };
 }
 
 export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.ProcessEnv = process.env, id = newId()): RunRequest {
@@ -168,7 +176,7 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
   const spec: RunSpec = {
     id, name: v.name, image, argv: argvC, env, hostname, workdir,
     user: user ? { uid: user.uid, gid: user.gid } : undefined,
-    network: v.network, limits: v.limits,
+    net: v.net, limits: v.limits, exposed: cfg.ExposedPorts,
     interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach, rm: !!o.rm,
     readOnly: !!o['read-only'], pivot: !o['no-pivot'],
     logMaxSize: str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,

@@ -7,10 +7,17 @@ import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from './cgroup.js';
 import { TscError } from './errors.js';
 import { containerDir, runDir, type Roots } from './paths.js';
+import { gcNetwork } from './kernel/network/gc.js';
+import { hostBridge } from './kernel/network/index.js';
+import { readAllocations } from './kernel/network/ipam.js';
+import { parseNetworkOptions } from './kernel/network/options.js';
+import { readNetFacts } from './kernel/network/probe.js';
+import { netPaths } from './kernel/network/store.js';
 
 export interface ContainerConfig {
   id?: string; name?: string; image?: string; rootfs?: string; argv?: string[]; env?: string[]; hostname?: string;
   workdir?: string; user?: { uid: number; gid: number }; network?: string; limits?: Record<string, number>;
+  net?: Record<string, unknown>;
   rm?: boolean; detach?: boolean; readOnly?: boolean; pivot?: boolean; created?: string;
 }
 export interface ContainerState { status: string; exitCode?: number; oomKilled?: boolean; finishedAt?: string; note?: string }
@@ -195,7 +202,10 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   const orphanCgroups = cgroups.filter((c) => !known.has(c.id)).map((c) => c.dir);
   const withCgroup = new Set(cgroups.map((c) => c.id));
   const suspects = ids.filter((id) => running.has(id) || withCgroup.has(id));
-  if (!suspects.length && !removing.length && !orphanCgroups.length) return 0;
+  // addresses (and published ports) of containers that died without their exit steps
+  const addrs = readAllocations(netPaths(r).addresses);
+  const netStale = addrs.some((a) => a.id !== '' && !running.has(a.id));
+  if (!suspects.length && !removing.length && !orphanCgroups.length && !netStale) return 0;
   return withLock(r, () => {
     let cleaned = 0;
     for (const id of suspects) {
@@ -225,6 +235,15 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
       try { empty = readFileSync(join(d, 'cgroup.procs'), 'utf8').trim() === ''; old = Date.now() - statSync(d).mtimeMs > 60_000; } catch { continue; }
       if (!empty || !old) continue;
       try { rmdirSync(d); log(`removed orphaned cgroup ${d}`); cleaned++; } catch { /* busy */ }
+    }
+    // networking: with the dead containers' run dirs gone, what still names one of them goes too
+    if (addrs.length) {
+      const live = new Set(list(r.run).filter((d) => ID.test(d)));
+      try {
+        const facts = readNetFacts({ subnetFile: netPaths(r).subnet });
+        const res = gcNetwork(hostBridge({ facts, roots: r, net: parseNetworkOptions({}) }), live);
+        for (const a of res.freed) { log(`freed address ${a}`); cleaned++; }
+      } catch { /* another store's bridge: its own gc frees its addresses */ }
     }
     // names whose container is gone
     try { for (const n of readdirSync(namesDir(r))) if (!nameOwner(r, n)) rmSync(join(namesDir(r), n), { force: true }); } catch { /* none */ }

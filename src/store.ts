@@ -343,7 +343,7 @@ const parseJson = (s: string | undefined) => { try { return s === undefined ? un
 function pickConfig(c: { config?: ImageConfig; Config?: ImageConfig } | undefined): ImageConfig {
   const k = c?.config ?? c?.Config ?? {};
   const out: ImageConfig = {};
-  for (const key of ['Cmd', 'Entrypoint', 'Env', 'WorkingDir', 'User'] as const) if (k[key] !== undefined && k[key] !== null && k[key] !== '') (out as Record<string, unknown>)[key] = k[key];
+  for (const key of ['Cmd', 'Entrypoint', 'Env', 'WorkingDir', 'User', 'ExposedPorts'] as const) if (k[key] !== undefined && k[key] !== null && k[key] !== '') (out as Record<string, unknown>)[key] = k[key];
   return out;
 }
 

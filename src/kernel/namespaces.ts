@@ -3,11 +3,9 @@
 import { lit, sh, type Sh } from '../plan/sh.js';
 import { type Step } from '../plan/step.js';
 
-export type NetworkMode = 'none' | 'host';
-
-/** unshare(1) flags: a new UTS, IPC, mount and PID namespace; a network one unless --network host. */
-export function namespaceFlags(network: NetworkMode): string[] {
-  return ['--uts', '--ipc', '--mount', '--pid', ...(network === 'none' ? ['--net'] : [])];
+/** unshare(1) flags: a new UTS, IPC, mount and PID namespace; a network one unless it shares one. */
+export function namespaceFlags(ownNet: boolean): string[] {
+  return ['--uts', '--ipc', '--mount', '--pid', ...(ownNet ? ['--net'] : [])];
 }
 
 export function hostnameStep(hostname: string): Step {

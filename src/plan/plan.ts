@@ -12,6 +12,9 @@ import { mountStep, pivotStep, plainPath } from '../kernel/rootfs.js';
 import { cgroupLines, planDevices } from '../kernel/devices.js';
 import { maskFstab, type MaskFacts } from '../kernel/masks.js';
 import { TscError } from '../errors.js';
+import { planNetwork, type NetworkPlan } from '../kernel/network/index.js';
+import { findPid1Lines, type JoinTarget } from '../kernel/network/join.js';
+import { type NetFacts } from '../kernel/network/probe.js';
 import { renderScript } from './render.js';
 import { joinSh, lit, sh, type Sh } from './sh.js';
 import { type Step } from './step.js';
@@ -26,6 +29,8 @@ export interface HostTools {
   ip?: string;
   /** awk and its options, for the log writers of detached containers */
   awk?: { path: string; opts: string };
+  /** a host program by name, absolute (system directories first) */
+  bin: (name: string) => string;
   /** perl-base's perl, which makes the system calls util-linux has no program for (bpf, seccomp) */
   perl?: string;
   /** the dynamic loader and its library directories (real paths): none for static binaries */
@@ -41,6 +46,10 @@ export interface PlanContext {
   now: string;
   /** which of the paths to mask exist in a fresh proc and sysfs of this kernel */
   masks: MaskFacts;
+  /** what networking needs to know about the host (routes, resolvers, the store's subnet) */
+  net: NetFacts;
+  /** --network container:NAME: that container, resolved */
+  join?: JoinTarget;
   /** the container's seccomp filter, compiled (classic BPF as hex) with its seccomp(2) flags; none: unconfined */
   seccomp?: { hex: string; flags: number; instructions: number };
   /** how a step is narrated by --explain (default: its number and title) */
@@ -68,6 +77,10 @@ export interface Plan {
   dirs: string[];
   cgroup: CgroupDriver;
   phases: Record<PhaseName, Step[]>;
+  /** PID 1 waits at the start gate (the gate phase has steps PID 1 must wait for) */
+  gated: boolean;
+  /** the network, for the container's record (ps, port, inspect) */
+  net: NetworkPlan['record'];
   /** what a container that never started leaves: nothing (its directories, cgroup and name go) */
   discard: Sh[];
   script: string;
@@ -86,16 +99,16 @@ function release(name: string | undefined): Sh[] {
   ];
 }
 
-function configJson(spec: RunSpec, now: string): string {
+function configJson(spec: RunSpec, now: string, net: NetworkPlan['record']): string {
   const s = spec;
   return JSON.stringify({
     id: s.id, name: s.name, image: s.image.name, rootfs: s.image.rootfs, argv: s.argv, env: s.env,
-    hostname: s.hostname, workdir: s.workdir, user: s.user, network: s.network, limits: s.limits, rm: s.rm,
+    hostname: s.hostname, workdir: s.workdir, user: s.user, network: net.mode, net, limits: s.limits, rm: s.rm,
     detach: s.detach, readOnly: s.readOnly, pivot: s.pivot, created: now,
   });
 }
 
-function dirsStep(spec: RunSpec, cg: CgroupDriver, now: string): Step {
+function dirsStep(spec: RunSpec, cg: CgroupDriver, now: string, net: NetworkPlan['record']): Step {
   const cgRefs = cg.mkdirs();
   const names = spec.name ? lit(' "$tsc_names"') : lit('');
   const guard = cgRefs[cgRefs.length - 1];
@@ -122,13 +135,13 @@ function dirsStep(spec: RunSpec, cg: CgroupDriver, now: string): Step {
       ),
       lit('# who watches this container (pid and start time, /proc/PID/stat field 22): gc cleans up after a dead one'),
       writePidFile(lit('"$tsc_run/supervisor"')),
-      sh`printf '%s\n' ${configJson(spec, now)} > "$tsc_ctr/config.json"`,
+      sh`printf '%s\n' ${configJson(spec, now, net)} > "$tsc_ctr/config.json"`,
       ...claim,
     ],
   };
 }
 
-function hostPhase(spec: RunSpec, ctx: PlanContext): Step[] {
+function hostPhase(spec: RunSpec, ctx: PlanContext, net: NetworkPlan): Step[] {
   const cg = ctx.cgroup;
   const steps: Step[] = [];
   if (spec.image.recipe)
@@ -137,7 +150,7 @@ function hostPhase(spec: RunSpec, ctx: PlanContext): Step[] {
       man: 'a root filesystem is just a directory tree',
       lines: [sh`[ -d "$tsc_image" ] || sh ${spec.image.recipe} "$tsc_image"`],
     });
-  steps.push(dirsStep(spec, cg, ctx.now));
+  steps.push(dirsStep(spec, cg, ctx.now, net.record));
   const missing = spec.volumes.filter((v) => !v.file && !v.exists);
   if (missing.length)
     steps.push({
@@ -147,7 +160,7 @@ function hostPhase(spec: RunSpec, ctx: PlanContext): Step[] {
     });
   const limits = cg.setLimits();
   if (limits.length) steps.push({ title: `Set the limits: ${limitText(spec)}`, man: 'cgroups(7)', lines: limits });
-  steps.push(...devicesSteps(spec, ctx));
+  steps.push(...devicesSteps(spec, ctx), ...net.host);
   steps.push(devSkeletonStep());
   return steps;
 }
@@ -191,8 +204,9 @@ function limitText(s: RunSpec): string {
 /** What the host programs of the start run with: never the container's environment (see become.pl). */
 const HOST_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
 
-function startStep(spec: RunSpec, t: HostTools): Step {
-  const ns = namespaceFlags(spec.network);
+function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan): Step {
+  const ns = namespaceFlags(net.unshareNet);
+  const prefix = net.startPrefix.length ? [joinSh(net.startPrefix)] : [];
   const stdin = spec.interactive ? lit('<&5') : lit('</dev/null');
   return {
     title: `Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1`,
@@ -202,23 +216,35 @@ function startStep(spec: RunSpec, t: HostTools): Step {
       lit('# PID 1 runs this script again (tsc_self: where it is when bin/tscontain read it with .)'),
       joinSh(
         [
+          ...prefix,
           sh`${t.env} -i --default-signal=INT,QUIT -- ${HOST_ENV}`,
           sh`${t.setpriv} --pdeathsig KILL`,
           sh`${t.unshare} ${ns} --fork --kill-child=SIGKILL --propagation private`,
           sh`/bin/sh ${lit('"${tsc_self:-$0}"')} --init ${spec.argv}`,
-          sh`${stdin} 5<&- 2>"$tsc_run/unshare.err" &`,
+          sh`${stdin} 5<&- ${prefix.length ? lit('8<&- ') : lit('')}2>"$tsc_run/unshare.err" &`,
         ],
         ' \\\n    ',
       ),
       lit('tsc_upid=$!'),
+      ...(prefix.length ? [lit('exec 8<&-   # the joined namespace is held by unshare now')] : []),
     ],
   };
 }
 
-function exitPhase(spec: RunSpec, cg: CgroupDriver): Step[] {
+/** Once unshare runs: PID 1's host pid (tsc_pid1), recorded for exec, kill and joining containers. */
+function pid1Step(net: NetworkPlan): Step {
+  return {
+    title: "Find PID 1's host pid and record it with its start time",
+    man: 'proc(5) /proc/PID/task/TID/children, /proc/PID/stat',
+    lines: [...findPid1Lines(), ...net.afterStart.flatMap((s) => s.lines)],
+  };
+}
+
+function exitPhase(spec: RunSpec, cg: CgroupDriver, net: NetworkPlan): Step[] {
   if (spec.rm)
     return [{ title: 'Remove the container (--rm) and its cgroup (tsc_discard)', man: 'rmdir(2)', lines: [lit('tsc_discard')] }];
   return [
+    ...net.exit,
     { title: "Remove the container's cgroup", man: 'cgroups(7), rmdir(2)', lines: cg.remove() },
     {
       title: 'Record how the container ended (written to a temporary file and renamed: no reader sees half of it)',
@@ -247,7 +273,11 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     ...(spec.name ? [join(ctx.roots.lib, 'names')] : []),
     ...cg.all,
   ];
-  const ownNet = spec.network === 'none';
+  const net = planNetwork({
+    id: spec.id, name: spec.name, hostname: spec.hostname, net: spec.net, exposed: spec.exposed, join: ctx.join,
+    facts: ctx.net, roots: ctx.roots, bin: (n) => ctx.tools.bin(n),
+  });
+  const ownNet = net.unshareNet;
   if (ownNet && !tools.ip) throw new Error('planRun: tools.ip is needed for a network namespace');
   const prepare: Step[] = [
     { title: "Join the container's cgroup", man: 'cgroups(7)', lines: cg.join() },
@@ -266,16 +296,18 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   };
   const loader = { ldso: tools.ldso ?? '', libPath: tools.libPath };
   const phases: Record<PhaseName, Step[]> = {
-    host: hostPhase(spec, ctx),
-    start: [startStep(spec, tools)],
+    host: hostPhase(spec, ctx, net),
+    start: [startStep(spec, tools, net)],
     prepare,
     switch: pivot ? [pivotStep(loader, tools.umount)] : [],
-    gate: [],
+    gate: [pid1Step(net), ...net.gate],
     become: [pivot ? becomeStep(spec, become, loader, tools.perl!) : chrootBecomeStep(spec, become, tools.perl!)],
-    exit: exitPhase(spec, cg),
+    exit: exitPhase(spec, cg, net),
   };
-  const discard = [...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];
-  const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, discard, script: '' };
+  const netExit = net.exit.flatMap((s) => s.lines);
+  const discard = [...netExit, ...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];
+  const gated = net.gate.length > 0;
+  const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, gated, net: net.record, discard, script: '' };
   plan.script = renderScript(plan, ctx);
   return plan;
 }

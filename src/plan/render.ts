@@ -86,7 +86,7 @@ function header(p: Plan, ctx: PlanContext): string {
 }
 
 export function renderScript(p: Plan, ctx: PlanContext): string {
-  const gated = p.phases.gate.length > 0;
+  const gated = p.gated;
   const lines = (xs: Sh[]) => xs.map((l) => `  ${l.text}`);
   const init = [
     '  set -e',
@@ -105,7 +105,8 @@ export function renderScript(p: Plan, ctx: PlanContext): string {
     fn('tsc_host_setup', 'on the host', gated ? [...host, ...lines([GATE.make])] : host),
     fn('tsc_start_container', 'the container starts', steps(p, ctx, 'start')),
     fn('tsc_container_init', 'in the new namespaces: PID 1 prepares its world, still on the host\'s root', init),
-    fn('tsc_at_gate', 'on the host, while PID 1 waits at the start gate', gated ? [...steps(p, ctx, 'gate'), ...lines([GATE.pass])] : []),
+    fn('tsc_at_gate', gated ? 'on the host, while PID 1 waits at the start gate' : 'on the host, once PID 1 runs',
+      [...steps(p, ctx, 'gate'), ...(gated ? lines([GATE.pass]) : [])]),
     fn('tsc_become', 'PID 1 becomes the command', steps(p, ctx, 'become')),
     fn('tsc_cleanup', 'after the container ended', steps(p, ctx, 'exit')),
     fn('tsc_discard', 'a container that never started leaves nothing behind, --rm or not', lines(p.discard)),

@@ -79,7 +79,11 @@ tsc_supervise() {
   done
 
   tsc_start_container
-  tsc_at_gate
+  # the gate's steps act on the running PID 1: if one fails, the container must not start (set -e
+  # holds in the subshell only when it is not part of an && or || list)
+  ( set -e; tsc_at_gate )
+  # shellcheck disable=SC2181
+  [ $? = 0 ] || { echo "tscontain: connecting the container failed" >&2; tsc_forward KILL; }
   while :; do
     wait "$tsc_upid"; tsc_rc=$?
     kill -0 "$tsc_upid" 2>/dev/null || break   # still there: wait was interrupted by a signal

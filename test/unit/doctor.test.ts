@@ -11,15 +11,17 @@ function fakeProc(ns = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'], fs
   mkdirSync(join(p, 'self', 'ns'), { recursive: true });
   for (const n of ns) writeFileSync(join(p, 'self', 'ns', n), '');
   writeFileSync(join(p, 'filesystems'), fs.map((f) => `nodev\t${f}`).join('\n') + '\n');
+  mkdirSync(join(p, 'sys', 'net', 'ipv4'), { recursive: true });
+  writeFileSync(join(p, 'sys', 'net', 'ipv4', 'ip_forward'), '0\n');
   return p;
 }
 
-const ALL = new Set(['unshare', 'mount', 'umount', 'pivot_root', 'setpriv', 'nsenter', 'env', 'cp', 'find', 'ip', 'apt-get', 'dpkg-deb']);
+const ALL = new Set(['unshare', 'mount', 'umount', 'pivot_root', 'setpriv', 'nsenter', 'env', 'cp', 'find', 'ip', 'apt-get', 'dpkg-deb', 'perl', 'nft', 'flock']);
 function env(over: Partial<DoctorEnv> = {}): DoctorEnv {
   return {
     proc: fakeProc(), cgroup: fakeCgroupV1(), uid: 0,
     which: (c) => (ALL.has(c) ? `/usr/bin/${c}` : undefined),
-    probe: (_cmd, args) => (args[0] === '--version' ? { code: 0, out: 'unshare from util-linux 2.38.1' } : { code: 0, out: '' }),
+    probe: (_cmd, args) => (args[0] === '--version' ? { code: 0, out: 'unshare from util-linux 2.38.1' } : args[0] === '-e' ? { code: 0, out: '5.036000\n' } : { code: 0, out: '' }),
     ...over,
   };
 }

@@ -20,6 +20,7 @@ export function fakeRootfs(): string {
 export function fakeCgroupV1(): string {
   const root = tempDir('tscontain-fakecg1-');
   for (const c of ['memory', 'pids', 'cpu', 'cpuacct', 'devices']) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
+  writeFileSync(join(root, 'devices', 'devices.allow'), '');
   return root;
 }
 

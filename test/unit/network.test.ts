@@ -343,7 +343,7 @@ test('allocation: 30 at once get 30 addresses; freeing gives only our own back; 
   );
   const files = readdirSync(b.paths.addresses).filter((f) => !f.startsWith('.'));
   t.is(files.length, 30);
-  t.is(readFileSync(join(b.paths.addresses, outs[0]), 'utf8'), `${ids[0]}\n`);
+  t.is(readFileSync(join(b.paths.addresses, outs[0]), 'utf8'), `${ids[0]} ${join(dir, 'run', ids[0])}\n`);
   // exit of a container that does not own the address (its start failed): nothing freed
   const free = (id: string, ip: string) =>
     spawnSync('dash', [

@@ -47,13 +47,13 @@ test('cpus, cpu-shares, pids-limit, hostname, network validation', (t) => {
   t.is(parseCpuShares('512'), 512);
   t.throws(() => parseCpuShares('1'));
   t.throws(() => validateOptions(parseArgs(['--pids-limit', '0', 'x'])), { message: 'invalid --pids-limit "0"' });
-  t.throws(() => validateOptions(parseArgs(['--network', 'bridge', 'x'])), { message: /unsupported network mode/ });
+  t.throws(() => validateOptions(parseArgs(['--network', 'overlay', 'x'])), { message: /unsupported network mode/ });
   t.throws(() => validateOptions(parseArgs(['-w', 'rel/dir', 'x'])), { message: /not absolute/ });
   t.is(parseHostname('web-1'), 'web-1');
   t.throws(() => parseHostname('bad_name!'));
   const v = validateOptions(parseArgs(['-m', '32m', '--pids-limit', '20', '--cpus', '0.5', '--cpu-shares', '512', 'x']), 2);
   t.deepEqual(v.limits, { memory: 32 * 1024 * 1024, pids: 20, cpus: 0.5, cpuShares: 512 });
-  t.is(v.network, 'none');
+  t.deepEqual(v.net.mode, { kind: 'bridge' }, 'bridge is the default, as in docker');
 });
 
 test('env: KEY=VAL, bare KEY from the host, later wins', (t) => {

@@ -5,6 +5,7 @@ import { cgroupDriver } from '../../src/cgroup.js';
 import { buildRunRequest } from '../../src/spec.js';
 import { type Roots } from '../../src/paths.js';
 import { type MaskFacts } from '../../src/kernel/masks.js';
+import { type NetFacts } from '../../src/kernel/network/probe.js';
 import { fakeRootfs, fakeCgroupV1 } from './helpers.js';
 
 export const ID = 'b'.repeat(64);
@@ -14,6 +15,12 @@ export const TOOLS: HostTools = {
   unshare: '/usr/bin/unshare', umount: '/usr/bin/umount', env: '/usr/bin/env', setpriv: '/usr/bin/setpriv',
   ip: '/usr/sbin/ip', perl: '/usr/bin/perl', awk: { path: '/usr/bin/awk', opts: '' },
   ldso: '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', libPath: ['/usr/lib/x86_64-linux-gnu'],
+  bin: (n) => `/usr/bin/${n}`,
+};
+
+/** A host with one default route and one resolver. */
+export const NET: NetFacts = {
+  routes: [], resolv: 'nameserver 192.0.2.53\n', hosts: '127.0.0.1 localhost\n',
 };
 
 /** tscontain plan OPTIONS ROOTFS CMD...: options before the image, the command after it. */
@@ -30,7 +37,7 @@ export function makePlan(opts: string[], cmd: string[], o: PlanOptions = {}): Pl
   if (req.help) throw new Error('help');
   const ctx: PlanContext = {
     roots, cgroup: cgroupDriver(ID, req.spec.limits, o.cg ?? fakeCgroupV1()),
-    tools: { ...TOOLS, ...o.tools }, now: '2026-01-01T00:00:00.000Z', masks: o.masks ?? MASKS,
+    tools: { ...TOOLS, ...o.tools }, now: '2026-01-01T00:00:00.000Z', masks: o.masks ?? MASKS, net: NET,
   };
   return planRun(req.spec, ctx);
 }

@@ -80,7 +80,9 @@ export function gcNetwork(
   } catch {
     /* no bridge */
   }
-  const links = staleLinks(ports, live);
+  // a veth is alive while its container's address is: that also covers other stores' containers
+  const alive = new Set([...live, ...readAllocations(b.paths.addresses).map((a) => a.id)]);
+  const links = staleLinks(ports, alive);
   for (const l of links) runner.run(b.bin('ip'), ['link', 'del', l]);
   return { freed, elements, links };
 }

@@ -1,8 +1,8 @@
 // Addresses without a daemon: one file per address in use (lib/network/addresses/<address>,
-// holding the container id), created with O_EXCL by sh's `set -C`. Creating the file *is* taking
+// holding the container id and run directory), created with O_EXCL by sh's `set -C`. Creating the file *is* taking
 // the address, so two containers can never get the same one, with or without a lock, and a file
 // outlives any crash until gc sees that its container is gone (as CNI host-local does).
-import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { lit, sh } from '../../plan/sh.js';
 import { type Step } from '../../plan/step.js';
@@ -38,7 +38,7 @@ export function allocateStep(b: Bridge): Step {
       sh`  tsc_net_x=$(( ${b.subnet.base} + tsc_net_n ))`,
       lit('  tsc_net_ip=$(( tsc_net_x >> 24 )).$(( tsc_net_x >> 16 & 255 ))'),
       lit('  tsc_net_ip=$tsc_net_ip.$(( tsc_net_x >> 8 & 255 )).$(( tsc_net_x & 255 ))'),
-      sh`  { echo "$tsc_id" > ${dir}/"$tsc_net_ip"; } 2>/dev/null && break`,
+      sh`  { echo "$tsc_id $tsc_run" > ${dir}/"$tsc_net_ip"; } 2>/dev/null && break`,
       lit('  tsc_net_i=$(( tsc_net_i + 1 ))'),
       sh`  [ "$tsc_net_i" -le ${last - first} ] || { set +C; echo ${full} >&2; exit 1; }`,
       lit('done; set +C'),
@@ -54,7 +54,7 @@ export function freeLines(b: Bridge) {
   return [
     lit('[ -n "${tsc_net_ip-}" ] || read -r tsc_net_ip 2>/dev/null < "$tsc_run/ip" || :'),
     lit('if [ -n "${tsc_net_ip-}" ]; then'),
-    sh`  tsc_net_o=; read -r tsc_net_o 2>/dev/null < ${dir}/"$tsc_net_ip" || :`,
+    sh`  tsc_net_o=; read -r tsc_net_o tsc_net_r 2>/dev/null < ${dir}/"$tsc_net_ip" || :`,
     sh`  [ "$tsc_net_o" != "$tsc_id" ] || rm -f ${dir}/"$tsc_net_ip"`,
     lit('fi'),
   ];
@@ -63,6 +63,8 @@ export function freeLines(b: Bridge) {
 export interface Allocation {
   address: string;
   id: string;
+  /** the container's run directory (stores differ: TSCONTAIN_ROOT), alive while it exists */
+  runDir?: string;
 }
 
 /** The addresses in use, read from the directory (files whose name is not an address are skipped). */
@@ -76,13 +78,14 @@ export function readAllocations(dir: string): Allocation[] {
   const out: Allocation[] = [];
   for (const n of names) {
     if (parseIPv4(n) === undefined) continue;
-    let id = '';
+    let text = '';
     try {
-      id = readFileSync(join(dir, n), 'utf8').trim();
+      text = readFileSync(join(dir, n), 'utf8').trim();
     } catch {
       continue;
     }
-    out.push({ address: n, id });
+    const [id = '', runDir] = text.split(' ');
+    out.push({ address: n, id, runDir });
   }
   return out;
 }
@@ -95,7 +98,7 @@ export function readAllocations(dir: string): Allocation[] {
 export function freeDeadAddresses(dir: string, live: ReadonlySet<string>, now = Date.now()): string[] {
   const freed: string[] = [];
   for (const a of readAllocations(dir)) {
-    if (live.has(a.id)) continue;
+    if (live.has(a.id) || (a.runDir && existsSync(a.runDir))) continue;
     const file = join(dir, a.address);
     if (a.id === '') {
       try {

@@ -16,8 +16,12 @@ export interface NetPaths {
   forwardingWasOff: string;
 }
 
+/**
+ * The bridge is the host's, so its subnet and addresses are too: roots() gives every store the same
+ * directory (TSCONTAIN_ROOT moves containers and images, not this; TSCONTAIN_NET_DIR does).
+ */
 export function netPaths(r: Roots): NetPaths {
-  const dir = join(r.lib, 'network');
+  const dir = r.net ?? join(r.lib, 'network');
   return {
     dir,
     lock: join(dir, 'lock'),
