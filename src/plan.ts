@@ -63,6 +63,12 @@ function plainPath(p: string): void {
 /** sh that writes "PID START-TICKS" of this shell to a file, with builtins only (no program started). */
 export const writePidFile = (file: string) => `read -r tsc_stat < /proc/$$/stat; tsc_start() { shift 19; echo "$$ $1"; }; tsc_start \${tsc_stat##*) } > ${file}`;
 
+/**
+ * sh that fails unless the process a pid file names ("PID START-TICKS") is alive and not a zombie:
+ * state.ts markAlive, with builtins only.
+ */
+export const checkPidFile = (file: string) => `tsc_p=; tsc_t=; tsc_s=; { read -r tsc_p tsc_t < ${file}; read -r tsc_s < "/proc/\${tsc_p:-0}/stat"; } 2>/dev/null; tsc_alive() { [ $# -ge 20 ] && [ "$1" != Z ] && shift 19 && [ "$1" = "$tsc_t" ]; }; tsc_alive \${tsc_s##*) }`;
+
 /** The /dev every container gets, made once and shared read-only under each container's own layer: device nodes, the usual links. */
 const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 const DEV_LINKS: [string, string][] = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
@@ -121,7 +127,10 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   });
 
   // ---- inside the namespaces, as PID 1, still on the host's root ----
-  init.push({ title: 'Join the container\'s cgroup', why: 'cgroups(7): writing 0 to cgroup.procs moves the writer; its children inherit the cgroup', lines: cg.join() });
+  init.push({ title: 'Join the container\'s cgroup', why: 'cgroups(7): writing 0 to cgroup.procs moves the writer; its children inherit the cgroup', lines: [...cg.join(),
+    '# the supervisor may have died before setpriv --pdeathsig was set, and then nobody would clean up: do not start.',
+    '# If it dies later, this process dies by its death signal, or gc kills it: gc finds it by its cgroup from here on',
+    checkPidFile('"$tsc_run/supervisor"')] });
   init.push({ title: `Set the hostname to ${spec.hostname}`, why: 'uts_namespaces(7): the hostname belongs to the new UTS namespace; the host\'s does not change', lines: [`printf '%s' ${q(spec.hostname)} > /proc/sys/kernel/hostname`] });
   if (spec.network === 'none')
     init.push({ title: 'Bring up lo in the new network namespace (in the background, while the mounts are made)', why: 'network_namespaces(7): a new namespace has only a loopback device, and it is down', lines: [`${bin('ip')} link set lo up & tsc_ip=$!`] });
@@ -321,6 +330,8 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
   fi
   # set -e: a failing step ends this shell, and the EXIT trap discards what was made so far
   trap 'echo "tscontain: preparing the container failed" >&2; discard; tsc_end 125' EXIT
+  # stopped while it is prepared: nothing of it is kept (until it is started, there is no PID 1 to pass a signal to)
+  trap 'trap - EXIT; discard; tsc_end 143' TERM; trap 'trap - EXIT; discard; tsc_end 130' INT; trap 'trap - EXIT; discard; tsc_end 129' HUP
   set -e; host_setup; set +e
   trap - EXIT
   [ -z "$tsc_orphan" ] || { discard; tsc_end 125; }
@@ -347,8 +358,10 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
   done
 
   if [ ! -s "$tsc_run/started" ]; then
-    sed 's/^/tscontain: /' "$tsc_run/unshare.err" >&2
-    echo "tscontain: the container did not start" >&2
+    if [ -z "$tsc_orphan" ]; then   # else tscontain was killed, and so was the container: nothing to say
+      sed 's/^/tscontain: /' "$tsc_run/unshare.err" >&2
+      echo "tscontain: the container did not start" >&2
+    fi
     tsc_rc=125
   else
     # util-linux 2.38 unshare reports a child killed by SIGKILL as exit 1 and this message
