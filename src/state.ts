@@ -229,6 +229,8 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   const running = new Set(runEntries.filter((d) => ID.test(d)));
   // a run dir being made whose owner died before it was renamed into place
   const staged = runEntries.filter((d) => d.startsWith('.new-') && !markAlive(stagingMark(d)));
+  // the /dev skeleton half made by a container that is gone (its plan makes it as dev.ID, then renames it)
+  const devs = runEntries.filter((d) => /^dev\.[0-9a-f]{64}$/.test(d));
   const ids = [...new Set([...stored.filter((d) => ID.test(d)), ...running])];
   const removing = stored.filter((d) => d.startsWith('.removing-'));
   const cgroups = tscontainCgroupParents().flatMap((p) => list(p).filter((k) => ID.test(k)).map((k) => ({ id: k, dir: join(p, k) })));
@@ -236,7 +238,7 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   const orphanCgroups = cgroups.filter((c) => !known.has(c.id)).map((c) => c.dir);
   const withCgroup = new Set(cgroups.map((c) => c.id));
   const suspects = ids.filter((id) => running.has(id) || withCgroup.has(id));
-  if (!suspects.length && !removing.length && !orphanCgroups.length && !staged.length) return 0;
+  if (!suspects.length && !removing.length && !orphanCgroups.length && !staged.length && !devs.length) return 0;
   return withLock(r, () => {
     let cleaned = 0;
     for (const id of suspects) {
@@ -257,6 +259,10 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
       }
       log(`removed leftovers of container ${id.slice(0, 12)}`);
       cleaned++;
+    }
+    for (const d of devs) {
+      if (existsSync(runDir(r, d.slice(4)))) continue; // its container lives
+      rmSync(join(r.run, d), { recursive: true, force: true }); log(`removed the unfinished /dev skeleton of ${d.slice(4, 16)}`); cleaned++;
     }
     for (const d of staged) { rmSync(join(r.run, d), { recursive: true, force: true }); log(`removed the unfinished ${d.slice(5, 17)}`); cleaned++; }
     for (const d of removing) { rmSync(join(r.lib, 'containers', d), { recursive: true, force: true }); log(`finished removing ${d.slice(10, 22)}`); cleaned++; }

@@ -2,7 +2,7 @@
 // lives: one check (markAlive), mirrored in sh for the container's init (checkPidFile).
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPidFile, writePidFile } from '../../src/plan.js';
 import { ancestorMark, gc, inspectContainer, markAlive, pidFileText, stagingName, startTicks } from '../../src/state.js';
@@ -76,14 +76,15 @@ test('the owner of a run dir: its supervisor once that wrote its pid file, befor
   t.is(inspectContainer(r, ID).supervisor, process.pid);
 });
 
-test('gc removes a staging run dir whose owner died, and leaves one whose owner lives', (t) => {
+test('gc removes a staging run dir whose owner died and a /dev skeleton half made by a container that is gone; not those of live ones', (t) => {
   const r = store();
-  const dead = stagingName(ID, deadMark());
-  const live = stagingName('e'.repeat(64), pidFileText());
-  for (const d of [dead, live]) { mkdirSync(join(r.run, d), { recursive: true }); writeFileSync(join(r.run, d, 'starting'), ''); }
+  const live = 'e'.repeat(64);
+  const keep = [stagingName(live, pidFileText()), live, `dev.${live}`];
+  const gone = [stagingName(ID, deadMark()), `dev.${ID}`];
+  for (const d of [...keep, ...gone]) mkdirSync(join(r.run, d), { recursive: true });
+  writeFileSync(join(r.run, live, 'supervisor'), pidFileText());
   const old = process.env.TSCONTAIN_CGROUP_ROOT;
   process.env.TSCONTAIN_CGROUP_ROOT = tempDir('tscontain-own-cg-');
-  try { t.is(gc(r), 1); } finally { if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT; else process.env.TSCONTAIN_CGROUP_ROOT = old; }
-  t.deepEqual(readdirSync(r.run), [live]);
-  t.false(existsSync(join(r.run, dead)));
+  try { t.is(gc(r), 2); } finally { if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT; else process.env.TSCONTAIN_CGROUP_ROOT = old; }
+  t.deepEqual(readdirSync(r.run).sort(), keep.sort());
 });
