@@ -353,13 +353,13 @@ ${s.detach ? logWriter(s, ctx) : ''}supervise() {
     /bin/sh "\${tsc_self:-$0}" --init ${qa(s.argv)} ${s.interactive ? '<&5' : '</dev/null'} 5<&- 2>"$tsc_run/unshare.err" &
   tsc_upid=$!
   while :; do
-    wait "$tsc_upid"; tsc_rc=$?
+    wait "$tsc_upid" 2>/dev/null; tsc_rc=$?   # 2>: sh's own "Killed" when it was, said below in tscontain's words
     kill -0 "$tsc_upid" 2>/dev/null || break   # still there: wait was interrupted by a signal
   done
 
   if [ ! -s "$tsc_run/started" ]; then
     if [ -z "$tsc_orphan" ]; then   # else tscontain was killed, and so was the container: nothing to say
-      sed 's/^/tscontain: /' "$tsc_run/unshare.err" >&2
+      sed -e '/sigprocmask unblock failed/d' -e 's/^/tscontain: /' "$tsc_run/unshare.err" >&2   # that line: PID 1 was killed
       echo "tscontain: the container did not start" >&2
     fi
     tsc_rc=125
