@@ -9,7 +9,9 @@ import { helpText } from './options.js';
 import { roots, type Roots } from './paths.js';
 import { planRun, type Plan, type PlanContext } from './plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
-import { ancestorMark, gc, inspectContainer, nameOwner, pidFileText, removeContainer, stagingName, withLock } from './state.js';
+import {
+  ancestorMark, gc, inspectContainer, nameOwner, pidFileText, removeContainer, stagingName, withLock,
+} from './state.js';
 
 /**
  * bin/tscontain sets TSCONTAIN_HANDOFF="3 PID": read the plan's path from fd 3 and exec it, PID being

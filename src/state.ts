@@ -262,9 +262,15 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
     }
     for (const d of devs) {
       if (existsSync(runDir(r, d.slice(4)))) continue; // its container lives
-      rmSync(join(r.run, d), { recursive: true, force: true }); log(`removed the unfinished /dev skeleton of ${d.slice(4, 16)}`); cleaned++;
+      rmSync(join(r.run, d), { recursive: true, force: true });
+      log(`removed the unfinished /dev skeleton of ${d.slice(4, 16)}`);
+      cleaned++;
     }
-    for (const d of staged) { rmSync(join(r.run, d), { recursive: true, force: true }); log(`removed the unfinished ${d.slice(5, 17)}`); cleaned++; }
+    for (const d of staged) {
+      rmSync(join(r.run, d), { recursive: true, force: true });
+      log(`removed the unfinished ${d.slice(5, 17)}`);
+      cleaned++;
+    }
     for (const d of removing) { rmSync(join(r.lib, 'containers', d), { recursive: true, force: true }); log(`finished removing ${d.slice(10, 22)}`); cleaned++; }
     // A cgroup of ours that no container here knows: another store's (TSCONTAIN_ROOT) container may
     // own it, so only an empty one that has been there for a minute is removed; no process is killed.

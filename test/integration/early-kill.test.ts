@@ -28,7 +28,9 @@ function descendants(pid: number): number[] {
   const todo = [pid];
   while (todo.length) {
     const p = todo.pop()!;
-    for (const k of (read(`/proc/${p}/task/${p}/children`) ?? '').split(' ').filter(Boolean).map(Number)) { out.push(k); todo.push(k); }
+    const kids = (read(`/proc/${p}/task/${p}/children`) ?? '').split(' ').filter(Boolean).map(Number);
+    out.push(...kids);
+    todo.push(...kids);
   }
   return out;
 }
@@ -41,14 +43,15 @@ function label(pid: number): string | undefined {
   return b === 'sh' || b === 'dash' ? (argv.includes('--init') ? 'init' : 'sh') : b;
 }
 
-/** Processes of a store: its tscontain (environment), the plan's programs (a path in the store), the command (its token). */
+/** Processes of a store: its tscontain (environment), the plan's programs (a path in the store), the command. */
 function processesOf(root: string, token?: string): string[] {
   const out: string[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     const cmd = read(`/proc/${d}/cmdline`);
     if (cmd === undefined) continue;
-    const mine = cmd.includes(root) || (token !== undefined && cmd.endsWith(`\0${token}\0`)) || (read(`/proc/${d}/environ`) ?? '').includes(`TSCONTAIN_ROOT=${root}\0`);
+    const mine = cmd.includes(root) || (token !== undefined && cmd.endsWith(`\0${token}\0`))
+      || (read(`/proc/${d}/environ`) ?? '').includes(`TSCONTAIN_ROOT=${root}\0`);
     if (mine) out.push(`${d}: ${cmd.split('\0').join(' ').trim()}`);
   }
   return out;
@@ -61,7 +64,10 @@ function idsIn(root: string): string[] {
 }
 
 type Trigger = { after: number } | { program: string; later: string[] };
-interface Batch { node: boolean; signal: 'SIGKILL' | 'SIGTERM'; env: NodeJS.ProcessEnv; root: string; ids: Set<string>; n: number; notes: string[]; noisy: string[] }
+interface Batch {
+  node: boolean; signal: 'SIGKILL' | 'SIGTERM'; env: NodeJS.ProcessEnv; root: string;
+  ids: Set<string>; n: number; notes: string[]; noisy: string[];
+}
 
 /**
  * One start, killed at its trigger (or as soon as it ran past it), then waited for until no process
@@ -87,7 +93,10 @@ async function killedStart(t: ExecutionContext, b: Batch, trigger: Trigger): Pro
   for (;;) {
     look();
     if (exited || running()) break; // ran past any trigger
-    if ('after' in trigger ? Date.now() - t0 >= trigger.after : [trigger.program, ...trigger.later].some((l) => seen.includes(l))) break;
+    const due = 'after' in trigger
+      ? Date.now() - t0 >= trigger.after
+      : [trigger.program, ...trigger.later].some((l) => seen.includes(l));
+    if (due) break;
     if (Date.now() - t0 > SETTLE_MS) { t.fail(`case ${i}: no start after ${SETTLE_MS} ms`); break; }
     await pause(1); // a timer, not a busy loop: the start being watched needs the CPU
   }
@@ -100,7 +109,8 @@ async function killedStart(t: ExecutionContext, b: Batch, trigger: Trigger): Pro
     if (exited && !left.length) break;
     if (!killed && !exited && pidsWithCommand(front, token)) { process.kill(front, 'SIGKILL'); killed = true; }
     if (Date.now() > end) {
-      for (const p of left) { try { process.kill(Number(p.split(':')[0]), 'SIGKILL'); } catch { /* gone */ } } // ours: they must not outlive the test
+      // ours: they must not outlive the test
+      for (const p of left) { try { process.kill(Number(p.split(':')[0]), 'SIGKILL'); } catch { /* gone */ } }
       t.fail(`case ${i} (${JSON.stringify(trigger)}): processes left: ${left.join('; ')}`);
       break;
     }
@@ -108,7 +118,8 @@ async function killedStart(t: ExecutionContext, b: Batch, trigger: Trigger): Pro
   const r = await s.done;
   const text = r.stderr.trim();
   if (/EPIPE|errno|Error\b|^\s+at /m.test(text) || text.split('\n').length > 1) b.noisy.push(`case ${i}: ${text}`);
-  b.notes.push(`${'after' in trigger ? `${trigger.after} ms` : trigger.program}: killed after ${ms} ms, seen ${seen.join(' ')}`);
+  const at = 'after' in trigger ? `${trigger.after} ms` : trigger.program;
+  b.notes.push(`${at}: killed after ${ms} ms, seen ${seen.join(' ')}`);
   return { seen, ms };
 }
 
@@ -147,9 +158,10 @@ async function sweep(t: ExecutionContext, node: boolean, signal: Batch['signal']
 }
 
 for (const node of [false, true])
-  for (const signal of ['SIGKILL', 'SIGTERM'] as const)
-    it(`${node ? 'Node.js path' : 'hand-off path'}: tscontain run killed by ${signal} at any moment of its start leaves nothing after gc`, (t) => sweep(t, node, signal));
-
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    const path = node ? 'Node.js path' : 'hand-off path';
+    it(`${path}: run killed by ${signal} at any moment of its start leaves nothing after gc`, (t) => sweep(t, node, signal));
+  }
 /** Nothing of a store's containers is left (the /dev skeleton is shared by all of them). */
 function storeIsEmpty(t: ExecutionContext, root: string, what: string) {
   t.deepEqual(list(join(root, 'run')).filter((d) => d !== 'dev'), [], `${what}: no run dir`);
@@ -168,20 +180,21 @@ function handOffTo(frontEnd: number, env: NodeJS.ProcessEnv): Promise<{ code: nu
   return new Promise((res) => c.on('close', (code) => res({ code, out })));
 }
 
-it('the front end died before Node.js handed the plan over: nothing is made, or what was made is removed; nothing is said', async (t) => {
+it('front end gone before Node.js handed the plan over: nothing is made, or it is removed; silently', async (t) => {
   const env = privateStore();
   const root = env.TSCONTAIN_ROOT!;
   const dead = spawnSync('/bin/true').pid!; // a process that has ended
   const before = await handOffTo(dead, env);
   t.deepEqual(before, { code: 125, out: '' }, 'already gone when Node.js looks: it stops');
   storeIsEmpty(t, root, 'already gone');
-  const after = await handOffTo(process.pid, env); // alive when Node.js looks, but the plan cannot be handed over (EPIPE)
+  // alive when Node.js looks, but the plan cannot be handed over (EPIPE)
+  const after = await handOffTo(process.pid, env);
   t.deepEqual(after, { code: 125, out: '' }, 'gone by the time the plan is handed over: it stops');
   storeIsEmpty(t, root, 'gone meanwhile');
   t.deepEqual(list(join(root, 'lib', 'names')), []);
 });
 
-it('rm -f of a container that is being started (its owner stopped before it ran the plan) is immediate and leaves nothing', async (t) => {
+it('rm -f of a container being started (its owner stopped before running the plan) is immediate', async (t) => {
   const env = privateStore();
   const root = env.TSCONTAIN_ROOT!;
   const s = start(['run', '--rm', 'busybox', 'sleep', '3141'], { env });

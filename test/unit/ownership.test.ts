@@ -5,7 +5,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPidFile, writePidFile } from '../../src/plan.js';
-import { ancestorMark, gc, inspectContainer, markAlive, pidFileText, stagingName, startTicks } from '../../src/state.js';
+import {
+  ancestorMark, gc, inspectContainer, markAlive, pidFileText, stagingName, startTicks,
+} from '../../src/state.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 
 test.after.always(removeTempDirs);
@@ -76,7 +78,7 @@ test('the owner of a run dir: its supervisor once that wrote its pid file, befor
   t.is(inspectContainer(r, ID).supervisor, process.pid);
 });
 
-test('gc removes a staging run dir whose owner died and a /dev skeleton half made by a container that is gone; not those of live ones', (t) => {
+test('gc removes a dead owner\'s staging run dir, a gone container\'s half-made /dev skeleton; not live ones', (t) => {
   const r = store();
   const live = 'e'.repeat(64);
   const keep = [stagingName(live, pidFileText()), live, `dev.${live}`];
@@ -85,6 +87,10 @@ test('gc removes a staging run dir whose owner died and a /dev skeleton half mad
   writeFileSync(join(r.run, live, 'supervisor'), pidFileText());
   const old = process.env.TSCONTAIN_CGROUP_ROOT;
   process.env.TSCONTAIN_CGROUP_ROOT = tempDir('tscontain-own-cg-');
-  try { t.is(gc(r), 2); } finally { if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT; else process.env.TSCONTAIN_CGROUP_ROOT = old; }
+  try {
+    t.is(gc(r), 2);
+  } finally {
+    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT; else process.env.TSCONTAIN_CGROUP_ROOT = old;
+  }
   t.deepEqual(readdirSync(r.run).sort(), keep.sort());
 });
