@@ -162,6 +162,7 @@ for (const node of [false, true])
     const path = node ? 'Node.js path' : 'hand-off path';
     it(`${path}: run killed by ${signal} at any moment of its start leaves nothing after gc`, (t) => sweep(t, node, signal));
   }
+
 /** Nothing of a store's containers is left (the /dev skeleton is shared by all of them). */
 function storeIsEmpty(t: ExecutionContext, root: string, what: string) {
   t.deepEqual(list(join(root, 'run')).filter((d) => d !== 'dev'), [], `${what}: no run dir`);
