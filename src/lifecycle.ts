@@ -248,9 +248,12 @@ export async function rm(r: Roots, refs: string[], force: boolean): Promise<void
   const cs = refs.map((ref) => [ref, findContainer(r, ref)] as const);
   for (const [ref, c] of cs) if (c.running && !force) throw new TscError(`container ${ref} is running`, 'stop it first, or use rm -f');
   for (const [, c] of cs) {
-    if (c.running) {
-      const pid = pid1(c);
-      if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    // Its PID 1 is killed and its supervisor given time to clean up. Before there is a PID 1 (it is
+    // being prepared) its owner is killed instead: then nothing is left to wait for. A container
+    // whose owner is dead is not running: it is removed at once.
+    const target = c.running ? pid1(c) ?? c.supervisor ?? c.starter : undefined;
+    if (target && target > 1 && target !== process.pid) {
+      try { process.kill(target, 'SIGKILL'); } catch { /* gone */ }
       await waitExit(r, c.id, 10000);
     }
     withLock(r, () => removeContainer(r, inspectContainer(r, c.id)));

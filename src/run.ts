@@ -1,9 +1,9 @@
 // `tscontain run`: parse -> spec -> plan -> execute the plan's script. The only thing this file
 // does on the host itself is write the plan where its supervisor can read it, and start it.
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cgroupDriver } from './cgroup.js';
-import { TscError } from './errors.js';
+import { EXIT_RUNTIME, TscError } from './errors.js';
 import { hostTools } from './host.js';
 import { hostMaskFacts } from './kernel/masks.js';
 import { capHex, capNames } from './kernel/capabilities.js';
@@ -17,11 +17,19 @@ import { netPaths } from './kernel/network/store.js';
 import { type JoinTarget } from './kernel/network/join.js';
 import { planRun, type Plan, type PlanContext } from './plan/plan.js';
 import { buildRunRequest, type RunSpec } from './spec.js';
-import { findContainer, gc, nameOwner, pidFileText } from './state.js';
+import {
+  ancestorMark, findContainer, gc, inspectContainer, nameOwner, pidFileText, removeContainer, stagingName, withLock,
+} from './state.js';
 
-/** bin/tscontain reads the plan's path from this fd and execs it (see handOff). */
+/**
+ * bin/tscontain sets TSCONTAIN_HANDOFF="3 PID": read the plan's path from fd 3 and exec it, PID being
+ * that shell itself (see handOff).
+ */
 const HANDOFF_FD = 3;
-const handingOff = () => process.env.TSCONTAIN_HANDOFF === String(HANDOFF_FD);
+const handOffTo = (): number | undefined => {
+  const [fd, pid] = (process.env.TSCONTAIN_HANDOFF ?? '').split(' ');
+  return fd === String(HANDOFF_FD) && Number(pid) > 0 ? Number(pid) : undefined;
+};
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
@@ -102,14 +110,17 @@ export function closeInheritedFds(): void {
 }
 
 /**
- * Put the plan where its supervisor reads it. `starting` goes first, naming the process that will
- * start the plan (us, or the bin/tscontain shell): while it lives, gc leaves this container alone
- * although its supervisor has not written its own pid yet. Then the directories of step 1.
+ * Put the plan where its supervisor reads it. The run dir comes first, with `starting` naming the
+ * process that owns the container until its supervisor writes its own pid file (owner: "PID
+ * START-TICKS"): while it lives gc leaves the container alone, once it is dead gc removes what it
+ * left. The dir is made under a name that carries the same mark and renamed into place, so it is
+ * never seen without an owner. Then the directories of step 1.
  */
-function writePlan(plan: Plan, owner = process.pid): string {
-  mkdirSync(plan.run, { recursive: true });
-  writeFileSync(join(plan.run, '.starting'), pidFileText(owner));
-  renameSync(join(plan.run, '.starting'), join(plan.run, 'starting')); // never seen empty
+function writePlan(plan: Plan, owner: string): string {
+  const stage = join(dirname(plan.run), stagingName(plan.spec.id, owner));
+  mkdirSync(stage, { recursive: true });
+  writeFileSync(join(stage, 'starting'), owner);
+  renameSync(stage, plan.run);
   // step 1's directories, so the plan need not start mkdir; if one cannot be made, the plan's own
   // mkdir -p reports why, and its EXIT trap removes what was made
   try { for (const d of plan.dirs) mkdirSync(d, { recursive: true }); } catch { /* see above */ }
@@ -119,14 +130,32 @@ function writePlan(plan: Plan, owner = process.pid): string {
 }
 
 /**
+ * What writePlan made, removed again: the plan will never run. Its owner cannot read it (it closed
+ * the pipe by dying, perhaps not quite dead yet): nobody else knows this container.
+ */
+function abandon(r: Roots, plan: Plan): void {
+  withLock(r, () => removeContainer(r, inspectContainer(r, plan.spec.id)));
+}
+
+/**
  * Under bin/tscontain (the sh front end) a foreground run hands its plan back instead of starting
  * it: that shell execs the plan, so the supervisor is the very process the user started (signals
- * sent to tscontain reach it directly) and no Node.js process waits beside the container. Until
- * the plan writes its own pid file, `starting` names that shell: gc leaves the container alone.
+ * sent to tscontain reach it directly) and no Node.js process waits beside the container. That
+ * shell, named by its pid in TSCONTAIN_HANDOFF, owns the container from the start: if it is killed
+ * now or later, gc finds a dead owner. If it is gone already, nobody would run the plan: nothing is
+ * made, and nothing said (nobody listens).
  */
-export function handOff(plan: Plan): number {
-  const file = writePlan(plan, process.ppid);
-  writeSync(HANDOFF_FD, file + '\n');
+export function handOff(r: Roots, plan: Plan, frontEnd: number): number {
+  const owner = ancestorMark(frontEnd);
+  if (!owner) return EXIT_RUNTIME;
+  const file = writePlan(plan, owner);
+  try {
+    writeSync(HANDOFF_FD, file + '\n');
+  } catch (e) {
+    abandon(r, plan);
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return EXIT_RUNTIME; // the front end died meanwhile
+    throw new TscError(`cannot hand the plan over to bin/tscontain on fd ${HANDOFF_FD}: ${(e as Error).message}`);
+  }
   return 0;
 }
 
@@ -134,7 +163,7 @@ export function handOff(plan: Plan): number {
 export async function execute(plan: Plan): Promise<number> {
   const { spawn } = process.getBuiltinModule('node:child_process'); // not at the top: ~8 ms that a hand-off never needs
   closeInheritedFds();
-  const file = writePlan(plan);
+  const file = writePlan(plan, pidFileText());
   // fd 7: a pipe the supervisor watches; when we exit or are killed, even by SIGKILL, it closes and
   // the supervisor kills the container (see --die-with-parent in the plan).
   const child = spawn('/bin/sh', [file, '--die-with-parent'], { stdio: ['inherit', 'inherit', 'inherit', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'] });
@@ -166,7 +195,8 @@ export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): 
     if (owner) throw new TscError(`the name "${req.spec.name}" is already in use by container ${owner.slice(0, 12)}`, `choose another name or remove that container (tscontain rm ${req.spec.name})`);
   }
   if (req.spec.detach) return executeDetached(plan);
-  return handingOff() ? handOff(plan) : execute(plan);
+  const frontEnd = handOffTo();
+  return frontEnd ? handOff(r, plan, frontEnd) : execute(plan);
 }
 
 /** The whole file behind fd, from its start (the fd's own offset may be anywhere). */
@@ -183,7 +213,7 @@ function readAll(fd: number): string {
 export async function executeDetached(plan: Plan): Promise<number> {
   const { spawn } = process.getBuiltinModule('node:child_process');
   closeInheritedFds();
-  const file = writePlan(plan);
+  const file = writePlan(plan, pidFileText());
   // Kept open here, so they can be read even after a --rm container removed them.
   const started = openSync(join(plan.run, 'started'), 'w+');
   const errFile = join(plan.run, 'supervisor.err');

@@ -29,39 +29,72 @@ export interface ContainerInfo {
   /** its supervisor is alive, or it is being started by a live tscontain */
   running: boolean;
   supervisor?: number;
+  /** the live process that is starting it, until its supervisor wrote its pid file */
+  starter?: number;
   startedAt?: Date;
 }
 
 const ID = /^[0-9a-f]{64}$/;
 const readJson = <T>(f: string): T | undefined => { try { return JSON.parse(readFileSync(f, 'utf8')) as T; } catch { return undefined; } };
 
-/** When a process started, in clock ticks since boot (proc(5) /proc/PID/stat field 22); undefined if gone or a zombie. */
-export function startTicks(pid: number | 'self'): string | undefined {
+/** Fields 3 on of /proc/PID/stat (after the command name, which may hold spaces and ')'); undefined if gone. */
+function statFields(pid: number | 'self'): string[] | undefined {
   let stat: string;
   try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // comm may hold spaces and ')'
-  return fields[0] === 'Z' ? undefined : fields[19];
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** When a process started, in clock ticks since boot (proc(5) /proc/PID/stat field 22); undefined if gone or a zombie. */
+export function startTicks(pid: number | 'self'): string | undefined {
+  const fields = statFields(pid);
+  return !fields || fields[0] === 'Z' ? undefined : fields[19];
 }
 
 /** What a pid file holds: "PID START-TICKS", so a recycled pid is never taken for its writer. */
 export const pidFileText = (pid = process.pid) => `${pid} ${startTicks(pid === process.pid ? 'self' : pid)}`;
 
 /**
- * Is the process named in a pid file ("PID START-TICKS") alive, and the one that wrote it? Like
- * runc, it is identified by pid and start time, both counted by the kernel; never by the wall
- * clock, which can be stepped (a forward step once made every running container look dead).
+ * The mark ("PID START-TICKS") of one of our ancestors, e.g. the bin/tscontain shell that started
+ * us: undefined once it is gone. That it is still an ancestor after its start time was read proves
+ * the start time is its own and not that of a process that took over its pid.
  */
+export function ancestorMark(pid: number): string | undefined {
+  const ticks = startTicks(pid);
+  let p: number | undefined = Number(statFields('self')?.[1]);
+  for (let i = 0; i < 8 && p && p !== pid && p > 1; i++) p = Number(statFields(p)?.[1]);
+  return ticks && p === pid ? `${pid} ${ticks}` : undefined;
+}
+
+/**
+ * THE ownership check, for every mark tscontain writes (the supervisor's pid file, `starting`, a
+ * staging directory's name, the lock): is the process named by "PID START-TICKS" alive, and the
+ * one that wrote it? Like runc, it is identified by pid and start time, both counted by the kernel;
+ * never by the wall clock, which can be stepped (a forward step once made every running container
+ * look dead). The plan's container_init has the same check in sh (plan.ts checkPidFile).
+ */
+export function markAlive(mark: string): number | undefined {
+  const [pid, ticks] = mark.trim().split(/\s+/);
+  return Number(pid) > 0 && ticks && startTicks(Number(pid)) === ticks ? Number(pid) : undefined;
+}
+
+/** markAlive of the mark in a pid file; undefined if there is none. */
 export function writerAlive(file: string): number | undefined {
   let text: string;
   try { text = readFileSync(file, 'utf8'); } catch { return undefined; }
-  const [pid, ticks] = text.trim().split(/\s+/);
-  return Number(pid) > 0 && ticks && startTicks(Number(pid)) === ticks ? Number(pid) : undefined;
+  return markAlive(text);
 }
 
 /** A run dir made in the last few seconds is being started (its pid files may not be written yet). */
 function justMade(dir: string): boolean {
   try { const st = statSync(dir); return Date.now() - (st.birthtimeMs || st.mtimeMs) < 5000; } catch { return false; }
 }
+
+/**
+ * tscontain makes a container's run dir under a staging name that carries its owner's mark, writes
+ * `starting` in it, then renames it: a run dir is never seen without its owner.
+ */
+export const stagingName = (id: string, mark: string) => `.new-${id}-${mark.replace(' ', '-')}`;
+const stagingMark = (name: string) => name.split('-').slice(2).join(' ');
 
 export function containerIds(r: Roots): string[] {
   const ids = new Set<string>();
@@ -75,14 +108,19 @@ export function inspectContainer(r: Roots, id: string): ContainerInfo {
   const dir = runDir(r, id);
   const config = readJson<ContainerConfig>(join(containerDir(r, id), 'config.json')) ?? {};
   const state = readJson<ContainerState>(join(containerDir(r, id), 'state.json'));
-  const supervisor = writerAlive(join(dir, 'supervisor'));
   const content = (f: string) => { try { return readFileSync(join(dir, f), 'utf8').trim(); } catch { return undefined; } };
-  // no pid written yet (or being written) in a run dir made seconds ago: it is being started
-  const unmarked = !content('supervisor') && content('starting') === undefined && justMade(dir);
-  const running = !!supervisor || (!state && (!!writerAlive(join(dir, 'starting')) || unmarked));
+  // Who owns it: its supervisor once that wrote its pid file; until then the process that started it
+  // (`starting`: the bin/tscontain shell that will run the plan, or Node.js that spawns it).
+  const sup = content('supervisor');
+  const supervisor = sup ? markAlive(sup) : undefined;
+  const start = sup ? undefined : content('starting');
+  const starter = start ? markAlive(start) : undefined;
+  // no mark at all in a run dir made seconds ago: a plan run on its own (sh plan.sh) is starting
+  const unmarked = !sup && start === undefined && justMade(dir);
+  const running = !!supervisor || (!state && (!!starter || unmarked));
   let startedAt: Date | undefined;
   try { const st = statSync(join(dir, 'started')); if (st.size > 0) startedAt = st.mtime; } catch { /* not started */ }
-  return { id, config, state, running, supervisor, startedAt };
+  return { id, config, state, running, supervisor, starter, startedAt };
 }
 
 export function listContainers(r: Roots): ContainerInfo[] {
@@ -167,7 +205,7 @@ export function withLock<T>(r: Roots, fn: () => T): T {
       let stale = false;
       try {
         const owner = readFileSync(lock, 'utf8');
-        stale = owner ? !writerAlive(lock) : Date.now() - statSync(lock).mtimeMs > 1000;
+        stale = owner ? !markAlive(owner) : Date.now() - statSync(lock).mtimeMs > 1000;
       } catch { continue; } // released meanwhile
       if (stale) { try { unlinkSync(lock); } catch { /* someone else did */ } continue; }
       if (i > 3000) throw new TscError(`${lock} is held by another tscontain`, 'wait for it, or remove the file if no tscontain runs');
@@ -194,7 +232,12 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   // (this runs before every command)
   const list = (d: string) => { try { return readdirSync(d); } catch { return []; } };
   const stored = list(join(r.lib, 'containers'));
-  const running = new Set(list(r.run).filter((d) => ID.test(d)));
+  const runEntries = list(r.run);
+  const running = new Set(runEntries.filter((d) => ID.test(d)));
+  // a run dir being made whose owner died before it was renamed into place
+  const staged = runEntries.filter((d) => d.startsWith('.new-') && !markAlive(stagingMark(d)));
+  // the /dev skeleton half made by a container that is gone (its plan makes it as dev.ID, then renames it)
+  const devs = runEntries.filter((d) => /^dev\.[0-9a-f]{64}$/.test(d));
   const ids = [...new Set([...stored.filter((d) => ID.test(d)), ...running])];
   const removing = stored.filter((d) => d.startsWith('.removing-'));
   const cgroups = tscontainCgroupParents().flatMap((p) => list(p).filter((k) => ID.test(k)).map((k) => ({ id: k, dir: join(p, k) })));
@@ -205,7 +248,7 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   // addresses (and published ports) of containers that died without their exit steps
   const addrs = readAllocations(netPaths(r).addresses);
   const netStale = addrs.some((a) => a.id !== '' && !running.has(a.id));
-  if (!suspects.length && !removing.length && !orphanCgroups.length && !netStale) return 0;
+  if (!suspects.length && !removing.length && !orphanCgroups.length && !staged.length && !devs.length && !netStale) return 0;
   return withLock(r, () => {
     let cleaned = 0;
     for (const id of suspects) {
@@ -225,6 +268,17 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
         rmSync(runDir(r, id), { recursive: true, force: true });
       }
       log(`removed leftovers of container ${id.slice(0, 12)}`);
+      cleaned++;
+    }
+    for (const d of devs) {
+      if (existsSync(runDir(r, d.slice(4)))) continue; // its container lives
+      rmSync(join(r.run, d), { recursive: true, force: true });
+      log(`removed the unfinished /dev skeleton of ${d.slice(4, 16)}`);
+      cleaned++;
+    }
+    for (const d of staged) {
+      rmSync(join(r.run, d), { recursive: true, force: true });
+      log(`removed the unfinished ${d.slice(5, 17)}`);
       cleaned++;
     }
     for (const d of removing) { rmSync(join(r.lib, 'containers', d), { recursive: true, force: true }); log(`finished removing ${d.slice(10, 22)}`); cleaned++; }

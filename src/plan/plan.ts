@@ -90,6 +90,17 @@ export interface Plan {
 export const writePidFile = (file: Sh): Sh =>
   sh`read -r tsc_stat < /proc/$$/stat; tsc_pidline() { shift 19; echo "$$ $1"; }; tsc_pidline ${lit('${tsc_stat##*) }')} > ${file}`;
 
+/**
+ * sh that fails unless the process a pid file names ("PID START-TICKS") is alive and not a zombie:
+ * state.ts markAlive, with builtins only.
+ */
+export const checkPidFile = (file: Sh): Sh =>
+  joinSh([
+    sh`tsc_p=; tsc_t=; tsc_s=; { read -r tsc_p tsc_t < ${file}; read -r tsc_s < ${lit('"/proc/${tsc_p:-0}/stat"')}; } 2>/dev/null`,
+    lit('tsc_alive() { [ $# -ge 20 ] && [ "$1" != Z ] && shift 19 && [ "$1" = "$tsc_t" ]; }'),
+    lit('tsc_alive ${tsc_s##*) }'),
+  ], '; ');
+
 /** Give the container's name back, if it is still ours (a failed claim never owned it). */
 function release(name: string | undefined): Sh[] {
   if (!name) return [];
@@ -280,7 +291,16 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const ownNet = net.unshareNet;
   if (ownNet && !tools.ip) throw new Error('planRun: tools.ip is needed for a network namespace');
   const prepare: Step[] = [
-    { title: "Join the container's cgroup", man: 'cgroups(7)', lines: cg.join() },
+    {
+      title: "Join the container's cgroup, if its supervisor still lives",
+      man: 'cgroups(7)',
+      lines: [
+        ...cg.join(),
+        lit('# the supervisor may have died before setpriv --pdeathsig took effect: then nobody would clean up, so stop;'),
+        lit('# if it dies later, PID 1 dies of the death signal, or gc finds it by its cgroup, joined now'),
+        checkPidFile(lit('"$tsc_run/supervisor"')),
+      ],
+    },
     hostnameStep(spec.hostname),
     ...(ownNet ? [loopbackStep(tools.ip!)] : []),
     mountStep({ ...spec, masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }) },

@@ -62,6 +62,10 @@ tsc_supervise() {
   fi
   # set -e: a failing step ends this shell, and the EXIT trap discards what was made so far
   trap 'echo "tscontain: preparing the container failed" >&2; tsc_discard; tsc_end 125' EXIT
+  # stopped while it is prepared: nothing of it is kept (there is no PID 1 yet to pass a signal to)
+  trap 'trap - EXIT; tsc_discard; tsc_end 143' TERM
+  trap 'trap - EXIT; tsc_discard; tsc_end 130' INT
+  trap 'trap - EXIT; tsc_discard; tsc_end 129' HUP
   set -e
   tsc_host_setup
   set +e
@@ -85,13 +89,16 @@ tsc_supervise() {
   # shellcheck disable=SC2181
   [ $? = 0 ] || { echo "tscontain: connecting the container failed" >&2; tsc_forward KILL; }
   while :; do
-    wait "$tsc_upid"; tsc_rc=$?
+    wait "$tsc_upid" 2>/dev/null; tsc_rc=$?   # 2>: sh's own "Killed", said below in tscontain's words
     kill -0 "$tsc_upid" 2>/dev/null || break   # still there: wait was interrupted by a signal
   done
 
   if [ ! -s "$tsc_run/started" ]; then
-    sed 's/^/tscontain: /' "$tsc_run/unshare.err" >&2
-    echo "tscontain: the container did not start" >&2
+    if [ -z "$tsc_orphan" ]; then   # else tscontain was killed, and so was the container: nothing to say
+      # the sigprocmask line: PID 1 was killed
+      sed -e '/sigprocmask unblock failed/d' -e 's/^/tscontain: /' "$tsc_run/unshare.err" >&2
+      echo "tscontain: the container did not start" >&2
+    fi
     tsc_rc=125
   else
     # util-linux 2.38 unshare reports a child killed by SIGKILL as exit 1 and this message
