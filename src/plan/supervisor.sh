@@ -85,9 +85,14 @@ tsc_supervise() {
   tsc_start_container
   # the gate's steps act on the running PID 1: if one fails, the container must not start (set -e
   # holds in the subshell only when it is not part of an && or || list)
-  ( set -e; tsc_at_gate )
+  # (its errors are said only by a supervisor that is still there to say them)
+  ( set -e; tsc_at_gate ) 2>"$tsc_run/gate.err"
   # shellcheck disable=SC2181
-  [ $? = 0 ] || { echo "tscontain: connecting the container failed" >&2; tsc_forward KILL; }
+  if [ $? != 0 ]; then
+    sed 's/^/tscontain: /' "$tsc_run/gate.err" >&2
+    echo "tscontain: connecting the container failed" >&2
+    tsc_forward KILL
+  fi
   while :; do
     wait "$tsc_upid" 2>/dev/null; tsc_rc=$?   # 2>: sh's own "Killed", said below in tscontain's words
     kill -0 "$tsc_upid" 2>/dev/null || break   # still there: wait was interrupted by a signal
