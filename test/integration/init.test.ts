@@ -25,10 +25,13 @@ function init(args: string[], extraFd = false) {
   let out = '';
   child.stdout!.on('data', (b) => (out += b));
   child.stderr!.on('data', (b) => (out += b));
-  const done = new Promise<number>((res) => child.on('close', (code, sig) => { running.delete(child); res(code ?? 128 + (sig === 'SIGKILL' ? 9 : 15)); }));
+  let code: number | undefined;
+  const done = new Promise<number>((res) => child.on('close', (c, sig) => { running.delete(child); res((code = c ?? 128 + (sig === 'SIGKILL' ? 9 : 15))); }));
+  /** the exit code, or a failure after a while: a signal init does not forward would leave sleep running */
+  const ended = async () => { await waitFor(() => (code === undefined ? '' : 'ended'), /ended/, 30000); return code; };
   /** init's host pid: unshare's only child (sh execs unshare) */
   const pid1 = () => children(child.pid!)[0];
-  return { out: () => out, done, pid1 };
+  return { out: () => out, done, ended, pid1 };
 }
 
 const children = (pid: number): number[] => {
@@ -51,7 +54,7 @@ it('SIGTERM stops sleep at once, and an orphan that ended is reaped', async (t) 
   await waitFor(() => JSON.stringify(children(pid1)), new RegExp(`^\\[${sleepPid}\\]$`));
   t.is(state(sleepPid), 'S');
   process.kill(pid1, 'SIGTERM');
-  t.is(await c.done, 143, c.out());
+  t.is(await c.ended(), 143, c.out());
 });
 
 it('SIGINT (Ctrl-C forwarded by tscontain) stops sleep: 130', async (t) => {
@@ -59,7 +62,7 @@ it('SIGINT (Ctrl-C forwarded by tscontain) stops sleep: 130', async (t) => {
   const c = init([...PATH, '--', 'sleep', n]);
   await waitFor(() => (pidsOf('sleep', n).length ? 'up' : ''), /up/);
   process.kill(c.pid1(), 'SIGINT');
-  t.is(await c.done, 130, c.out());
+  t.is(await c.ended(), 130, c.out());
 });
 
 it('the command\'s exit code, 128+N for signal N, 127 for a command not found', async (t) => {

@@ -15,7 +15,9 @@ const FIX = join(REPO, 'test', 'fixtures', 'pty');
 const INIT = join(REPO, 'src', 'kernel', 'init.pl');
 const running = new Set<ChildProcess>();
 test.after.always(() => {
-  for (const c of running) c.kill('SIGKILL'); // the terminal hangs up: caller, relay and container end with it
+  // each runs in a process group of its own (script's session, or detached): caller, relay and
+  // unshare go together, and unshare --kill-child takes the container along
+  for (const c of running) { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } }
   removeTempDirs();
 });
 
@@ -25,7 +27,7 @@ type Mode = 'it' | 't' | 'dt';
 function terminal(mode: Mode, argv: string[]) {
   const d = tempDir('tscontain-pty-');
   const cmd = ['sh', join(FIX, 'caller.sh'), d, mode, ...argv].map(q).join(' ');
-  const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   running.add(child);
   let out = '';
   child.stdout!.on('data', (b) => (out += b));
@@ -111,6 +113,7 @@ it('-d -t: the output goes to the log; the caller\'s terminal is neither read no
   term.type('typed-here\r');
   await term.until(/typed-here/); // echoed by the caller's own terminal: it is not in raw mode
   writeFileSync(go, '');
+  await term.until(/caller-read=/, 30000); // had the relay read the line, the caller's read would wait for ever
   await term.done;
   t.regex(term.screen(), /caller-read=typed-here/, 'what was typed is still there for the caller');
   t.regex(term.screen(), /relay-rc=0 container-rc=0/);
@@ -122,13 +125,15 @@ it('-d -t: the output goes to the log; the caller\'s terminal is neither read no
 
 it('-i -t with stdin from a pipe: its end reaches the container as VEOF, so cat ends', async (t) => {
   const d = tempDir('tscontain-pty-');
-  const child = spawn('sh', [join(FIX, 'caller.sh'), d, 'it', 'sh', '-c', 'cat; echo E-$((40+2))'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('sh', [join(FIX, 'caller.sh'), d, 'it', 'sh', '-c', 'cat; echo E-$((40+2))'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   running.add(child);
   let out = '';
   child.stdout!.on('data', (b) => (out += b));
   child.stderr!.on('data', (b) => (out += b));
   child.stdin!.end('one\ntwo'); // the last line has no newline: one VEOF delivers it, the next ends the input
-  await new Promise((res) => child.on('close', res));
+  const closed = new Promise((res) => child.on('close', res));
+  await waitFor(() => out, /relay-rc=/, 30000); // without the VEOF, cat never ends
+  await closed;
   running.delete(child);
   t.regex(out, /two(\r\n)?E-42/);
   t.regex(out, /relay-rc=0 container-rc=0/);
