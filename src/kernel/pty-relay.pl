@@ -104,7 +104,7 @@ sub open_ptmx {
     # Linux < 5.6: no symlink on the way, checked with lstat (the container has not started yet,
     # nothing in it can change the tree between the check and the open)
     for my $p ('dev', 'dev/pts', 'dev/pts/ptmx') {
-      fail("/proc/$pid/root/$p: a symlink or missing") if !lstat("/proc/$pid/root/$p") || -l _;
+      fail("/proc/$pid/root/$p: missing, or a symbolic link") if !lstat("/proc/$pid/root/$p") || -l _;
     }
     sysopen(my $m, "/proc/$pid/root/$path", $O_RDWR | $O_NOCTTY | $O_NONBLOCK) or fail("open $path: $!");
     return check_ptmx($m);

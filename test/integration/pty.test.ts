@@ -4,15 +4,17 @@
 // with a devpts instance of its own, waiting at a start gate), not a whole tscontain plan.
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { q } from '../../src/plan/sh.js';
+import { startRelay } from '../../src/kernel/pty.js';
+import { lit, q, sh } from '../../src/plan/sh.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 import { isRoot, REPO, waitFor, pidsOf } from './helpers.js';
 
 const it = isRoot ? test : test.skip;
 const FIX = join(REPO, 'test', 'fixtures', 'pty');
 const INIT = join(REPO, 'src', 'kernel', 'init.pl');
+const RELAY = join(REPO, 'src', 'kernel', 'pty-relay.pl');
 const running = new Set<ChildProcess>();
 test.after.always(() => {
   // each runs in a process group of its own (script's session, or detached): caller, relay and
@@ -23,9 +25,17 @@ test.after.always(() => {
 
 type Mode = 'it' | 't' | 'dt';
 
+/** A directory for caller.sh, with the supervisor's lines that start the relay (caller.sh sources them). */
+function callerDir(mode: Mode): string {
+  const d = tempDir('tscontain-pty-');
+  const lines = startRelay({ interactive: mode === 'it', detach: mode === 'dt' }, sh`perl ${RELAY}`, lit('"$pid1"'), lit('"$d/pts"'), 5);
+  writeFileSync(join(d, 'relay-start.sh'), lines.map((l) => l.text).join('\n') + '\n');
+  return d;
+}
+
 /** caller.sh on a terminal of its own (script -qec), in MODE, running ARGV in the stand-in container. */
 function terminal(mode: Mode, argv: string[]) {
-  const d = tempDir('tscontain-pty-');
+  const d = callerDir(mode);
   const cmd = ['sh', join(FIX, 'caller.sh'), d, mode, ...argv].map(q).join(' ');
   const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   running.add(child);
@@ -124,7 +134,7 @@ it('-d -t: the output goes to the log; the caller\'s terminal is neither read no
 });
 
 it('-i -t with stdin from a pipe: its end reaches the container as VEOF, so cat ends', async (t) => {
-  const d = tempDir('tscontain-pty-');
+  const d = callerDir('it');
   const child = spawn('sh', [join(FIX, 'caller.sh'), d, 'it', 'sh', '-c', 'cat; echo E-$((40+2))'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   running.add(child);
   let out = '';
@@ -146,4 +156,50 @@ it('--init on a terminal: Ctrl-C stops sleep (the command has the terminal\'s fo
   term.type('\x03');
   await term.done;
   t.regex(term.screen(), /relay-rc=0 container-rc=130/);
+});
+
+for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
+  it(`-it: the relay ended by ${sig} restores the caller's terminal first`, async (t) => {
+    const term = terminal('it', ['env', 'PS1=ctr$ ', 'sh', '-i']);
+    await term.until(/ctr\$ $/);
+    t.regex(term.stty('-a').stdout, /-icanon\b/);
+    process.kill(Number(readFileSync(join(term.d, 'relay.pid'), 'utf8')), sig);
+    await term.done; // the container's terminal hung up: its shell ends
+    t.regex(term.screen(), new RegExp(`relay-rc=${sig === 'SIGTERM' ? 143 : 129} `));
+    t.is(readFileSync(join(term.d, 'stty.after'), 'utf8'), readFileSync(join(term.d, 'stty.before'), 'utf8'));
+  });
+}
+
+/** The relay alone, for a process that is not a prepared container: its exit code, its report (fd 3), its stderr. */
+async function relayFor(pid: number) {
+  const child = spawn('perl', [RELAY, '--report-fd', '3', String(pid)], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  let report = '', err = '';
+  child.stdio[3]!.on('data', (b) => (report += b));
+  child.stderr!.on('data', (b) => (err += b));
+  const code = await new Promise<number | null>((res) => child.on('close', res));
+  return { code, report, err };
+}
+
+it('the relay refuses the host\'s devpts: a pty there would not be the container\'s /dev/pts/N', async (t) => {
+  const r = await relayFor(process.pid); // this process: its root is the host's
+  t.is(r.code, 1);
+  t.is(r.report, '', 'nothing reported: the gate gets an empty line');
+  t.regex(r.err, /host's devpts/);
+});
+
+it('the relay follows no symlink in the container\'s tree (it would resolve against the host\'s root)', async (t) => {
+  const root = tempDir('tscontain-pty-root-');
+  const decoy = tempDir('tscontain-pty-decoy-');
+  mkdirSync(join(decoy, 'pts'));
+  spawnSync('mkfifo', [join(decoy, 'pts', 'ptmx')]); // a plain open(2) would open it: O_RDWR on a FIFO does not block
+  symlinkSync(decoy, join(root, 'dev')); // absolute: from the host, /proc/PID/root/dev leads to the decoy
+  const c = spawn('perl', ['-e', '$| = 1; chroot($ARGV[0]) or die "chroot: $!"; print "in\n"; sleep 1000', root], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  running.add(c);
+  let said = '';
+  c.stdout!.on('data', (b) => (said += b));
+  await waitFor(() => said, /in/);
+  const r = await relayFor(c.pid!);
+  c.kill('SIGKILL');
+  t.is(r.code, 1);
+  t.regex(r.err, /symbolic link/);
 });
