@@ -18,7 +18,8 @@ export interface OptDef {
 
 export const RUN_OPTIONS: OptDef[] = [
   { name: 'interactive', short: 'i', type: 'bool', desc: 'keep STDIN open (otherwise the container reads /dev/null)' },
-  { name: 'tty', short: 't', type: 'bool', desc: 'give the container your terminal and set TERM=xterm' },
+  { name: 'tty', short: 't', type: 'bool', desc: 'give the container a terminal of its own (a pty) and set TERM=xterm' },
+  { name: 'init', type: 'bool', desc: 'run a small init as PID 1 that forwards signals and reaps zombies' },
   { name: 'detach', short: 'd', type: 'bool', desc: 'run in the background and print the container id' },
   { name: 'rm', type: 'bool', desc: 'remove the container when it exits' },
   { name: 'name', type: 'string', arg: 'NAME', desc: 'name the container' },

@@ -32,7 +32,10 @@ export interface RunSpec {
   net: NetOptions;
   limits: Limits;
   interactive: boolean;
+  /** -t: a pseudo-terminal of the container's own devpts as its stdin, stdout and stderr */
   tty: boolean;
+  /** --init: init.pl is PID 1 and runs the command as its child */
+  init: boolean;
   detach: boolean;
   rm: boolean;
   readOnly: boolean;
@@ -177,7 +180,7 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
     id, name: v.name, image, argv: argvC, env, hostname, workdir,
     user: user ? { uid: user.uid, gid: user.gid } : undefined,
     net: v.net, limits: v.limits, exposed: cfg.ExposedPorts,
-    interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach, rm: !!o.rm,
+    interactive: !!o.interactive, tty: !!o.tty, init: !!o.init, detach: !!o.detach, rm: !!o.rm,
     readOnly: !!o['read-only'], pivot: !o['no-pivot'],
     logMaxSize: str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,
     volumes: list(o.volume).map((v) => parseVolume(v)),

@@ -1,6 +1,6 @@
 # become.pl: the container's process makes itself what the container must be, then becomes the command.
 #
-#   perl become.pl --caps HEX [--uid N] [--gid N] [--groups N,N,...] [--cgroupns] [--chroot DIR] [--tty PATH]
+#   perl become.pl --caps HEX [--uid N] [--gid N] [--groups N,N,...] [--cgroupns] [--chroot DIR] [--tty PATH] [--keep-cwd]
 #                  [--nnp] [--seccomp FILE | --seccomp-hex HEX] [--seccomp-flags N] [--wd DIR] [--preserve-fds N]
 #                  [--env NAME=VALUE]... -- COMMAND [ARG...]
 #
@@ -53,7 +53,7 @@ for (sort keys %ENV) {
     if /\A(?:LD_|PERL|GCONV_PATH\z|GLIBC_TUNABLES\z|LOCPATH\z|NLSPATH\z|MALLOC_)/;
 }
 my %VALUE = map { $_ => 1 } qw(--caps --uid --gid --groups --tty --chroot --seccomp --seccomp-hex --seccomp-flags --wd --preserve-fds);
-my %FLAG = map { $_ => 1 } qw(--cgroupns --nnp);
+my %FLAG = map { $_ => 1 } qw(--cgroupns --nnp --keep-cwd);
 my (%o, @env, $dashdash);
 while (@ARGV) {
   my $a = shift @ARGV;
@@ -197,7 +197,9 @@ syscall($NR->{prctl}, $PR_CAP_AMBIENT, 4, 0, 0, 0) == 0 or $! == $EINVAL
 # ---- 7. user and groups: setgroups/setresgid need CAP_SETGID and setresuid CAP_SETUID, so before
 # capset; groups and gid before uid. A first chdir as root (runc: a directory only root may enter);
 # if that is refused, again as the user (a directory only the user may enter) ----
-my $cd = chdir($wd);
+# --keep-cwd: the command is the host's init.pl, started from the old root (the cwd) through the
+# loader; it changes into the container itself before anything else
+my $cd = $o{'--keep-cwd'} ? 1 : chdir($wd);
 my $cderr = $! + 0;
 $cd or $cderr == $EACCES or $cderr == $EPERM or fail("cannot change to the working directory $wd: $!");
 syscall($NR->{setgroups}, scalar(@groups), pack('L*', @groups)) == 0 or fail("setgroups failed: $!");

@@ -159,6 +159,8 @@ export interface BecomeSpec {
   groups?: readonly number[];
   /** unshare a cgroup namespace rooted at the cgroup the process is in */
   cgroupns?: boolean;
+  /** stay in the caller's cwd (the command is init.pl, which changes into the container itself) */
+  keepCwd?: boolean;
   /** absolute path of a pty slave in the container (its own devpts) to become fds 0-2 and the controlling tty */
   tty?: string;
   noNewPrivileges?: boolean;
@@ -194,6 +196,7 @@ export function becomeOptions(b: BecomeSpec): string[] {
   if (b.gid !== undefined) out.push('--gid', id(b.gid, 'gid'));
   if (b.groups?.length) out.push('--groups', b.groups.map((g) => id(g, 'group')).join(','));
   if (b.cgroupns) out.push('--cgroupns');
+  if (b.keepCwd) out.push('--keep-cwd');
   if (b.tty !== undefined) out.push('--tty', b.tty);
   if (b.noNewPrivileges) out.push('--nnp');
   if (b.seccompFile !== undefined) out.push('--seccomp', b.seccompFile);

@@ -5,6 +5,7 @@ import { BECOME_MAN, becomeOptions, type BecomeSpec } from './capabilities.js';
 import { joinSh, lit, sh, showArgv, type Sh } from '../plan/sh.js';
 import { type Step } from '../plan/step.js';
 import { type Loader, viaLoader } from './rootfs.js';
+import { INIT_MAN, initArgs } from './pty.js';
 
 export interface ProcessSpec {
   argv: string[];
@@ -40,14 +41,36 @@ export type BecomeSettings = Omit<BecomeSpec, 'workdir' | 'env' | 'uid' | 'gid'>
 const seccompLines = (b: BecomeSettings): Sh[] =>
   b.seccomp ? [lit('--seccomp-hex "$tsc_seccomp_bpf"'), ...(b.seccomp.flags ? [sh`--seccomp-flags ${b.seccomp.flags}`] : [])] : [];
 
-export function becomeStep(p: ProcessSpec, b: BecomeSettings, l: Loader, perl: string): Step {
-  const opts = becomeOptions({ ...b, workdir: p.workdir, env: p.env, uid: p.user?.uid, gid: p.user?.gid });
+/** -t: the pty slave's path, which the supervisor passes through the start gate (tsc_go). */
+const ttyLines = (tty: boolean): Sh[] => (tty ? [lit('--tty "$tsc_go"')] : []);
+
+export function becomeStep(p: ProcessSpec & { tty: boolean; init: boolean }, b: BecomeSettings, l: Loader, perl: string): Step {
+  const title = `Become the command: ${showArgv(p.argv)}${who(p)}, in ${showArgv([p.workdir])}`;
+  const ids = { uid: p.user?.uid, gid: p.user?.gid };
+  if (!p.init) {
+    const opts = becomeOptions({ ...b, workdir: p.workdir, env: p.env, ...ids });
+    return {
+      title,
+      man: BECOME_MAN,
+      lines: [
+        ...handoff,
+        joinSh([sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`, ...ttyLines(p.tty), ...seccompLines(b),
+          ...optionLines(opts), lit('"$@"')], ' \\\n    '),
+      ],
+    };
+  }
+  // --init: become.pl makes the process what the container must be, then execs init.pl (host perl
+  // again, from the old root, with an empty environment), which changes into the container and runs
+  // the command as its child
+  const opts = becomeOptions({ ...b, workdir: '/', env: [], keepCwd: true, ...ids });
+  const init = initArgs({ workdir: p.workdir, env: p.env, argv: ['-'] }).slice(0, -1);
   return {
-    title: `Become the command: ${showArgv(p.argv)}${who(p)}, in ${showArgv([p.workdir])}`,
-    man: BECOME_MAN,
+    title: `${title}, under init.pl as PID 1 (--init)`,
+    man: `${BECOME_MAN}, ${INIT_MAN}`,
     lines: [
       ...handoff,
-      joinSh([sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`, ...seccompLines(b), ...optionLines(opts), lit('"$@"')],
+      joinSh([sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`, ...ttyLines(p.tty), ...seccompLines(b),
+        ...optionLines(opts), sh`${viaLoader(l, perl)} -e "$tsc_init_pl" --`, ...optionLines(init), lit('"$@"')],
         ' \\\n    '),
     ],
   };
@@ -57,14 +80,14 @@ export function becomeStep(p: ProcessSpec, b: BecomeSettings, l: Loader, perl: s
  * --no-pivot: chroot(2) only; the host's root stays mounted and can be escaped. become.pl runs
  * from the host's root, chroots and execs the command in the image.
  */
-export function chrootBecomeStep(p: ProcessSpec, b: BecomeSettings, perl: string): Step {
+export function chrootBecomeStep(p: ProcessSpec & { tty: boolean }, b: BecomeSettings, perl: string): Step {
   const opts = becomeOptions({ ...b, workdir: p.workdir, env: p.env, uid: p.user?.uid, gid: p.user?.gid });
   return {
     title: `Become the command with chroot, which can be escaped (no pivot_root): ${showArgv(p.argv)}${who(p)}`,
     man: `chroot(2), ${BECOME_MAN}`,
     lines: [
       ...handoff,
-      joinSh([sh`exec ${perl} -e "$tsc_become_pl" --`, lit('--chroot "$tsc_root"'), ...seccompLines(b),
+      joinSh([sh`exec ${perl} -e "$tsc_become_pl" --`, lit('--chroot "$tsc_root"'), ...ttyLines(p.tty), ...seccompLines(b),
         ...optionLines(opts), lit('"$@"')], ' \\\n    '),
     ],
   };

@@ -14,6 +14,7 @@ import { maskFstab, type MaskFacts } from '../kernel/masks.js';
 import { TscError } from '../errors.js';
 import { planNetwork, type NetworkPlan } from '../kernel/network/index.js';
 import { findPid1Lines, type JoinTarget } from '../kernel/network/join.js';
+import { startRelay } from '../kernel/pty.js';
 import { type NetFacts } from '../kernel/network/probe.js';
 import { renderScript } from './render.js';
 import { joinSh, lit, sh, type Sh } from './sh.js';
@@ -77,8 +78,10 @@ export interface Plan {
   dirs: string[];
   cgroup: CgroupDriver;
   phases: Record<PhaseName, Step[]>;
-  /** PID 1 waits at the start gate (the gate phase has steps PID 1 must wait for) */
+  /** PID 1 waits at the start gate (the gate phase has steps PID 1 must wait for, or -t) */
   gated: boolean;
+  /** how the supervisor opens the gate: with -t, the pty's path, else "go" (none when not gated) */
+  open: Sh[];
   /** the network, for the container's record (ps, port, inspect) */
   net: NetworkPlan['record'];
   /** what a container that never started leaves: nothing (its directories, cgroup and name go) */
@@ -242,6 +245,22 @@ function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan): Step {
   };
 }
 
+/**
+ * -t: the relay (pty-relay.pl, on the host) opens a pty in PID 1's own devpts and tells its path,
+ * which goes through the gate to become.pl --tty. No path: the relay failed, the container goes.
+ */
+function openWithTty(spec: RunSpec, t: HostTools): Sh[] {
+  const relay = sh`${t.perl!} -e "$tsc_pty_relay_pl" --`;
+  return [
+    ...findPid1Lines(),
+    lit('# PID 1 is at the gate once its root is its own: its /dev/pts/ptmx is no longer the host\'s'),
+    lit('tsc_ptmx="/proc/$tsc_pid1/root/dev/pts/ptmx"'),
+    lit('while [ "$tsc_ptmx" -ef /dev/pts/ptmx ] || [ ! -e "$tsc_ptmx" ]; do kill -0 "$tsc_pid1" 2>/dev/null || break; done'),
+    ...startRelay({ interactive: spec.interactive, detach: spec.detach }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5),
+    lit('if [ -n "$tsc_pts" ]; then echo "$tsc_pts" > "$tsc_run/gate"; else tsc_forward KILL; fi'),
+  ];
+}
+
 /** Once unshare runs: PID 1's host pid (tsc_pid1), recorded for exec, kill and joining containers. */
 function pid1Step(net: NetworkPlan): Step {
   return {
@@ -326,8 +345,9 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   };
   const netExit = net.exit.flatMap((s) => s.lines);
   const discard = [...netExit, ...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];
-  const gated = net.gate.length > 0;
-  const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, gated, net: net.record, discard, script: '' };
+  const gated = net.gate.length > 0 || spec.tty;
+  const open = !gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go > "$tsc_run/gate"')];
+  const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, gated, open, net: net.record, discard, script: '' };
   plan.script = renderScript(plan, ctx);
   return plan;
 }

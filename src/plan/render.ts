@@ -2,7 +2,7 @@
 // two kinds of text reach it: Sh fragments (src/plan/sh.ts: data only ever quoted) and inert
 // text in comments and narration. The supervisor's fixed part is src/plan/supervisor.sh.
 import { join } from 'node:path';
-import { plan_supervisor_sh as SUPERVISOR } from '../gen/assets.js';
+import { kernel_init_pl, kernel_pty_relay_pl, plan_supervisor_sh as SUPERVISOR } from '../gen/assets.js';
 import { formatBytes } from '../options.js';
 import { BECOME_PL } from '../kernel/capabilities.js';
 import { comment, inert, lit, q, setVar, sh, showArgv, type Sh } from './sh.js';
@@ -38,7 +38,6 @@ const GATE = {
   make: lit('mkfifo "$tsc_run/gate"'),
   open: lit('exec 6<>"$tsc_run/gate"   # opened before the root switch; read after it'),
   wait: lit('read -r tsc_go <&6; exec 6<&-   # the start gate: the supervisor says go'),
-  pass: lit('echo go > "$tsc_run/gate"'),
 };
 
 function header(p: Plan, ctx: PlanContext): string {
@@ -55,6 +54,8 @@ function header(p: Plan, ctx: PlanContext): string {
     setVar('tsc_detach', s.detach ? '1' : ''),
     setVar('tsc_explain', ctx.explain ? '1' : ''),
     setVar('tsc_become_pl', BECOME_PL),
+    ...(s.init ? [setVar('tsc_init_pl', kernel_init_pl)] : []),
+    ...(s.tty ? [setVar('tsc_pty_relay_pl', kernel_pty_relay_pl)] : []),
     ...(ctx.seccomp ? [setVar('tsc_seccomp_bpf', ctx.seccomp.hex)] : []),
     setVar('tsc_memory_limit', s.limits.memory !== undefined ? formatBytes(s.limits.memory) : 'none'),
     ...(s.detach && ctx.tools.awk
@@ -106,7 +107,8 @@ export function renderScript(p: Plan, ctx: PlanContext): string {
     fn('tsc_start_container', 'the container starts', steps(p, ctx, 'start')),
     fn('tsc_container_init', 'in the new namespaces: PID 1 prepares its world, still on the host\'s root', init),
     fn('tsc_at_gate', gated ? 'on the host, while PID 1 waits at the start gate' : 'on the host, once PID 1 runs',
-      [...steps(p, ctx, 'gate'), ...(gated ? lines([GATE.pass]) : [])]),
+      steps(p, ctx, 'gate')),
+    fn('tsc_open_gate', 'the supervisor lets PID 1 go on', lines(p.open)),
     fn('tsc_become', 'PID 1 becomes the command', steps(p, ctx, 'become')),
     fn('tsc_cleanup', 'after the container ended', steps(p, ctx, 'exit')),
     fn('tsc_discard', 'a container that never started leaves nothing behind, --rm or not', lines(p.discard)),

@@ -92,11 +92,15 @@ tsc_supervise() {
     sed 's/^/tscontain: /' "$tsc_run/gate.err" >&2
     echo "tscontain: connecting the container failed" >&2
     tsc_forward KILL
+  else
+    tsc_open_gate
   fi
   while :; do
     wait "$tsc_upid" 2>/dev/null; tsc_rc=$?   # 2>: sh's own "Killed", said below in tscontain's words
     kill -0 "$tsc_upid" 2>/dev/null || break   # still there: wait was interrupted by a signal
   done
+  # -t: the relay copies the last of the output and gives the caller's terminal back first
+  while [ -n "${tsc_relay-}" ]; do wait "$tsc_relay"; kill -0 "$tsc_relay" 2>/dev/null || tsc_relay=; done
 
   if [ ! -s "$tsc_run/started" ]; then
     if [ -z "$tsc_orphan" ]; then   # else tscontain was killed, and so was the container: nothing to say

@@ -126,3 +126,23 @@ it('the plan says plainly that --privileged is not isolated', async (t) => {
   const r = await tsc(['plan', '--privileged', 'busybox', 'true']);
   t.regex(r.stdout, /NOT isolated/);
 });
+
+it('-t: a terminal of the container\'s own (tty says /dev/pts/0), and no fd of the caller\'s', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { BIN, CLEAN_FDS, env } = await import('./helpers.js');
+  const inner = `sh ${CLEAN_FDS} ${BIN} run -t --rm busybox sh -c 'tty; ls -l /proc/\$\$/fd/; sleep 0.1'`;
+  const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env, encoding: 'utf8', timeout: 60000 });
+  const lines = r.stdout.replace(/\r/g, '').split('\n').map((l) => l.replace(/^\0/, '').trim()).filter(Boolean);
+  t.is(lines[0], '/dev/pts/0', r.stdout + r.stderr);
+  const fds = lines.filter((l) => l.includes(' -> '));
+  t.deepEqual(fds.map((l) => l.replace(/.* (\d+) -> /, '$1 ')), ['0 /dev/pts/0', '1 /dev/pts/0', '2 /dev/pts/0'], r.stdout);
+});
+
+it('--init: PID 1 forwards SIGTERM, so a sleep stops at once; without it the signal is ignored', async (t) => {
+  const { start, waitFor } = await import('./helpers.js');
+  const c = start(['run', '--rm', '--init', 'busybox', 'sh', '-c', 'echo ready; exec sleep 300']);
+  await waitFor(c.stdout, /ready/);
+  c.child.kill('SIGTERM');
+  const r = await c.done;
+  t.is(r.code, 143, r.stderr);
+});
