@@ -1,7 +1,7 @@
 // Three CommonJS bundles (node starts a single CJS file ~10 ms faster than a graph of ES modules):
-//   dist/bin/tscontain.cjs  the loader (src/boot.ts): main.cjs through V8's code cache
-//   dist/bin/main.cjs       the CLI's entry and the run path (src/cli.ts): all `run` ever parses
-//   dist/bin/more.cjs       every other command (src/more.ts); yargs and chalk stay external
+//   dist/bin/tscontain.cjs  the loader (src/cli/boot.ts): main.cjs through V8's code cache
+//   dist/bin/main.cjs       the CLI's entry and the run path (src/cli/main.ts): all `run` ever parses
+//   dist/bin/more.cjs       every other command (src/cli/more.ts); yargs and chalk stay external
 // then main.cjs.cache, V8's code cache, from one `tscontain plan` on a scratch root filesystem.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -20,9 +20,9 @@ const common = {
   banner: { js: "var __tsc_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };" },
 };
 await Promise.all([
-  build({ entryPoints: ['src/boot.ts'], outfile: 'dist/bin/tscontain.cjs', bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' }),
-  build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/bin/main.cjs', external: ['./more.cjs'] }),
-  build({ ...common, entryPoints: ['src/more.ts'], outfile: 'dist/bin/more.cjs', external: ['yargs', 'chalk'] }),
+  build({ entryPoints: ['src/cli/boot.ts'], outfile: 'dist/bin/tscontain.cjs', bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' }),
+  build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/bin/main.cjs', external: ['./more.cjs'] }),
+  build({ ...common, entryPoints: ['src/cli/more.ts'], outfile: 'dist/bin/more.cjs', external: ['yargs', 'chalk'] }),
 ]);
 
 const scratch = mkdtempSync(join(tmpdir(), 'tscontain-build-'));

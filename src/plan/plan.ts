@@ -1,10 +1,10 @@
 // The plan: every host change a container needs, in order, as data. planRun is pure: it reads no
 // file and no clock; what it needs to know about the host comes in as PlanContext.
 import { join } from 'node:path';
-import { type CgroupDriver } from '../cgroup.js';
-import { formatBytes } from '../options.js';
-import { containerDir, runDir, type Roots } from '../paths.js';
-import { type RunSpec } from '../spec.js';
+import { type CgroupDriver } from '../kernel/cgroup.js';
+import { formatBytes } from '../spec/options.js';
+import { containerDir, runDir, type Roots } from '../store/paths.js';
+import { type RunSpec } from '../spec/spec.js';
 import { devSkeletonStep } from '../kernel/devfs.js';
 import { hostnameStep, loopbackStep, loopbackWait, namespaceFlags } from '../kernel/namespaces.js';
 import { becomeStep, chrootBecomeStep } from '../kernel/process.js';
@@ -20,7 +20,7 @@ import { renderScript } from './render.js';
 import { joinSh, lit, sh, type Sh } from './sh.js';
 import { type Step } from './step.js';
 
-/** Host programs the plan starts, by absolute path (found by src/host.ts). */
+/** Host programs the plan starts, by absolute path (found by src/host/tools.ts). */
 export interface HostTools {
   unshare: string;
   umount: string;

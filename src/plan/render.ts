@@ -3,7 +3,7 @@
 // text in comments and narration. The supervisor's fixed part is src/plan/supervisor.sh.
 import { join } from 'node:path';
 import { kernel_init_pl, kernel_pty_relay_pl, plan_supervisor_sh as SUPERVISOR } from '../gen/assets.js';
-import { formatBytes } from '../options.js';
+import { formatBytes } from '../spec/options.js';
 import { BECOME_PL } from '../kernel/capabilities.js';
 import { comment, inert, lit, q, setVar, sh, showArgv, type Sh } from './sh.js';
 import { type Step } from './step.js';

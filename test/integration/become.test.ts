@@ -7,7 +7,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allCaps, capabilityMask, capHex, DEFAULT_CAPS, statusMask } from '../../src/kernel/capabilities.js';
-import { hostTools } from '../../src/host.js';
+import { hostTools } from '../../src/host/tools.js';
 import { env as tscEnv, isRoot, REPO, tsc } from './helpers.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 

@@ -5,7 +5,7 @@ import test from 'ava';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isRoot, tsc } from './helpers.js';
 import { DEFAULT_CAPS, capHex, statusMask } from '../../src/kernel/capabilities.js';
-import { cgroupRoot, detectVersion } from '../../src/cgroup.js';
+import { cgroupRoot, detectVersion } from '../../src/kernel/cgroup.js';
 
 const it = isRoot ? test : test.skip;
 const v2 = detectVersion(cgroupRoot()) === 2;

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { cgroupDirsFor } from '../../src/state.js';
+import { cgroupDirsFor } from '../../src/store/state.js';
 import { isRoot, killStarted, NODE_BIN, privateStore, removeStoreContainers, start, tsc } from './helpers.js';
 
 const it = isRoot ? test.serial : test.serial.skip;

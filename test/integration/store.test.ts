@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { importImage, safePath } from '../../src/store.js';
+import { importImage, safePath } from '../../src/store/archive.js';
 import { TscError } from '../../src/errors.js';
 import { dockerArchive, paxRecord, tarball, ociLayout, type Member } from '../fixtures/tarball.js';
 import { isRoot } from './helpers.js';

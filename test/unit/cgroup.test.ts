@@ -4,7 +4,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { cgroupDriver, detectVersion, sharesToWeight } from '../../src/cgroup.js';
+import { cgroupDriver, detectVersion, sharesToWeight } from '../../src/kernel/cgroup.js';
 import { TscError } from '../../src/errors.js';
 import { lit, type Sh } from '../../src/plan/sh.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checks, canRun, render, type DoctorEnv } from '../../src/doctor.js';
+import { checks, canRun, render, type DoctorEnv } from '../../src/host/doctor.js';
 import { fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 

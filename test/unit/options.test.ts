@@ -1,6 +1,6 @@
 import test from 'ava';
-import { parseArgs, parseBytes, parseMemory, parseCpus, parseCpuShares, parseEnv, mergeEnv, parseHostname, helpText } from '../../src/options.js';
-import { validateOptions } from '../../src/spec.js';
+import { parseArgs, parseBytes, parseMemory, parseCpus, parseCpuShares, parseEnv, mergeEnv, parseHostname, helpText } from '../../src/spec/options.js';
+import { validateOptions } from '../../src/spec/spec.js';
 import { TscError } from '../../src/errors.js';
 
 test('options stop at the image; the rest is the command', (t) => {

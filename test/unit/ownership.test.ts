@@ -8,7 +8,7 @@ import { checkPidFile, writePidFile } from '../../src/plan/plan.js';
 import { lit } from '../../src/plan/sh.js';
 import {
   ancestorMark, gc, inspectContainer, markAlive, pidFileText, stagingName, startTicks,
-} from '../../src/state.js';
+} from '../../src/store/state.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 
 test.after.always(removeTempDirs);

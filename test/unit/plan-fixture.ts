@@ -1,9 +1,9 @@
 // Plans made without root and without looking at the host: fake tools, a fake rootfs and fake
 // cgroupfs trees, a fixed clock.
 import { type Plan, type PlanContext, type HostTools, planRun } from '../../src/plan/plan.js';
-import { cgroupDriver } from '../../src/cgroup.js';
-import { buildRunRequest } from '../../src/spec.js';
-import { type Roots } from '../../src/paths.js';
+import { cgroupDriver } from '../../src/kernel/cgroup.js';
+import { buildRunRequest } from '../../src/spec/spec.js';
+import { type Roots } from '../../src/store/paths.js';
 import { type MaskFacts } from '../../src/kernel/masks.js';
 import { type NetFacts } from '../../src/kernel/network/probe.js';
 import { fakeRootfs, fakeCgroupV1 } from './helpers.js';

@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gc, pidFileText, startTicks, writerAlive } from '../../src/state.js';
+import { gc, pidFileText, startTicks, writerAlive } from '../../src/store/state.js';
 import { writePidFile } from '../../src/plan/plan.js';
 import { lit } from '../../src/plan/sh.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';

@@ -9,8 +9,8 @@
 import { TscError } from '../../errors.js';
 import { type Sh, lit } from '../../plan/sh.js';
 import { type Step } from '../../plan/step.js';
-import { which } from '../../host.js';
-import { type Roots } from '../../paths.js';
+import { which } from '../../host/tools.js';
+import { type Roots } from '../../store/paths.js';
 import { type Bridge, bridge, bridgeSetupStep } from './bridge.js';
 import { allocateStep, freeLines } from './ipam.js';
 import { etcFilesStep, hostsHead, hostnameFile, ownNames, parseAddHost, type EtcFiles } from './hosts.js';

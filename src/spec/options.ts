@@ -3,9 +3,9 @@
 // ~100 ms to import here (see bench/README.md). Semantics are docker's: options end at the first
 // non-option (the image); everything after it is the container's command.
 import { readFileSync } from 'node:fs';
-import { TscError } from './errors.js';
-import { SECURITY_OPTIONS } from './kernel/capabilities.js';
-import { NETWORK_OPTIONS } from './kernel/network/options.js';
+import { TscError } from '../errors.js';
+import { SECURITY_OPTIONS } from '../kernel/capabilities.js';
+import { NETWORK_OPTIONS } from '../kernel/network/options.js';
 
 export type OptType = 'bool' | 'string' | 'list';
 export interface OptDef {

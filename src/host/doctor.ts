@@ -3,13 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectVersion } from './cgroup.js';
-import { which } from './host.js';
-import { becomeChecks } from './kernel/capabilities.js';
-import { devicesCheck } from './kernel/devices.js';
-import { hostMaskFacts, masksCheck } from './kernel/masks.js';
-import { networkChecks } from './kernel/network/doctor.js';
-import { seccompCheck } from './kernel/seccomp.js';
+import { detectVersion } from '../kernel/cgroup.js';
+import { which } from './tools.js';
+import { becomeChecks } from '../kernel/capabilities.js';
+import { devicesCheck } from '../kernel/devices.js';
+import { hostMaskFacts, masksCheck } from '../kernel/masks.js';
+import { networkChecks } from '../kernel/network/doctor.js';
+import { seccompCheck } from '../kernel/seccomp.js';
 
 export type Status = 'ok' | 'warn' | 'fail';
 export interface Check { what: string; status: Status; detail: string; fix?: string }

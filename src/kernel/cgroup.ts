@@ -3,8 +3,8 @@
 // Each container's cgroup is <hierarchy>/tscontain/<id>; tscontain never writes outside tscontain/.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TscError } from './errors.js';
-import { joinSh, lit, ref as shRef, setVar, sh, type Sh } from './plan/sh.js';
+import { TscError } from '../errors.js';
+import { joinSh, lit, ref as shRef, setVar, sh, type Sh } from '../plan/sh.js';
 
 export interface Limits {
   memory?: number; // bytes

@@ -1,8 +1,8 @@
 // Facts about the host that the plan needs, read from files (no subprocess on the hot path).
 import { accessSync, constants, openSync, readSync, closeSync, realpathSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { TscError } from './errors.js';
-import { type HostTools } from './plan/plan.js';
+import { TscError } from '../errors.js';
+import { type HostTools } from '../plan/plan.js';
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

@@ -2,18 +2,18 @@
 // files, /etc/passwd in the image) but changes nothing on the host.
 import { openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import { TscError } from './errors.js';
-import { type Limits } from './cgroup.js';
-import { checkCommand, resolveImage, resolveUser, type Image, type ImageConfig } from './image.js';
+import { TscError } from '../errors.js';
+import { type Limits } from '../kernel/cgroup.js';
+import { checkCommand, resolveImage, resolveUser, type Image, type ImageConfig } from '../store/image.js';
 import {
   parseArgs, parseMemory, parseCpus, parsePositiveInt, parseCpuShares, parseHostname, parseName,
   parseEnv, readEnvFile, mergeEnv, parseBytes, type ParsedArgs,
 } from './options.js';
-import { type Roots } from './paths.js';
-import { type Tmpfs, type Volume } from './kernel/rootfs.js';
-import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from './kernel/devices.js';
-import { parseNetworkOptions, type NetOptions } from './kernel/network/options.js';
-import { capabilityMask, parseSecurityOpts, statusMask, type CapMask, type SecurityOpts } from './kernel/capabilities.js';
+import { type Roots } from '../store/paths.js';
+import { type Tmpfs, type Volume } from '../kernel/rootfs.js';
+import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from '../kernel/devices.js';
+import { parseNetworkOptions, type NetOptions } from '../kernel/network/options.js';
+import { capabilityMask, parseSecurityOpts, statusMask, type CapMask, type SecurityOpts } from '../kernel/capabilities.js';
 
 export { type Volume };
 

@@ -2,24 +2,24 @@
 // does on the host itself is write the plan where its supervisor can read it, and start it.
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { cgroupDriver } from './cgroup.js';
-import { EXIT_RUNTIME, TscError } from './errors.js';
-import { hostTools } from './host.js';
-import { hostMaskFacts } from './kernel/masks.js';
-import { capHex, capNames } from './kernel/capabilities.js';
+import { cgroupDriver } from '../kernel/cgroup.js';
+import { EXIT_RUNTIME, TscError } from '../errors.js';
+import { hostTools } from '../host/tools.js';
+import { hostMaskFacts } from '../kernel/masks.js';
+import { capHex, capNames } from '../kernel/capabilities.js';
 import {
   compileSeccomp, defaultProfile, hostSeccompArch, SECCOMP_COMPILER_VERSION, seccompFlags, seccompFromOption, type SeccompProfile,
-} from './kernel/seccomp.js';
-import { helpText } from './options.js';
-import { roots, runDir, type Roots } from './paths.js';
-import { readNetFacts } from './kernel/network/probe.js';
-import { netPaths } from './kernel/network/store.js';
-import { type JoinTarget } from './kernel/network/join.js';
-import { planRun, type Plan, type PlanContext } from './plan/plan.js';
-import { buildRunRequest, type RunSpec } from './spec.js';
+} from '../kernel/seccomp.js';
+import { helpText } from '../spec/options.js';
+import { roots, runDir, type Roots } from '../store/paths.js';
+import { readNetFacts } from '../kernel/network/probe.js';
+import { netPaths } from '../kernel/network/store.js';
+import { type JoinTarget } from '../kernel/network/join.js';
+import { planRun, type Plan, type PlanContext } from '../plan/plan.js';
+import { buildRunRequest, type RunSpec } from '../spec/spec.js';
 import {
   ancestorMark, findContainer, gc, inspectContainer, nameOwner, pidFileText, removeContainer, stagingName, withLock,
-} from './state.js';
+} from '../store/state.js';
 
 /**
  * bin/tscontain sets TSCONTAIN_HANDOFF="3 PID": read the plan's path from fd 3 and exec it, PID being
@@ -81,7 +81,7 @@ export async function planContext(spec: RunSpec, explain: boolean): Promise<Plan
   const join = mode.kind === 'container' ? joinTarget(r, mode.name) : undefined;
   const ctx: PlanContext = { roots: r, cgroup, tools, now, masks, net, join, seccomp: seccompFilter(spec, r), explain };
   if (explain) {
-    const { narrator } = await import('./explain.js');
+    const { narrator } = await import('../cli/explain.js');
     ctx.narrate = await narrator();
   }
   return ctx;

@@ -2,13 +2,13 @@
 // Loaded only for these commands: yargs costs ~100 ms to import here.
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { TscError } from './errors.js';
-import { buildImage, recipePath, recipesDir, unwritten } from './image.js';
-import * as life from './lifecycle.js';
-import { helpText } from './options.js';
-import { imageDir, roots } from './paths.js';
-import { gc } from './state.js';
-import { requireRoot, RUN_USAGE } from './run.js';
+import { TscError } from '../errors.js';
+import { buildImage, recipePath, recipesDir, unwritten } from '../store/image.js';
+import * as life from '../runtime/lifecycle.js';
+import { helpText } from '../spec/options.js';
+import { imageDir, roots } from '../store/paths.js';
+import { gc } from '../store/state.js';
+import { requireRoot, RUN_USAGE } from '../runtime/run.js';
 
 function duSync(dir: string): number {
   let n = 0;
@@ -98,15 +98,15 @@ export async function cli(argv: string[]): Promise<number> {
     .command('import <file> <name>', 'import a rootfs tarball (plain or gzip), a docker save archive or an OCI image (layout or archive) as an image; --force replaces one', () => {}, () => {})
     .command('rmi <images..>', 'remove images', (y) => y.positional('images', refs).option('force', { alias: 'f', type: 'boolean', desc: 'even if containers use it' }), async (a) => {
       requireRoot('tscontain rmi');
-      const { removeImage } = await import('./store.js');
-      const { listContainers } = await import('./state.js');
+      const { removeImage } = await import('../store/archive.js');
+      const { listContainers } = await import('../store/state.js');
       const cs = listContainers(r);
       for (const n of a.images) { removeImage(r, n, cs.filter((c) => c.config.image === n).map((c) => c.id), !!a.force); process.stdout.write(`deleted ${n}\n`); }
     })
     .command('export <container> [file]', 'write a container\'s filesystem as a tarball (to stdout without FILE)', (y) => y.positional('container', { type: 'string', demandOption: true }).positional('file', { type: 'string' }).option('output', { alias: 'o', type: 'string', desc: 'write to this file' }), async (a) => {
       requireRoot('tscontain export');
-      const { exportContainer } = await import('./store.js');
-      const { findContainer, pid1 } = await import('./state.js');
+      const { exportContainer } = await import('../store/archive.js');
+      const { findContainer, pid1 } = await import('../store/state.js');
       const c = findContainer(r, a.container);
       if (!c.config.rootfs) throw new TscError(`container ${a.container} has no recorded root filesystem`, 'it may still be starting');
       await exportContainer(r, c.id, c.config.rootfs, !!c.config.readOnly, c.running ? pid1(c) : undefined, a.output ?? a.file ?? '-');
@@ -124,7 +124,7 @@ export async function cli(argv: string[]): Promise<number> {
       process.stdout.write(`gc: ${n} leftover(s) cleaned up\n`);
     })
     .command('doctor', 'check that this machine can run containers', () => {}, async () => {
-      const { doctor } = await import('./doctor.js');
+      const { doctor } = await import('../host/doctor.js');
       code = doctor();
     })
     .command('version', 'print tscontain\'s version (also --version)', () => {}, () => {}) // answered in cli.ts

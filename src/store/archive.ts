@@ -7,9 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { TscError } from './errors.js';
+import { TscError } from '../errors.js';
 import { bootId, UNSYNCED, type ImageConfig } from './image.js';
-import { optionTable, parseArgs, type OptDef } from './options.js';
+import { optionTable, parseArgs, type OptDef } from '../spec/options.js';
 import { imageDir, containerDir, roots, type Roots } from './paths.js';
 
 export interface ImportResult { name: string; format: string; layers: number; warnings: string[] }

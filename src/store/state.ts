@@ -4,15 +4,15 @@
 // recorded with what is running, so nothing leaks even when tscontain or a supervisor was SIGKILLed.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupRoot, detectVersion } from './cgroup.js';
-import { TscError } from './errors.js';
+import { cgroupRoot, detectVersion } from '../kernel/cgroup.js';
+import { TscError } from '../errors.js';
 import { containerDir, runDir, type Roots } from './paths.js';
-import { gcNetwork } from './kernel/network/gc.js';
-import { hostBridge } from './kernel/network/index.js';
-import { readAllocations } from './kernel/network/ipam.js';
-import { parseNetworkOptions } from './kernel/network/options.js';
-import { readNetFacts } from './kernel/network/probe.js';
-import { netPaths } from './kernel/network/store.js';
+import { gcNetwork } from '../kernel/network/gc.js';
+import { hostBridge } from '../kernel/network/index.js';
+import { readAllocations } from '../kernel/network/ipam.js';
+import { parseNetworkOptions } from '../kernel/network/options.js';
+import { readNetFacts } from '../kernel/network/probe.js';
+import { netPaths } from '../kernel/network/store.js';
 
 export interface ContainerConfig {
   id?: string; name?: string; image?: string; rootfs?: string; argv?: string[]; env?: string[]; hostname?: string;

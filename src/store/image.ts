@@ -3,7 +3,7 @@
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TscError, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND } from './errors.js';
+import { TscError, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND } from '../errors.js';
 import { imageDir, type Roots } from './paths.js';
 
 export interface ImageConfig {
@@ -24,7 +24,12 @@ export interface Image {
 }
 
 /** rootfs-recipes/ of this package (a function: not worked out on the run path unless needed) */
-export const recipesDir = () => resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rootfs-recipes');
+export function recipesDir(): string {
+  // the package's root is above this file: dist/bin/ when bundled, dist/src/store/ when compiled by tsc
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'rootfs-recipes')) && dirname(d) !== d) d = dirname(d);
+  return join(d, 'rootfs-recipes');
+}
 
 const isPath = (s: string) => s.includes('/') || s === '.' || s === '..';
 
@@ -92,7 +97,7 @@ export function resolveImage(r: Roots, ref: string, build = true): Image {
   return { name: ref, rootfs: join(dir, 'rootfs'), config: meta.config ?? {} };
 }
 
-/** An imported image's mark until it is known to be on disk (see writeBack in store.ts). */
+/** An imported image's mark until it is known to be on disk (see writeBack in archive.ts). */
 export const UNSYNCED = '.unsynced';
 
 export const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();

@@ -1,7 +1,7 @@
 // Entry point (dist/bin/main.cjs, loaded by dist/bin/tscontain.cjs). `run` and `plan` take a fast
 // path with no third-party imports (node's own start-up is our largest cost); every other command
 // is in a second bundle, dist/bin/more.cjs, loaded only when needed, so the run path never parses it.
-import { report } from './errors.js';
+import { report } from '../errors.js';
 
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
@@ -12,7 +12,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'run' || cmd === 'plan') {
-    const { runCommand } = await import('./run.js');
+    const { runCommand } = await import('../runtime/run.js');
     return runCommand(argv.slice(1), cmd);
   }
   // a plain require of the second bundle (build.mjs keeps it external): no ES module loader
