@@ -76,7 +76,7 @@ export function checks(env: DoctorEnv): Check[] {
   const fs = read(join(env.proc, 'filesystems')) ?? '';
   for (const f of ['overlay', 'proc', 'sysfs', 'tmpfs', 'devpts']) {
     const okf = new RegExp(`\\b${f}$`, 'm').test(fs);
-    add(`filesystem ${f}`, okf ? 'ok' : f === 'overlay' ? 'fail' : 'fail', okf ? 'supported' : `not in ${join(env.proc, 'filesystems')}`, okf ? undefined : f === 'overlay' ? 'modprobe overlay' : undefined);
+    add(`filesystem ${f}`, okf ? 'ok' : 'fail', okf ? 'supported' : `not in ${join(env.proc, 'filesystems')}`, okf ? undefined : f === 'overlay' ? 'modprobe overlay' : undefined);
   }
 
   if (!existsSync(env.cgroup)) add('cgroups', 'fail', `${env.cgroup} is missing`, `mount cgroup2 there: mount -t cgroup2 none ${env.cgroup}`);

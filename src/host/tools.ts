@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { TscError } from '../errors.js';
 import { type HostTools } from '../plan/plan.js';
 
-const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+import { SYSTEM_PATH as HOST_PATH } from '../store/paths.js';
 
 /**
  * Absolute path of a host program, like `command -v`, but the system's directories first: a

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { type CgroupDriver } from '../kernel/cgroup.js';
 import { formatBytes } from '../spec/options.js';
-import { containerDir, runDir, type Roots } from '../store/paths.js';
+import { containerDir, runDir, SYSTEM_PATH, type Roots } from '../store/paths.js';
 import { type RunSpec } from '../spec/spec.js';
 import { devSkeletonStep } from '../kernel/devfs.js';
 import { hostnameStep, loopbackStep, loopbackWait, namespaceFlags } from '../kernel/namespaces.js';
@@ -216,7 +216,7 @@ function limitText(s: RunSpec): string {
 }
 
 /** What the host programs of the start run with: never the container's environment (see become.pl). */
-const HOST_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+const HOST_ENV = [`PATH=${SYSTEM_PATH}`];
 
 function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan): Step {
   const ns = namespaceFlags(net.unshareNet);

@@ -9,7 +9,7 @@ import { comment, inert, lit, q, setVar, sh, showArgv, type Sh } from './sh.js';
 import { type Step } from './step.js';
 import { PHASES, type PhaseName, type Plan, type PlanContext } from './plan.js';
 
-const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+import { SYSTEM_PATH as HOST_PATH } from '../store/paths.js';
 
 /** The steps of every phase, numbered in the order they run. */
 export function numbered(p: Plan): Map<PhaseName, { step: Step; n: number }[]> {

@@ -6,9 +6,9 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, watc
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from '../kernel/cgroup.js';
-import { TscError } from '../errors.js';
+import { TscError, exitCode } from '../errors.js';
 import { which } from '../host/tools.js';
-import { parseArgs, parseEnv, helpText, optionTable, type OptDef } from '../spec/options.js';
+import { formatBytes, parseArgs, parseEnv, helpText, optionTable, type OptDef } from '../spec/options.js';
 import { q } from '../plan/sh.js';
 import { formatPort, formatPsPorts, parsePortsFile, type PublishedPort } from '../kernel/network/publish.js';
 import { bridgePruneStep } from '../kernel/network/bridge.js';
@@ -84,13 +84,16 @@ export function networkPrune(r: Roots): void {
 // ---- logs ----
 interface LogLine { t: number; stream: string; text: string }
 
-function readLog(file: string): LogLine[] {
-  let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch { return []; }
+/** "SECONDS STREAM TEXT" lines, as the log writer (tsc_log in the plan) writes them. */
+function logLines(text: string): LogLine[] {
   return text.split('\n').filter(Boolean).map((l) => {
     const a = l.indexOf(' '), b = l.indexOf(' ', a + 1);
     return { t: Number(l.slice(0, a)), stream: l.slice(a + 1, b), text: l.slice(b + 1) };
   });
+}
+
+function readLog(file: string): LogLine[] {
+  try { return logLines(readFileSync(file, 'utf8')); } catch { return []; }
 }
 
 function logFiles(r: Roots, id: string): string[] {
@@ -130,10 +133,7 @@ export async function logs(r: Roots, ref: string, o: { follow?: boolean; tail?: 
       const text = b.toString('utf8');
       const end = text.lastIndexOf('\n') + 1; // only whole lines
       pos.set(f, from + Buffer.byteLength(text.slice(0, end)));
-      fresh.push(...text.slice(0, end).split('\n').filter(Boolean).map((l) => {
-        const a = l.indexOf(' '), bb = l.indexOf(' ', a + 1);
-        return { t: Number(l.slice(0, a)), stream: l.slice(a + 1, bb), text: l.slice(bb + 1) };
-      }));
+      fresh.push(...logLines(text.slice(0, end)));
     }
     printLines(fresh.sort((a, b) => a.t - b.t), !!o.timestamps);
   };
@@ -185,7 +185,7 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
   const args = execArgv(pid, cgroupDirsFor(c.id), { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd });
   const child = spawn(args[0], args.slice(1), { stdio: [p.opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });
-  return new Promise((res) => child.on('exit', (code, sig) => res(code ?? 128 + (sig ? constants.signals[sig] : 0))));
+  return new Promise((res) => child.on('exit', (code, sig) => res(exitCode(code, sig))));
 }
 
 // ---- kill, stop, wait ----
@@ -302,7 +302,7 @@ function sample(id: string): Sample {
   return { cpu: v1('cpuacct', 'cpuacct.usage'), mem: v1('memory', 'memory.usage_in_bytes'), limit: limit > 2 ** 60 ? Infinity : limit, pids: v1('pids', 'pids.current') };
 }
 
-const human = (n: number) => (!Number.isFinite(n) ? 'unlimited' : n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)}GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)}MiB` : `${(n / 1024).toFixed(1)}KiB`);
+const human = (n: number) => (Number.isFinite(n) ? formatBytes(n) : 'unlimited');
 
 export async function stats(r: Roots, refs: string[], noStream: boolean): Promise<void> {
   for (;;) {

@@ -3,7 +3,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cgroupDriver } from '../kernel/cgroup.js';
-import { EXIT_RUNTIME, TscError } from '../errors.js';
+import { EXIT_RUNTIME, exitCode, requireRoot, TscError } from '../errors.js';
 import { hostTools } from '../host/tools.js';
 import { hostMaskFacts } from '../kernel/masks.js';
 import { capHex, capNames } from '../kernel/capabilities.js';
@@ -87,10 +87,7 @@ export async function planContext(spec: RunSpec, explain: boolean): Promise<Plan
   return ctx;
 }
 
-export function requireRoot(what: string): void {
-  if (process.getuid && process.getuid() !== 0)
-    throw new TscError(`${what} needs root (namespaces, mounts and cgroups)`, 'run it as root, e.g. with sudo');
-}
+export { requireRoot };
 
 /**
  * Close what our parent let us inherit (fds above 2 without close-on-exec), so it cannot reach the
@@ -171,7 +168,7 @@ export async function execute(plan: Plan): Promise<number> {
   for (const s of sigs) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });
   return new Promise((resolve, reject) => {
     child.on('error', (e) => reject(new TscError(`cannot start the plan: ${e.message}`)));
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? process.getBuiltinModule('node:os').constants.signals[signal] : 0)));
+    child.on('exit', (code, signal) => resolve(exitCode(code, signal)));
   });
 }
 

@@ -1,6 +1,6 @@
 // `tscontain run` options: one table drives the parser, the validation and the help text.
 // The parser is hand-written on purpose: it is on the hot path of every `run`, and yargs costs
-// ~100 ms to import here (see bench/README.md). Semantics are docker's: options end at the first
+// a noticeable share of a start to import (bench/trace.sh shows where the time goes). Semantics are docker's: options end at the first
 // non-option (the image); everything after it is the container's command.
 import { readFileSync } from 'node:fs';
 import { TscError } from '../errors.js';
@@ -44,7 +44,7 @@ export const RUN_OPTIONS: OptDef[] = [
   ...SECURITY_OPTIONS,
   { name: 'dry-run', type: 'bool', desc: 'print the plan (a sh script) instead of running it' },
   { name: 'explain', type: 'bool', desc: 'narrate each step as it happens' },
-  { name: 'debug', type: 'bool', desc: 'show stack traces and keep the plan script' },
+  { name: 'debug', type: 'bool', desc: 'show stack traces (tscontain plan prints the script a run executes)' },
   { name: 'help', type: 'bool', desc: 'show this help' },
 ];
 

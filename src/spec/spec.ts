@@ -2,14 +2,14 @@
 // files, /etc/passwd in the image) but changes nothing on the host.
 import { openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import { TscError } from '../errors.js';
+import { TscError, requireRoot } from '../errors.js';
 import { type Limits } from '../kernel/cgroup.js';
 import { checkCommand, resolveImage, resolveUser, type Image, type ImageConfig } from '../store/image.js';
 import {
   parseArgs, parseMemory, parseCpus, parsePositiveInt, parseCpuShares, parseHostname, parseName,
   parseEnv, readEnvFile, mergeEnv, parseBytes, type ParsedArgs,
 } from './options.js';
-import { type Roots } from '../store/paths.js';
+import { SYSTEM_PATH, type Roots } from '../store/paths.js';
 import { type Tmpfs, type Volume } from '../kernel/rootfs.js';
 import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from '../kernel/devices.js';
 import { parseNetworkOptions, type NetOptions } from '../kernel/network/options.js';
@@ -17,7 +17,7 @@ import { capabilityMask, parseSecurityOpts, statusMask, type CapMask, type Secur
 
 export { type Volume };
 
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = SYSTEM_PATH;
 
 export interface RunSpec {
   id: string;
@@ -82,7 +82,7 @@ export function parseTmpfs(v: string): Tmpfs {
   return { path: posix.normalize(path), options };
 }
 
-export type RunRequest = { help: true } | { help: false; spec: RunSpec; dryRun: boolean; explain: boolean; debug: boolean };
+export type RunRequest = { help: true } | { help: false; spec: RunSpec; dryRun: boolean; explain: boolean };
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
@@ -156,9 +156,9 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
   const p = parseArgs(argv);
   const o = p.opts;
   if (o.help) return { help: true };
-  const flags = { help: false as const, dryRun: !!o['dry-run'], explain: !!o.explain, debug: !!o.debug };
-  if (!flags.dryRun && process.getuid?.() !== 0) // before an image is built, or anything else
-    throw new TscError('tscontain run needs root (namespaces, mounts and cgroups)', 'run it as root, e.g. with sudo; tscontain plan works without');
+  const flags = { help: false as const, dryRun: !!o['dry-run'], explain: !!o.explain };
+  // before an image is built, or anything else
+  if (!flags.dryRun) requireRoot('tscontain run', 'run it as root, e.g. with sudo; tscontain plan works without');
   const v = validateOptions(p);
   if (p.positionals.length === 0) throw new TscError('no image given', 'usage: tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]], e.g. tscontain run busybox echo hi');
   const [ref, ...cmd] = p.positionals;

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { TscError } from '../errors.js';
+import { TscError, requireRoot } from '../errors.js';
 import { bootId, UNSYNCED, type ImageConfig } from './image.js';
 import { optionTable, parseArgs, type OptDef } from '../spec/options.js';
 import { imageDir, containerDir, roots, type Roots } from './paths.js';
@@ -468,7 +468,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   // options may also follow the operands (tscontain import FILE NAME --force)
   for (let i = rest.length - 1; i >= 0; i--) if (rest[i] === '--force' || rest[i] === '-f') { p.opts.force = true; rest.splice(i, 1); } else if (rest[i] === '--debug') rest.splice(i, 1);
   if (rest.length !== 2) throw new TscError('import needs a file and a name', 'usage: tscontain import [--force] FILE|DIR NAME');
-  if (process.getuid?.() !== 0) throw new TscError('tscontain import needs root (it keeps the owners of the image\'s files)', 'run it as root, e.g. with sudo');
+  requireRoot('tscontain import', 'run it as root, e.g. with sudo: it keeps the owners of the image\'s files');
   const res = await importImage(roots(), rest[0], rest[1], !!p.opts.force);
   for (const w of res.warnings) process.stderr.write(`tscontain: warning: ${w}\n`);
   process.stdout.write(`imported ${res.name} (${res.format}, ${res.layers} layer${res.layers === 1 ? '' : 's'})\n`);

@@ -2,6 +2,9 @@
 // TSCONTAIN_ROOT moves both roots at once (tests use a temp dir): $TSCONTAIN_ROOT/lib and $TSCONTAIN_ROOT/run.
 import { join } from 'node:path';
 
+/** The system's program directories: the PATH of host programs, and a container's default PATH. */
+export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 export interface Roots {
   lib: string; // images and containers: /var/lib/tscontain
   run: string; // runtime state: /run/tscontain

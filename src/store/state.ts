@@ -180,6 +180,13 @@ function killCgroup(dir: string) {
 const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** rmdir(2) of a cgroup, retried while the kernel finishes reaping its last processes. */
+/** Kill what is left in a container's cgroups, then remove them. */
+function removeCgroups(id: string) {
+  const dirs = cgroupDirsFor(id);
+  for (const d of dirs) killCgroup(d);
+  for (const d of dirs) rmdirRetry(d);
+}
+
 function rmdirRetry(dir: string) {
   for (let i = 0; i < 50 && existsSync(dir); i++) {
     try { rmdirSync(dir); return; } catch { pause(20); }
@@ -222,8 +229,7 @@ export function removeContainer(r: Roots, c: ContainerInfo): void {
   if (c.config.name && nameOwner(r, c.config.name) === undefined) rmSync(join(namesDir(r), c.config.name), { force: true });
   rmSync(runDir(r, c.id), { recursive: true, force: true });
   rmSync(gone, { recursive: true, force: true });
-  for (const d of cgroupDirsFor(c.id)) killCgroup(d); // nothing of it may outlive it
-  for (const d of cgroupDirsFor(c.id)) rmdirRetry(d);
+  removeCgroups(c.id); // nothing of it may outlive it
 }
 
 /** Reconcile: containers whose supervisor is gone get their processes killed, cgroups removed and state recorded. */
@@ -254,8 +260,7 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
     for (const id of suspects) {
       const c = inspectContainer(r, id);
       if (c.running) continue;
-      for (const d of cgroupDirsFor(id)) killCgroup(d);
-      for (const d of cgroupDirsFor(id)) rmdirRetry(d);
+      removeCgroups(id);
       // --rm, or never got as far as its config (tscontain made its directories, then died before
       // the plan ran): nothing of it is kept
       if (c.config.rm || !c.config.id) removeContainer(r, c);
