@@ -1,6 +1,7 @@
 #!/bin/sh
 # npm run bench: start-up time of `tscontain run --rm busybox /bin/true` against raw unshare,
-# node -e 0 and (when installed) runc, with hyperfine. Target: tscontain <= 1.5 x (node -e 0 + raw unshare).
+# node -e 0 and (when installed) runc, with hyperfine. Target: tscontain <= 1.5 x (node -e 0 + raw unshare)
+# with --network none; the bridge's cost and the cost of the containment layers are printed beside it.
 set -eu
 cd "$(dirname "$0")/.."
 [ -n "${TSC_CLEAN_FDS-}" ] || TSC_CLEAN_FDS=1 exec sh bench/clean-fds sh "$0" "$@"   # as from a terminal
@@ -15,9 +16,12 @@ trap 'rm -rf "$out"' EXIT
 set -- \
   "node -e 0=node -e 0" \
   "raw unshare=unshare --uts --pid --mount --ipc --fork chroot $R /bin/true" \
-  "tscontain run=bin/tscontain run --rm busybox /bin/true" \
-  "tscontain plan=bin/tscontain plan --rm busybox /bin/true" \
-  "node .cjs run=node bin/tscontain.cjs run --rm busybox /bin/true"
+  "tscontain run=bin/tscontain run --rm --network none busybox /bin/true" \
+  "tscontain plan=bin/tscontain plan --rm --network none busybox /bin/true" \
+  "node .cjs run=node bin/tscontain.cjs run --rm --network none busybox /bin/true" \
+  "run bridge=bin/tscontain run --rm busybox /bin/true" \
+  "run unconfined=bin/tscontain run --rm --network none --security-opt seccomp=unconfined busybox /bin/true" \
+  "run privileged=bin/tscontain run --rm --network none --privileged busybox /bin/true"
 if command -v runc >/dev/null; then
   mkdir -p "$out/bundle" && cp -a "$R" "$out/bundle/rootfs"
   (cd "$out/bundle" && runc spec)

@@ -29,4 +29,7 @@ console.log(`\ntscontain run / (node -e 0 + raw unshare) = ${ratio.toFixed(2)}  
 console.log(`tscontain run - tscontain plan (executing the plan) = ${(ms['tscontain run'] - ms['tscontain plan']).toFixed(1)} ms`);
 console.log(`tscontain plan - node -e 0 (our JavaScript, and bin/tscontain's sh) = ${(ms['tscontain plan'] - ms['node -e 0']).toFixed(1)} ms`);
 if (ms['node .cjs run']) console.log(`node bin/tscontain.cjs run (Node.js starts the plan and waits) - bin/tscontain run (the plan is handed back and exec'd) = ${(ms['node .cjs run'] - ms['tscontain run']).toFixed(1)} ms`);
+if (ms['run bridge']) console.log(`--network bridge - --network none (veth, address, NAT) = ${(ms['run bridge'] - ms['tscontain run']).toFixed(1)} ms (target <= 10)`);
+if (ms['run unconfined']) console.log(`the seccomp filter (default - seccomp=unconfined) = ${(ms['tscontain run'] - ms['run unconfined']).toFixed(1)} ms`);
+if (ms['run privileged']) console.log(`masks, device rules and seccomp together (default - --privileged) = ${(ms['tscontain run'] - ms['run privileged']).toFixed(1)} ms`);
 if (ms['runc run']) console.log(`tscontain run / runc run = ${(ms['tscontain run'] / ms['runc run']).toFixed(2)}`);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { leftovers } from '../src/kernel/network/gc.js';
 import { systemBin } from '../src/kernel/network/index.js';
 import { netPaths } from '../src/kernel/network/store.js';
+import { roots } from '../src/store/paths.js';
 
 const problems: string[] = [];
 
@@ -47,7 +48,7 @@ if (root && existsSync(join(root, 'run'))) {
   if (left.length) problems.push(`runtime state: ${left.map((e) => join(root, 'run', e)).join(' ')}`);
 }
 
-if (root) problems.push(...leftovers(netPaths({ lib: join(root, 'lib'), run: join(root, 'run') }), undefined, systemBin('nft')));
+problems.push(...leftovers(netPaths(roots()), undefined, systemBin('nft')));
 
 const checks = 5;
 if (problems.length) {

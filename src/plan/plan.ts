@@ -257,7 +257,7 @@ function openWithTty(spec: RunSpec, t: HostTools): Sh[] {
     lit('tsc_ptmx="/proc/$tsc_pid1/root/dev/pts/ptmx"'),
     lit('while [ "$tsc_ptmx" -ef /dev/pts/ptmx ] || [ ! -e "$tsc_ptmx" ]; do kill -0 "$tsc_pid1" 2>/dev/null || break; done'),
     ...startRelay({ interactive: spec.interactive, detach: spec.detach }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5),
-    lit('if [ -n "$tsc_pts" ]; then echo "$tsc_pts" > "$tsc_run/gate"; else tsc_forward KILL; fi'),
+    lit('if [ -n "$tsc_pts" ]; then echo "$tsc_pts" 1<>"$tsc_run/gate"; else tsc_forward KILL; fi'),
   ];
 }
 
@@ -346,7 +346,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const netExit = net.exit.flatMap((s) => s.lines);
   const discard = [...netExit, ...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];
   const gated = net.gate.length > 0 || spec.tty;
-  const open = !gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go > "$tsc_run/gate"')];
+  const open = !gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go 1<>"$tsc_run/gate"   # read-write: never waits, even if PID 1 is gone')];
   const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, gated, open, net: net.record, discard, script: '' };
   plan.script = renderScript(plan, ctx);
   return plan;
