@@ -1,6 +1,6 @@
 // --explain: narrate each step as it happens. Loaded only when asked for (chalk is not on the hot path).
 // The step it is given is already inert (src/plan/render.ts): its text cannot move the cursor.
-import { type Step } from '../plan/step.js';
+import type { Step } from '../plan/step.js';
 
 export async function narrator(env: NodeJS.ProcessEnv = process.env, isTTY = !!process.stderr.isTTY) {
   const { Chalk } = await import('chalk'); // ESM-only, and only --explain needs it

@@ -2,7 +2,7 @@
 import { accessSync, constants, openSync, readSync, closeSync, realpathSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TscError } from '../errors.js';
-import { type HostTools } from '../plan/plan.js';
+import type { HostTools } from '../plan/plan.js';
 
 import { SYSTEM_PATH as HOST_PATH } from '../store/paths.js';
 

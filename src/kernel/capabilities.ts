@@ -3,10 +3,10 @@
 // terminal, no_new_privs, seccomp filter, capabilities, user, groups and directory, then execs
 // the command. Pure functions: host facts come in as data.
 import { readFileSync } from 'node:fs';
-import { type Check, type DoctorEnv } from '../host/doctor.js';
+import type { Check, DoctorEnv } from '../host/doctor.js';
 import { TscError } from '../errors.js';
 import { kernel_become_pl } from '../gen/assets.js';
-import { type OptDef } from '../spec/options.js';
+import type { OptDef } from '../spec/options.js';
 
 /** The program itself (src/kernel/become.pl), for the plan to hand to perl. */
 export const BECOME_PL = kernel_become_pl;

@@ -1,7 +1,7 @@
 // The /dev every container gets: made once, shared read-only below each container's own layer.
 // Only these device nodes, copied with cp -a (mknod(2)); never the host's disks.
 import { lit, sh } from '../plan/sh.js';
-import { type Step } from '../plan/step.js';
+import type { Step } from '../plan/step.js';
 
 const NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((n) => `/dev/${n}`);
 const LINKS: [string, string][] = [

@@ -10,7 +10,7 @@ import { posix } from 'node:path';
 import { TscError } from '../errors.js';
 import { kernel_devices_attach_pl } from '../gen/assets.js';
 import { sh, type Sh } from '../plan/sh.js';
-import { type Check } from '../host/doctor.js';
+import type { Check } from '../host/doctor.js';
 
 export type DevType = 'a' | 'b' | 'c';
 

@@ -7,7 +7,7 @@
 // `nofail`, so only paths that exist in a fresh proc and sysfs of this kernel get a line: those
 // facts are gathered once (hostMaskFacts) and passed in; the planning itself does no I/O.
 import { lstatSync, readdirSync } from 'node:fs';
-import { type Check } from '../host/doctor.js';
+import type { Check } from '../host/doctor.js';
 
 /**
  * moby daemon/pkg/oci/defaults.go defaultLinuxMaskedPaths (docker >= 28.0.2); containers/common

@@ -1,7 +1,7 @@
 // namespaces(7): which namespaces a container gets, and what is set up inside the new ones that
 // belongs to no other concept (the hostname, the loopback device).
 import { lit, sh, type Sh } from '../plan/sh.js';
-import { type Step } from '../plan/step.js';
+import type { Step } from '../plan/step.js';
 
 /** unshare(1) flags: a new UTS, IPC, mount and PID namespace; a network one unless it shares one. */
 export function namespaceFlags(ownNet: boolean): string[] {

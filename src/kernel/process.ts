@@ -3,7 +3,7 @@
 // command, which makes PID 1 the command.
 import { BECOME_MAN, becomeOptions, type BecomeSpec } from './capabilities.js';
 import { joinSh, lit, sh, showArgv, type Sh } from '../plan/sh.js';
-import { type Step } from '../plan/step.js';
+import type { Step } from '../plan/step.js';
 import { type Loader, viaLoader } from './rootfs.js';
 import { INIT_MAN, initArgs } from './pty.js';
 

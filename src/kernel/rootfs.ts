@@ -3,7 +3,7 @@
 import { posix } from 'node:path';
 import { TscError } from '../errors.js';
 import { joinSh, lit, ref, sh, type Sh } from '../plan/sh.js';
-import { type Step } from '../plan/step.js';
+import type { Step } from '../plan/step.js';
 
 export interface Volume {
   host: string;

@@ -1,10 +1,10 @@
 // The plan: every host change a container needs, in order, as data. planRun is pure: it reads no
 // file and no clock; what it needs to know about the host comes in as PlanContext.
 import { join } from 'node:path';
-import { type CgroupDriver } from '../kernel/cgroup.js';
+import type { CgroupDriver } from '../kernel/cgroup.js';
 import { formatBytes } from '../spec/options.js';
 import { containerDir, runDir, SYSTEM_PATH, type Roots } from '../store/paths.js';
-import { type RunSpec } from '../spec/spec.js';
+import type { RunSpec } from '../spec/spec.js';
 import { devSkeletonStep } from '../kernel/devfs.js';
 import { hostnameStep, loopbackStep, loopbackWait, namespaceFlags } from '../kernel/namespaces.js';
 import { becomeStep, chrootBecomeStep } from '../kernel/process.js';
@@ -15,10 +15,10 @@ import { TscError } from '../errors.js';
 import { planNetwork, type NetworkPlan } from '../kernel/network/index.js';
 import { findPid1Lines, type JoinTarget } from '../kernel/network/join.js';
 import { startRelay } from '../kernel/pty.js';
-import { type NetFacts } from '../kernel/network/probe.js';
+import type { NetFacts } from '../kernel/network/probe.js';
 import { renderScript } from './render.js';
 import { joinSh, lit, sh, type Sh } from './sh.js';
-import { type Step } from './step.js';
+import type { Step } from './step.js';
 
 /** Host programs the plan starts, by absolute path (found by src/host/tools.ts). */
 export interface HostTools {

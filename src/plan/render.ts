@@ -6,7 +6,7 @@ import { kernel_init_pl, kernel_pty_relay_pl, plan_supervisor_sh as SUPERVISOR }
 import { formatBytes } from '../spec/options.js';
 import { BECOME_PL } from '../kernel/capabilities.js';
 import { comment, inert, lit, q, setVar, sh, showArgv, type Sh } from './sh.js';
-import { type Step } from './step.js';
+import type { Step } from './step.js';
 import { PHASES, type PhaseName, type Plan, type PlanContext } from './plan.js';
 
 import { SYSTEM_PATH as HOST_PATH } from '../store/paths.js';

@@ -1,6 +1,6 @@
 // A Step is one host change (or one action of the container's init), as data: a title, the manual
 // pages behind it, and its sh lines. Titles may show user data: the renderer makes them inert.
-import { type Sh } from './sh.js';
+import type { Sh } from './sh.js';
 
 export interface Step {
   /** one line: what the step does (rendered through inert(), so it may show user data) */

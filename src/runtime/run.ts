@@ -14,7 +14,7 @@ import { helpText } from '../spec/options.js';
 import { roots, runDir, type Roots } from '../store/paths.js';
 import { readNetFacts } from '../kernel/network/probe.js';
 import { netPaths } from '../kernel/network/store.js';
-import { type JoinTarget } from '../kernel/network/join.js';
+import type { JoinTarget } from '../kernel/network/join.js';
 import { planRun, type Plan, type PlanContext } from '../plan/plan.js';
 import { buildRunRequest, type RunSpec } from '../spec/spec.js';
 import {

@@ -3,19 +3,19 @@
 import { openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { TscError, requireRoot } from '../errors.js';
-import { type Limits } from '../kernel/cgroup.js';
+import type { Limits } from '../kernel/cgroup.js';
 import { checkCommand, resolveImage, resolveUser, type Image, type ImageConfig } from '../store/image.js';
 import {
   parseArgs, parseMemory, parseCpus, parsePositiveInt, parseCpuShares, parseHostname, parseName,
   parseEnv, readEnvFile, mergeEnv, parseBytes, type ParsedArgs,
 } from './options.js';
 import { SYSTEM_PATH, type Roots } from '../store/paths.js';
-import { type Tmpfs, type Volume } from '../kernel/rootfs.js';
+import type { Tmpfs, Volume } from '../kernel/rootfs.js';
 import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from '../kernel/devices.js';
 import { parseNetworkOptions, type NetOptions } from '../kernel/network/options.js';
 import { capabilityMask, parseSecurityOpts, statusMask, type CapMask, type SecurityOpts } from '../kernel/capabilities.js';
 
-export { type Volume };
+export type { Volume };
 
 const DEFAULT_PATH = SYSTEM_PATH;
 
@@ -166,7 +166,7 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
   const cfg = checkImageConfig(image.name, image.config);
   const userEnv = mergeEnv(...list(o['env-file']).map(readEnvFile).map((l) => parseEnv(l, hostEnv)), parseEnv(list(o.env), hostEnv));
   const argvC = [...(cfg.Entrypoint ?? []), ...(cmd.length ? cmd : cfg.Cmd ?? [])];
-  argvC.forEach((a) => noNul('the command', a));
+  for (const a of argvC) noNul('the command', a);
   if (argvC.length === 0) throw new TscError(`no command given and ${image.name} has no default command`, `add one, e.g. tscontain run ${ref} /bin/sh`);
   const userSpec = str(o.user) ?? cfg.User;
   const user = userSpec ? resolveUser(image.rootfs, userSpec) : undefined;

@@ -332,7 +332,7 @@ function writeBack(dir: string): { start(): Promise<void>; cancel(): void } {
   setImmediate(fork);
   return {
     start: () => new Promise((res) => fork()!.stdin!.end('go\n', () => res())),
-    cancel: () => { cancelled = true; c?.stdin!.end(); },
+    cancel: () => { cancelled = true; c?.stdin?.end(); },
   };
 }
 

@@ -130,7 +130,7 @@ it('the plan says plainly that --privileged is not isolated', async (t) => {
 it('-t: a terminal of the container\'s own (tty says /dev/pts/0), and no fd of the caller\'s', async (t) => {
   const { spawnSync } = await import('node:child_process');
   const { BIN, CLEAN_FDS, env } = await import('./helpers.js');
-  const inner = `sh ${CLEAN_FDS} ${BIN} run -t --rm busybox sh -c 'tty; ls -l /proc/\$\$/fd/; sleep 0.1'`;
+  const inner = `sh ${CLEAN_FDS} ${BIN} run -t --rm busybox sh -c 'tty; ls -l /proc/$$/fd/; sleep 0.1'`;
   const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env, encoding: 'utf8', timeout: 60000 });
   const lines = r.stdout.replace(/\r/g, '').split('\n').map((l) => l.replace(/^\0/, '').trim()).filter(Boolean);
   t.is(lines[0], '/dev/pts/0', r.stdout + r.stderr);

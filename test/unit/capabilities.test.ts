@@ -9,7 +9,7 @@ import {
   DEFAULT_CAPS, maskOf, parseCapName, parseSecurityOpts, statusMask, type BecomeSpec,
 } from '../../src/kernel/capabilities.js';
 import { TscError } from '../../src/errors.js';
-import { type DoctorEnv } from '../../src/host/doctor.js';
+import type { DoctorEnv } from '../../src/host/doctor.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 test.after.always(removeTempDirs);

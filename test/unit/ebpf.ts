@@ -70,15 +70,15 @@ function alu(code: number, a: bigint, b: bigint, bits: 32 | 64): bigint {
   b &= m;
   const r = (
     {
-      0x00: a + b,
-      0x10: a - b,
-      0x20: a * b,
-      0x40: a | b,
-      0x50: a & b,
-      0x60: a << (b & BigInt(bits - 1)),
-      0x70: a >> (b & BigInt(bits - 1)),
-      0xa0: a ^ b,
-      0xb0: b,
+      0: a + b,
+      16: a - b,
+      32: a * b,
+      64: a | b,
+      80: a & b,
+      96: a << (b & BigInt(bits - 1)),
+      112: a >> (b & BigInt(bits - 1)),
+      160: a ^ b,
+      176: b,
     } as Record<number, bigint>
   )[code];
   if (r === undefined) throw new Error(`ALU op 0x${code.toString(16)} not interpreted`);
@@ -88,13 +88,13 @@ function alu(code: number, a: bigint, b: bigint, bits: 32 | 64): bigint {
 function cond(code: number, a: bigint, b: bigint): boolean {
   const r = (
     {
-      0x10: a === b,
-      0x20: a > b,
-      0x30: a >= b,
-      0x40: (a & b) !== 0n,
-      0x50: a !== b,
-      0xa0: a < b,
-      0xb0: a <= b,
+      16: a === b,
+      32: a > b,
+      48: a >= b,
+      64: (a & b) !== 0n,
+      80: a !== b,
+      160: a < b,
+      176: a <= b,
     } as Record<number, boolean>
   )[code];
   if (r === undefined) throw new Error(`JMP op 0x${code.toString(16)} not interpreted`);

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from '../../src/errors.js';
-import { type Plan } from '../../src/plan/plan.js';
+import type { Plan } from '../../src/plan/plan.js';
 import { inert, q } from '../../src/plan/sh.js';
 import { fakeCgroupV1, fakeCgroupV2, fakeRootfs } from './helpers.js';
 import { makePlan, type PlanOptions } from './plan-fixture.js';

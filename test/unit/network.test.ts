@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 
 import { join } from 'node:path';
 import { TscError } from '../../src/errors.js';
 import { inert, lit } from '../../src/plan/sh.js';
-import { type Step } from '../../src/plan/step.js';
+import type { Step } from '../../src/plan/step.js';
 import { bridge, ruleset } from '../../src/kernel/network/bridge.js';
 import { networkChecks } from '../../src/kernel/network/doctor.js';
 import { leftovers, staleElements, staleLinks } from '../../src/kernel/network/gc.js';

@@ -3,9 +3,9 @@
 import { type Plan, type PlanContext, type HostTools, planRun } from '../../src/plan/plan.js';
 import { cgroupDriver } from '../../src/kernel/cgroup.js';
 import { buildRunRequest } from '../../src/spec/spec.js';
-import { type Roots } from '../../src/store/paths.js';
-import { type MaskFacts } from '../../src/kernel/masks.js';
-import { type NetFacts } from '../../src/kernel/network/probe.js';
+import type { Roots } from '../../src/store/paths.js';
+import type { MaskFacts } from '../../src/kernel/masks.js';
+import type { NetFacts } from '../../src/kernel/network/probe.js';
 import { fakeRootfs, fakeCgroupV1 } from './helpers.js';
 
 export const ID = 'b'.repeat(64);

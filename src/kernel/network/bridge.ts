@@ -5,7 +5,7 @@
 // -t filter) and a DNAT rule per published port. On bookworm iptables is iptables-nft, so both land
 // in nf_tables and `apt-get install nftables` is the simpler fix (doctor says so).
 import { type Sh, lit, sh } from '../../plan/sh.js';
-import { type Step } from '../../plan/step.js';
+import type { Step } from '../../plan/step.js';
 import { type Cidr, formatCidr, formatIPv4, nth } from './ipv4.js';
 import { BRIDGE, TABLE, type NetPaths } from './store.js';
 

@@ -3,7 +3,7 @@
 // host changes. Then the state of the bridge if it exists (forwarding, route_localnet).
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { type Check, type DoctorEnv } from '../../host/doctor.js';
+import type { Check, DoctorEnv } from '../../host/doctor.js';
 import { bridge, ruleset } from './bridge.js';
 import { netPaths } from './store.js';
 import { parseCidr } from './ipv4.js';

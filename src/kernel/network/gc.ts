@@ -4,7 +4,7 @@
 // longer allocated, then host veths on the bridge whose container is not alive. A container being
 // started must be in `live` (it allocates before it publishes, and publishes before its veth exists).
 import { readdirSync } from 'node:fs';
-import { type Bridge } from './bridge.js';
+import type { Bridge } from './bridge.js';
 import { freeDeadAddresses, readAllocations } from './ipam.js';
 import { type NetPaths, TABLE, vethIdPrefix } from './store.js';
 

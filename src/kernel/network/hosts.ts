@@ -4,7 +4,7 @@
 // image whose /etc/hosts is a symlink gets a plain file over it.
 import { TscError } from '../../errors.js';
 import { type Sh, lit, sh } from '../../plan/sh.js';
-import { type Step } from '../../plan/step.js';
+import type { Step } from '../../plan/step.js';
 import { isIPv6, parseIPv4 } from './ipv4.js';
 
 export interface HostEntry {

@@ -8,16 +8,16 @@
 // plus how the start command changes: unshare --net or not, and words before it.
 import { TscError } from '../../errors.js';
 import { type Sh, lit } from '../../plan/sh.js';
-import { type Step } from '../../plan/step.js';
+import type { Step } from '../../plan/step.js';
 import { which } from '../../host/tools.js';
-import { type Roots } from '../../store/paths.js';
+import type { Roots } from '../../store/paths.js';
 import { type Bridge, bridge, bridgeSetupStep } from './bridge.js';
 import { allocateStep, freeLines } from './ipam.js';
 import { etcFilesStep, hostsHead, hostnameFile, ownNames, parseAddHost, type EtcFiles } from './hosts.js';
 import { formatCidr, formatIPv4, parseIPv4 } from './ipv4.js';
 import { type JoinTarget, joinPrefix, joinStep, recordPid1Lines } from './join.js';
-import { type NetOptions } from './options.js';
-import { type NetFacts } from './probe.js';
+import type { NetOptions } from './options.js';
+import type { NetFacts } from './probe.js';
 import { type PortMapping, checkMappings, publishAll, publishStep, unpublishLines } from './publish.js';
 import { parseResolvConf, resolvConf } from './resolv.js';
 import { BRIDGE, netPaths, vethName } from './store.js';

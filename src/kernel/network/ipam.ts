@@ -5,8 +5,8 @@
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { lit, sh } from '../../plan/sh.js';
-import { type Step } from '../../plan/step.js';
-import { type Bridge } from './bridge.js';
+import type { Step } from '../../plan/step.js';
+import type { Bridge } from './bridge.js';
 import { type Cidr, formatCidr, parseIPv4 } from './ipv4.js';
 
 /** Host offsets inside the subnet that containers may get: 2 .. size-2 (1 is the gateway, the last the broadcast). */

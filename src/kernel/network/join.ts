@@ -6,7 +6,7 @@
 // reused in between can never hand over a stranger's.
 import { join } from 'node:path';
 import { type Sh, lit, sh } from '../../plan/sh.js';
-import { type Step } from '../../plan/step.js';
+import type { Step } from '../../plan/step.js';
 
 /** The file, in a container's run dir, with "PID START-TICKS" of its PID 1 (written at the gate). */
 export const PID1_FILE = 'pid1';

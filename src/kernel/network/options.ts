@@ -2,7 +2,7 @@
 // option table (src/spec/options.ts) takes NETWORK_OPTIONS; parseNetworkOptions validates everything
 // that needs no host fact, so bad input fails before anything is made.
 import { TscError } from '../../errors.js';
-import { type OptDef } from '../../spec/options.js';
+import type { OptDef } from '../../spec/options.js';
 import { parseDns, parseDnsOption, parseDnsSearch } from './resolv.js';
 import { type PortMapping, checkMappings, parsePublish } from './publish.js';
 

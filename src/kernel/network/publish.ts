@@ -4,8 +4,8 @@
 // port another container holds fails the whole start and leaves nothing behind.
 import { TscError } from '../../errors.js';
 import { type Sh, lit, sh } from '../../plan/sh.js';
-import { type Step } from '../../plan/step.js';
-import { type Bridge, type Proto } from './bridge.js';
+import type { Step } from '../../plan/step.js';
+import type { Bridge, Proto } from './bridge.js';
 import { parseIPv4 } from './ipv4.js';
 
 /** One published container port. host.from === host.to: that port; else one free port of the range, picked at start. */

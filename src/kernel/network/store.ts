@@ -1,7 +1,7 @@
 // Where networking keeps its state in the store. Host-wide kernel objects (the bridge, the nft
 // table) carry fixed names; the store remembers the subnet and which container has which address.
 import { join } from 'node:path';
-import { type Roots } from '../../store/paths.js';
+import type { Roots } from '../../store/paths.js';
 
 export interface NetPaths {
   /** lib/network */

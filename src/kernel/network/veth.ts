@@ -3,8 +3,8 @@
 // namespace (nsenter --net), lo, the address and the default route. Two programs in all: one `ip`
 // on the host and one `nsenter ip` for the container, each running its commands from -batch.
 import { type Sh, lit, sh } from '../../plan/sh.js';
-import { type Step } from '../../plan/step.js';
-import { type Bridge } from './bridge.js';
+import type { Step } from '../../plan/step.js';
+import type { Bridge } from './bridge.js';
 import { formatIPv4 } from './ipv4.js';
 import { vethName } from './store.js';
 
