@@ -6,7 +6,7 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
   try {
     if (cmd === 'import' && !argv.includes('--help')) {
-      const { importCommand } = await import('../store/archive.js'); // not worth yargs' ~100 ms
+      const { importCommand } = await import('../store/archive.js');
       return await importCommand(argv.slice(1));
     }
     if (cmd === 'exec' && !argv.includes('--help')) {

@@ -62,8 +62,12 @@ export function optionTable(defs: OptDef[]): OptionTable {
 
 const RUN_TABLE = optionTable(RUN_OPTIONS);
 
-/** Parse docker-style options; stops at the first non-option. Pure: no I/O. */
-export function parseArgs(argv: string[], defs: OptionTable = RUN_TABLE): ParsedArgs {
+/**
+ * Parse docker-style options. Pure: no I/O. run and exec stop at the first non-option (the rest is
+ * the container's command); other commands take options anywhere (`interspersed`), as docker's do.
+ */
+export function parseArgs(argv: string[], defs: OptionTable = RUN_TABLE, interspersed = false, what = 'tscontain run'): ParsedArgs {
+  const rest: string[] = [];
   const opts: ParsedArgs['opts'] = {};
   const set = (d: OptDef, v: string | boolean) => {
     if (d.type === 'list') opts[d.name] = [...((opts[d.name] as string[] | undefined) ?? []), v as string];
@@ -81,7 +85,7 @@ export function parseArgs(argv: string[], defs: OptionTable = RUN_TABLE): Parsed
       const eq = a.indexOf('=');
       const key = a.slice(2, eq < 0 ? undefined : eq);
       const d = defs.byName.get(key);
-      if (!d) throw new TscError(`unknown option --${key}`, 'see tscontain run --help');
+      if (!d) throw new TscError(`unknown option --${key}`, `see ${what} --help`);
       if (d.type === 'bool') {
         if (eq >= 0) {
           const v = a.slice(eq + 1);
@@ -95,7 +99,7 @@ export function parseArgs(argv: string[], defs: OptionTable = RUN_TABLE): Parsed
       // a group of short flags: -it, or a short option with its value: -m64m, -m 64m
       for (let j = 1; j < a.length; j++) {
         const d = defs.byShort.get(a[j]);
-        if (!d) throw new TscError(`unknown option -${a[j]}`, 'see tscontain run --help');
+        if (!d) throw new TscError(`unknown option -${a[j]}`, `see ${what} --help`);
         if (d.type === 'bool') { set(d, true); continue; }
         const rest = a.slice(j + 1).replace(/^=/, '');
         set(d, rest !== '' ? rest : value(d, `-${a[j]}`));
@@ -103,9 +107,10 @@ export function parseArgs(argv: string[], defs: OptionTable = RUN_TABLE): Parsed
       }
       continue;
     }
-    break;
+    if (!interspersed) break;
+    rest.push(a);
   }
-  return { opts, positionals: argv.slice(i) };
+  return { opts, positionals: [...rest, ...argv.slice(i)] };
 }
 
 export function helpText(usage: string, defs: OptDef[] = RUN_OPTIONS): string {

@@ -20,7 +20,7 @@ const cases: [string, string[], number, RegExp][] = [
   ['negative cpus', ['run', '--cpus', '-1', 'busybox', 'true'], 125, /invalid --cpus "-1"/],
   ['zero pids limit', ['run', '--pids-limit', '0', 'busybox', 'true'], 125, /invalid --pids-limit "0"/],
   ['no image', ['run'], 125, /no image given/],
-  ['unknown command', ['frobnicate'], 125, /Unknown argument: frobnicate/],
+  ['unknown command', ['frobnicate'], 125, /unknown command: frobnicate: see tscontain --help/],
 ];
 
 for (const [what, args, code, re] of cases) {
