@@ -19,6 +19,7 @@ import type { NetFacts } from '../kernel/network/probe.js';
 import { renderScript } from './render.js';
 import { joinSh, lit, sh, type Sh } from './sh.js';
 import type { Step } from './step.js';
+import { capHex } from '../kernel/capabilities.js';
 
 /** Host programs the plan starts, by absolute path (found by src/host/tools.ts). */
 export interface HostTools {
@@ -119,6 +120,8 @@ function configJson(spec: RunSpec, now: string, net: NetworkPlan['record']): str
     id: s.id, name: s.name, image: s.image.name, rootfs: s.image.rootfs, argv: s.argv, env: s.env,
     hostname: s.hostname, workdir: s.workdir, user: s.user, network: net.mode, net, limits: s.limits, rm: s.rm,
     detach: s.detach, readOnly: s.readOnly, pivot: s.pivot, created: now,
+    // what `tscontain exec` gives a process of the container: the same capabilities and filter
+    caps: capHex(s.caps), privileged: s.privileged, security: s.security,
   });
 }
 

@@ -10,6 +10,10 @@ import { TscError, exitCode } from '../errors.js';
 import { which } from '../host/tools.js';
 import { formatBytes, parseArgs, parseEnv, helpText, optionTable, type OptDef } from '../spec/options.js';
 import { q } from '../plan/sh.js';
+import { BECOME_PL, becomeOptions, DEFAULT_CAPS } from '../kernel/capabilities.js';
+import { bin, hostTools } from '../host/tools.js';
+import { seccompFilter } from './run.js';
+import { SYSTEM_PATH } from '../store/paths.js';
 import { formatPort, formatPsPorts, parsePortsFile, type PublishedPort } from '../kernel/network/publish.js';
 import { bridgePruneStep } from '../kernel/network/bridge.js';
 import { hostBridge } from '../kernel/network/index.js';
@@ -155,14 +159,59 @@ export const EXEC_OPTIONS: OptDef[] = [
 ];
 const EXEC_TABLE = optionTable(EXEC_OPTIONS);
 
-/** The argv that enters every namespace, the root and the cgroup of a running container (nsenter). */
-export function execArgv(pid: number, cgroups: string[], o: { env: string[]; workdir: string; user?: { uid: number; gid: number }; cmd: string[] }): string[] {
-  const ns = ['--mount', '--uts', '--ipc', '--net', '--pid'];
+/** What an exec'd process gets: the container's capabilities, filter and no_new_privs. */
+export interface ExecSecurity {
+  caps: bigint;
+  noNewPrivileges: boolean;
+  seccompHex?: string;
+  seccompFlags?: number;
+}
+
+/** The host programs exec starts: nsenter, and perl and its loader, opened before entering. */
+export interface ExecTools {
+  nsenter: string;
+  perl: string;
+  ldso: string;
+  libPath: string[];
+}
+
+/** fds of the exec'd process: 3 the loader, 4 perl, 5.. its library directories. */
+const LDSO_FD = 3, PERL_FD = 4, LIB_FD = 5;
+
+/**
+ * The argv that joins a running container: its cgroup (sh), every namespace and its root
+ * (nsenter), then become.pl (as for the container's own PID 1): capabilities, seccomp, user,
+ * directory and environment, then the command. Inside the container's root the host's perl is
+ * reached only through fds opened before (/proc/self/fd/N: the loader, perl, its library
+ * directories); become.pl closes every fd above 2 before the command runs. No host program is
+ * given the container's environment: it is become.pl's --env data.
+ */
+export function execArgv(
+  pid: number,
+  cgroups: string[],
+  o: { env: string[]; workdir: string; user?: { uid: number; gid: number }; cmd: string[] },
+  sec: ExecSecurity,
+  t: ExecTools,
+): string[] {
+  const ns = ['--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup'];
   const join0 = cgroups.map((d) => `echo 0 > ${q(d + '/cgroup.procs')}`).join('; ');
+  const libs = t.libPath.map((_, i) => `/proc/self/fd/${LIB_FD + i}`).join(':');
+  const become = becomeOptions({
+    caps: sec.caps, uid: o.user?.uid, gid: o.user?.gid, noNewPrivileges: sec.noNewPrivileges,
+    seccompHex: sec.seccompHex, seccompFlags: sec.seccompFlags, workdir: o.workdir, env: o.env,
+  });
   return ['/bin/sh', '-c', `${join0}${join0 ? '; ' : ''}exec "$@"`, 'tscontain-exec',
-    which('env') ?? '/usr/bin/env', '-i', '--', ...o.env,
-    which('nsenter') ?? '/usr/bin/nsenter', '--target', String(pid), ...ns, `--root=/proc/${pid}/root`, `--wd=/proc/${pid}/root${o.workdir}`,
-    ...(o.user ? [`--setgid=${o.user.gid}`, `--setuid=${o.user.uid}`] : []), '--', ...o.cmd];
+    t.nsenter, '--target', String(pid), ...ns, `--root=/proc/${pid}/root`, '--',
+    `/proc/self/fd/${LDSO_FD}`, '--library-path', libs, `/proc/self/fd/${PERL_FD}`, '-e', BECOME_PL, '--',
+    ...become, ...o.cmd];
+}
+
+/** The container's capabilities and seccomp filter, as its config recorded them when it was run. */
+function execSecurity(r: Roots, c: ContainerInfo): ExecSecurity {
+  const caps = c.config.caps !== undefined ? BigInt(`0x${c.config.caps}`) : DEFAULT_CAPS;
+  const security = c.config.security ?? { noNewPrivileges: false, seccomp: { mode: 'default' as const }, systemPaths: 'default' as const };
+  const f = seccompFilter({ caps, privileged: !!c.config.privileged, security }, r);
+  return { caps, noNewPrivileges: security.noNewPrivileges, seccompHex: f?.hex, seccompFlags: f?.flags || undefined };
 }
 
 export async function execCommand(r: Roots, argv: string[]): Promise<number> {
@@ -182,8 +231,16 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
   const env = [...(c.config.env ?? []), ...(p.opts.tty ? ['TERM=xterm'] : []), ...parseEnv((p.opts.env as string[]) ?? [], process.env)];
   const { closeInheritedFds } = await import('./run.js');
   closeInheritedFds();
-  const args = execArgv(pid, cgroupDirsFor(c.id), { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd });
-  const child = spawn(args[0], args.slice(1), { stdio: [p.opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  const sec = execSecurity(r, c);
+  const tools = hostTools({ ip: false, awk: false, perl: true });
+  if (!tools.ldso) throw new TscError('exec needs the dynamic loader of the host\'s perl', 'a dynamically linked perl-base');
+  const t: ExecTools = { nsenter: bin('nsenter'), perl: tools.perl!, ldso: tools.ldso, libPath: tools.libPath };
+  const args = execArgv(pid, cgroupDirsFor(c.id), { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd }, sec, t);
+  // the loader, perl and its library directories, opened here on the host's root (fds 3, 4, 5..)
+  const fds = [t.ldso, t.perl, ...t.libPath].map((f) => openSync(f, 'r'));
+  const stdin = p.opts.interactive ? 'inherit' : 'ignore';
+  const child = spawn(args[0], args.slice(1), { stdio: [stdin, 'inherit', 'inherit', ...fds], env: { PATH: SYSTEM_PATH } });
+  for (const fd of fds) closeSync(fd);
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });
   return new Promise((res) => child.on('exit', (code, sig) => res(exitCode(code, sig))));
 }

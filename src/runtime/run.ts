@@ -38,7 +38,7 @@ export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
  * none with --privileged or seccomp=unconfined. The default profile's filter is kept in the store
  * by arch, kernel and capabilities (compiling it costs more than reading it back).
  */
-function seccompFilter(spec: RunSpec, r: Roots): PlanContext['seccomp'] {
+export function seccompFilter(spec: Pick<RunSpec, 'privileged' | 'security' | 'caps'>, r: Roots): PlanContext['seccomp'] {
   const choice = spec.security.seccomp;
   if (spec.privileged || choice.mode === 'unconfined') return undefined;
   const arch = hostSeccompArch();

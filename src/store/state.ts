@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from '../kernel/cgroup.js';
 import { TscError } from '../errors.js';
 import { containerDir, runDir, type Roots } from './paths.js';
+import type { SecurityOpts } from '../kernel/capabilities.js';
 import { gcNetwork } from '../kernel/network/gc.js';
 import { hostBridge } from '../kernel/network/index.js';
 import { readAllocations } from '../kernel/network/ipam.js';
@@ -19,6 +20,7 @@ export interface ContainerConfig {
   workdir?: string; user?: { uid: number; gid: number }; network?: string; limits?: Record<string, number>;
   net?: Record<string, unknown>;
   rm?: boolean; detach?: boolean; readOnly?: boolean; pivot?: boolean; created?: string;
+  caps?: string; privileged?: boolean; security?: SecurityOpts;
 }
 export interface ContainerState { status: string; exitCode?: number; oomKilled?: boolean; finishedAt?: string; note?: string }
 

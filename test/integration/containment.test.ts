@@ -146,3 +146,28 @@ it('--init: PID 1 forwards SIGTERM, so a sleep stops at once; without it the sig
   const r = await c.done;
   t.is(r.code, 143, r.stderr);
 });
+
+it('the container\'s environment never reaches a host program: LD_PRELOAD from an image or -e loads nowhere', async (t) => {
+  const r = await probe('echo ok', ['-e', 'LD_PRELOAD=/nonexistent-tscontain.so']);
+  t.is(r.code, 0, r.stderr);
+  t.notRegex(r.all, /cannot be preloaded/, 'no host program (sh, setpriv, unshare, umount, perl) read it');
+});
+
+it('exec: a process joining the container gets its capabilities, seccomp filter and cgroup namespace, and no host fd', async (t) => {
+  const { tsc: run } = await import('./helpers.js');
+  const d = await run(['run', '-d', '--rm', '-e', 'LD_PRELOAD=/nonexistent-tscontain.so', 'busybox', 'sleep', '120']);
+  t.is(d.code, 0, d.stderr);
+  const id = d.stdout.trim();
+  try {
+    const e = await run(['exec', id, 'sh', '-c', 'cat /proc/self/status; cat /proc/self/cgroup; ls /proc/$$/fd | tr "\\n" " "']);
+    t.is(e.code, 0, e.stderr);
+    t.is(statusMask(e.stdout, 'CapEff'), DEFAULT_CAPS);
+    t.is(statusMask(e.stdout, 'CapBnd'), DEFAULT_CAPS);
+    t.regex(e.stdout, /^Seccomp:\s+2$/m);
+    for (const l of e.stdout.split('\n').filter((x) => /^\d+:[^:]*:\//.test(x))) t.regex(l, /:\/$/, l);
+    t.regex(e.stdout, /^0 1 2 $/m, 'only stdin, stdout and stderr');
+    t.notRegex(e.stderr, /cannot be preloaded/);
+  } finally {
+    await run(['rm', '-f', id]);
+  }
+});
