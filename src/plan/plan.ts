@@ -221,7 +221,7 @@ function limitText(s: RunSpec): string {
 /** What the host programs of the start run with: never the container's environment (see become.pl). */
 const HOST_ENV = [`PATH=${SYSTEM_PATH}`];
 
-function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan): Step {
+function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan, gated: boolean): Step {
   const ns = namespaceFlags(net.unshareNet);
   const prefix = net.startPrefix.length ? [joinSh(net.startPrefix)] : [];
   const stdin = spec.interactive ? lit('<&5') : lit('</dev/null');
@@ -238,7 +238,7 @@ function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan): Step {
           sh`${t.setpriv} --pdeathsig KILL`,
           sh`${t.unshare} ${ns} --fork --kill-child=SIGKILL --propagation private`,
           sh`/bin/sh ${lit('"${tsc_self:-$0}"')} --init ${spec.argv}`,
-          sh`${stdin} 5<&- ${prefix.length ? lit('8<&- ') : lit('')}2>"$tsc_run/unshare.err" &`,
+          sh`${stdin} 5<&- ${gated ? lit('6<&- ') : lit('')}${prefix.length ? lit('8<&- ') : lit('')}2>"$tsc_run/unshare.err" &`,
         ],
         ' \\\n    ',
       ),
@@ -260,7 +260,7 @@ function openWithTty(spec: RunSpec, t: HostTools): Sh[] {
     lit('tsc_ptmx="/proc/$tsc_pid1/root/dev/pts/ptmx"'),
     lit('while [ "$tsc_ptmx" -ef /dev/pts/ptmx ] || [ ! -e "$tsc_ptmx" ]; do kill -0 "$tsc_pid1" 2>/dev/null || break; done'),
     ...startRelay({ interactive: spec.interactive, detach: spec.detach }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5),
-    lit('if [ -n "$tsc_pts" ]; then echo "$tsc_pts" 1<>"$tsc_run/gate"; else tsc_forward KILL; fi'),
+    lit('if [ -n "$tsc_pts" ]; then echo "$tsc_pts" >&6; else tsc_forward KILL; fi'),
   ];
 }
 
@@ -311,6 +311,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     facts: ctx.net, roots: ctx.roots, bin: (n) => ctx.tools.bin(n),
   });
   const ownNet = net.unshareNet;
+  const gated = net.gate.length > 0 || spec.tty;
   if (ownNet && !tools.ip) throw new Error('planRun: tools.ip is needed for a network namespace');
   const prepare: Step[] = [
     {
@@ -339,7 +340,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const loader = { ldso: tools.ldso ?? '', libPath: tools.libPath };
   const phases: Record<PhaseName, Step[]> = {
     host: hostPhase(spec, ctx, net),
-    start: [startStep(spec, tools, net)],
+    start: [startStep(spec, tools, net, gated)],
     prepare,
     switch: pivot ? [pivotStep(loader, tools.umount)] : [],
     gate: [pid1Step(net), ...net.gate],
@@ -348,8 +349,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   };
   const netExit = net.exit.flatMap((s) => s.lines);
   const discard = [...netExit, ...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];
-  const gated = net.gate.length > 0 || spec.tty;
-  const open = !gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go 1<>"$tsc_run/gate"   # read-write: never waits, even if PID 1 is gone')];
+  const open = !gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go >&6   # into the FIFO this shell holds open: it waits there for PID 1')];
   const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, gated, open, net: net.record, discard, script: '' };
   plan.script = renderScript(plan, ctx);
   return plan;

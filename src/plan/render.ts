@@ -35,7 +35,8 @@ function steps(p: Plan, ctx: PlanContext, phase: PhaseName, indent = '  '): stri
 
 /** The container's side of the start gate: it waits for one line from the supervisor. */
 const GATE = {
-  make: lit('mkfifo "$tsc_run/gate"'),
+  // the supervisor holds it open (fd 6) from the start: what it writes waits there for PID 1
+  make: lit('mkfifo "$tsc_run/gate"; exec 6<>"$tsc_run/gate"'),
   open: lit('exec 6<>"$tsc_run/gate"   # opened before the root switch; read after it'),
   wait: lit('read -r tsc_go <&6; exec 6<&-   # the start gate: the supervisor says go'),
 };
