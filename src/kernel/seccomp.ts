@@ -25,7 +25,9 @@ import { AARCH64, I386, X32, X86_64, type SyscallRuns } from './seccomp-syscalls
 export const SECCOMP_MAN = 'seccomp(2)';
 
 /** Host arches the compiler targets (the name `uname -m` prints). */
-export type SeccompArch = 'x86_64' | 'aarch64';
+import { type SeccompArch, hostSeccompArch, SECCOMP_COMPILER_VERSION } from './seccomp-target.js';
+
+export { type SeccompArch, hostSeccompArch, SECCOMP_COMPILER_VERSION };
 
 export interface SeccompTarget {
   arch: SeccompArch;
@@ -218,10 +220,6 @@ export function seccompFlags(profile: SeccompProfile): number {
   return profile.flags.reduce((f, name) => f | FLAGS[name], 0);
 }
 
-/** Node's process.arch as the compiler's arch, or undefined where tscontain has no syscall table. */
-export function hostSeccompArch(nodeArch: string = process.arch): SeccompArch | undefined {
-  return nodeArch === 'x64' ? 'x86_64' : nodeArch === 'arm64' ? 'aarch64' : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Which rules apply (docker's setupSeccomp), and what each ABI's syscall numbers do.
@@ -573,8 +571,6 @@ export function seccompSummary(profile: SeccompProfile, target: SeccompTarget) {
   };
 }
 
-/** Bump when the compiler's output for the same input changes (cached filters are then rebuilt). */
-export const SECCOMP_COMPILER_VERSION = 1;
 
 /**
  * A name for the compiled filter of this profile and target: equal inputs, equal names. Compiling costs

@@ -207,10 +207,10 @@ export function execArgv(
 }
 
 /** The container's capabilities and seccomp filter, as its config recorded them when it was run. */
-function execSecurity(r: Roots, c: ContainerInfo): ExecSecurity {
+async function execSecurity(r: Roots, c: ContainerInfo): Promise<ExecSecurity> {
   const caps = c.config.caps !== undefined ? BigInt(`0x${c.config.caps}`) : DEFAULT_CAPS;
   const security = c.config.security ?? { noNewPrivileges: false, seccomp: { mode: 'default' as const }, systemPaths: 'default' as const };
-  const f = seccompFilter({ caps, privileged: !!c.config.privileged, security }, r);
+  const f = await seccompFilter({ caps, privileged: !!c.config.privileged, security }, r);
   return { caps, noNewPrivileges: security.noNewPrivileges, seccompHex: f?.hex, seccompFlags: f?.flags || undefined };
 }
 
@@ -231,7 +231,7 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
   const env = [...(c.config.env ?? []), ...(p.opts.tty ? ['TERM=xterm'] : []), ...parseEnv((p.opts.env as string[]) ?? [], process.env)];
   const { closeInheritedFds } = await import('./run.js');
   closeInheritedFds();
-  const sec = execSecurity(r, c);
+  const sec = await execSecurity(r, c);
   const tools = hostTools({ ip: false, awk: false, perl: true });
   if (!tools.ldso) throw new TscError('exec needs the dynamic loader of the host\'s perl', 'a dynamically linked perl-base');
   const t: ExecTools = { nsenter: bin('nsenter'), perl: tools.perl!, ldso: tools.ldso, libPath: tools.libPath };

@@ -7,9 +7,8 @@ import { EXIT_RUNTIME, exitCode, requireRoot, TscError } from '../errors.js';
 import { hostTools } from '../host/tools.js';
 import { hostMaskFacts } from '../kernel/masks.js';
 import { capHex, capNames } from '../kernel/capabilities.js';
-import {
-  compileSeccomp, defaultProfile, hostSeccompArch, SECCOMP_COMPILER_VERSION, seccompFlags, seccompFromOption, type SeccompProfile,
-} from '../kernel/seccomp.js';
+import { hostSeccompArch, SECCOMP_COMPILER_VERSION } from '../kernel/seccomp-target.js';
+import type { SeccompProfile } from '../kernel/seccomp.js';
 import { helpText } from '../spec/options.js';
 import { roots, runDir, type Roots } from '../store/paths.js';
 import { readNetFacts } from '../kernel/network/probe.js';
@@ -38,24 +37,30 @@ export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
  * none with --privileged or seccomp=unconfined. The default profile's filter is kept in the store
  * by arch, kernel and capabilities (compiling it costs more than reading it back).
  */
-export function seccompFilter(spec: Pick<RunSpec, 'privileged' | 'security' | 'caps'>, r: Roots): PlanContext['seccomp'] {
+export async function seccompFilter(spec: Pick<RunSpec, 'privileged' | 'security' | 'caps'>, r: Roots): Promise<PlanContext['seccomp']> {
   const choice = spec.security.seccomp;
   if (spec.privileged || choice.mode === 'unconfined') return undefined;
   const arch = hostSeccompArch();
   if (!arch) throw new TscError(`no seccomp system call table for ${process.arch}`, 'use --security-opt seccomp=unconfined');
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   const target = { arch, caps: capNames(spec.caps), kernel };
-  const compile = (p: SeccompProfile) => {
+  // the compiler, its syscall tables and docker's profile: only when a filter must be made
+  const seccomp = () => import('../kernel/seccomp.js');
+  const compile = async (p: SeccompProfile) => {
+    const { compileSeccomp, seccompFlags } = await seccomp();
     const bpf = compileSeccomp(p, target);
     return { hex: bpf.toString('hex'), flags: seccompFlags(p), instructions: bpf.length / 8 };
   };
-  if (choice.mode === 'file') return compile(seccompFromOption(choice.path, (f) => readFileSync(f, 'utf8'))!);
+  if (choice.mode === 'file') {
+    const { seccompFromOption } = await seccomp();
+    return compile(seccompFromOption(choice.path, (f) => readFileSync(f, 'utf8'))!);
+  }
   const release = /^(\d+\.\d+)/.exec(kernel)?.[1] ?? kernel;
   const file = join(r.lib, 'seccomp', `default-v${SECCOMP_COMPILER_VERSION}-${arch}-${release}-${capHex(spec.caps)}.json`);
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as PlanContext['seccomp'];
   } catch { /* not made yet */ }
-  const made = compile(defaultProfile());
+  const made = await compile((await seccomp()).defaultProfile());
   mkdirSync(join(r.lib, 'seccomp'), { recursive: true });
   writeFileSync(`${file}.${process.pid}`, JSON.stringify(made));
   renameSync(`${file}.${process.pid}`, file);
@@ -79,7 +84,7 @@ export async function planContext(spec: RunSpec, explain: boolean): Promise<Plan
   const net = readNetFacts({ subnetFile: netPaths(r).subnet, listening: spec.net.publish.length > 0 || spec.net.publishAll });
   const mode = spec.net.mode;
   const join = mode.kind === 'container' ? joinTarget(r, mode.name) : undefined;
-  const ctx: PlanContext = { roots: r, cgroup, tools, now, masks, net, join, seccomp: seccompFilter(spec, r), explain };
+  const ctx: PlanContext = { roots: r, cgroup, tools, now, masks, net, join, seccomp: await seccompFilter(spec, r), explain };
   if (explain) {
     const { narrator } = await import('../cli/explain.js');
     ctx.narrate = await narrator();

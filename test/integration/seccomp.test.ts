@@ -3,6 +3,7 @@
 // mount happens inside a private mount namespace on a directory the test made, the key goes to the
 // probe's own process keyring, unshare -n only makes a network namespace that dies with the probe.
 import test from 'ava';
+import { DOCKER_DEFAULT_CAPS } from '../../src/kernel/capabilities.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
@@ -17,22 +18,7 @@ const it = isRoot && arch ? test : test.skip;
 test.after.always(removeTempDirs);
 
 const LOADER = join(REPO, 'src', 'kernel', 'seccomp-load.pl');
-const DOCKER_CAPS = [
-  'CHOWN',
-  'DAC_OVERRIDE',
-  'FSETID',
-  'FOWNER',
-  'MKNOD',
-  'NET_RAW',
-  'SETGID',
-  'SETUID',
-  'SETFCAP',
-  'SETPCAP',
-  'NET_BIND_SERVICE',
-  'SYS_CHROOT',
-  'KILL',
-  'AUDIT_WRITE',
-];
+const DOCKER_CAPS = [...DOCKER_DEFAULT_CAPS];
 // syscall numbers for perl's syscall(): [x86_64, aarch64]
 const NR = {
   add_key: arch === 'aarch64' ? 217 : 248,

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { DOCKER_DEFAULT_CAPS } from '../../src/kernel/capabilities.js';
 import {
   compileSeccomp,
   defaultProfile,
@@ -58,22 +59,7 @@ const errno = (e: number) => 0x00050000 | e;
 const EPERM = errno(1),
   ENOSYS = errno(38);
 
-const DOCKER_CAPS = [
-  'CHOWN',
-  'DAC_OVERRIDE',
-  'FSETID',
-  'FOWNER',
-  'MKNOD',
-  'NET_RAW',
-  'SETGID',
-  'SETUID',
-  'SETFCAP',
-  'SETPCAP',
-  'NET_BIND_SERVICE',
-  'SYS_CHROOT',
-  'KILL',
-  'AUDIT_WRITE',
-];
+const DOCKER_CAPS = [...DOCKER_DEFAULT_CAPS];
 const x86: SeccompTarget = { arch: 'x86_64', caps: DOCKER_CAPS, kernel: '6.18.44-fc' };
 const arm: SeccompTarget = { arch: 'aarch64', caps: DOCKER_CAPS, kernel: '6.1.0-18-arm64' };
 
