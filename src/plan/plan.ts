@@ -243,7 +243,6 @@ function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan, gated: boolean
         ' \\\n    ',
       ),
       lit('tsc_upid=$!'),
-      ...(prefix.length ? [lit('exec 8<&-   # the joined namespace is held by unshare now')] : []),
     ],
   };
 }
@@ -349,7 +348,11 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   };
   const netExit = net.exit.flatMap((s) => s.lines);
   const discard = [...netExit, ...release(spec.name), ...cg.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')])];
-  const open = !gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go >&6   # into the FIFO this shell holds open: it waits there for PID 1')];
+  const open = [
+    // --network container: PID 1 is in the joined namespace by now (the gate found it)
+    ...(net.startPrefix.length ? [lit('exec 8<&-   # the joined network namespace is held by PID 1 now')] : []),
+    ...(!gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go >&6   # into the FIFO this shell holds open: it waits there for PID 1')]),
+  ];
   const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, gated, open, net: net.record, discard, script: '' };
   plan.script = renderScript(plan, ctx);
   return plan;

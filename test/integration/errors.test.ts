@@ -21,6 +21,12 @@ const cases: [string, string[], number, RegExp][] = [
   ['zero pids limit', ['run', '--pids-limit', '0', 'busybox', 'true'], 125, /invalid --pids-limit "0"/],
   ['no image', ['run'], 125, /no image given/],
   ['unknown command', ['frobnicate'], 125, /unknown command: frobnicate: see tscontain --help/],
+  ['a port out of range', ['run', '-p', '70000:80', 'busybox', 'true'], 125, /-p|port/],
+  ['a port that is no number', ['run', '-p', 'abc', 'busybox', 'true'], 125, /-p|port/],
+  ['joining a container that does not exist', ['run', '--network', 'container:missing', 'busybox', 'true'], 125, /no such container: missing/],
+  ['a resolver that is no address', ['run', '--dns', 'not-an-ip', 'busybox', 'true'], 125, /--dns|not-an-ip/],
+  ['an unknown capability', ['run', '--cap-add', 'FLY', 'busybox', 'true'], 125, /unknown capability "FLY" in --cap-add/],
+  ['a seccomp profile that is not there', ['run', '--security-opt', 'seccomp=/nonexistent.json', 'busybox', 'true'], 125, /seccomp profile \/nonexistent\.json/],
 ];
 
 for (const [what, args, code, re] of cases) {
