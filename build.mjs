@@ -1,4 +1,4 @@
-// Three CommonJS bundles (node starts a single CJS file ~10 ms faster than a graph of ES modules):
+// Three CommonJS bundles (node starts a single CJS file faster than a graph of ES modules):
 //   dist/bin/tscontain.cjs  the loader (src/cli/boot.ts): main.cjs through V8's code cache
 //   dist/bin/main.cjs       the CLI's entry and the run path (src/cli/main.ts): all `run` ever parses
 //   dist/bin/more.cjs       every other command (src/cli/more.ts); yargs and chalk stay external

@@ -163,7 +163,7 @@ export function handOff(r: Roots, plan: Plan, frontEnd: number): number {
 
 /** Start the plan's supervisor script in the foreground; forwards signals; resolves to the exit code. */
 export async function execute(plan: Plan): Promise<number> {
-  const { spawn } = process.getBuiltinModule('node:child_process'); // not at the top: ~8 ms that a hand-off never needs
+  const { spawn } = process.getBuiltinModule('node:child_process'); // not at the top: a hand-off never needs it (bench/trace.sh)
   closeInheritedFds();
   const file = writePlan(plan, pidFileText());
   // fd 7: a pipe the supervisor watches; when we exit or are killed, even by SIGKILL, it closes and

@@ -87,7 +87,7 @@ export type RunRequest = { help: true } | { help: false; spec: RunSpec; dryRun: 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
 
-/** 64 hex digits, like docker's ids (from /dev/urandom: node:crypto costs ~5 ms to load). */
+/** 64 hex digits, like docker's ids (from /dev/urandom: node:crypto is costly to load). */
 export function newId(): string {
   const b = Buffer.alloc(32);
   const fd = openSync('/dev/urandom', 'r');

@@ -318,7 +318,7 @@ function tar(args: string[], what: string, warnings: string[], input?: Range & {
  */
 function writeBack(dir: string): { start(): Promise<void>; cancel(): void } {
   // forked on the next turn of the event loop, which comes while tar works (a fork of this process
-  // costs ~5 ms here); it waits for a line on its stdin: the image is in place. If the import
+  // is costly); it waits for a line on its stdin: the image is in place. If the import
   // fails, the pipe closes and it just exits.
   let c: ChildProcess | undefined, cancelled = false;
   const fork = () => {

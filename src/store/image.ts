@@ -58,7 +58,7 @@ export function buildImage(r: Roots, name: string, opts: { quiet?: boolean } = {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   if (!opts.quiet) process.stderr.write(`tscontain: building image ${name} with ${recipe}\n`);
-  // loaded here, not at the top: node:child_process costs ~8 ms of start-up that `run` rarely needs
+  // loaded here, not at the top: node:child_process is costly at start-up and `run` rarely needs it
   const { spawnSync } = process.getBuiltinModule('node:child_process');
   const res = spawnSync('/bin/sh', [recipe, join(tmp, 'rootfs')], { stdio: ['ignore', opts.quiet ? 'ignore' : 2, 2] });
   if (res.status !== 0) {

@@ -1,4 +1,4 @@
-// Issue 3: images and overlay containers, with real containers.
+// Images and overlay containers, with real containers.
 import test from 'ava';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Issue 5: detached containers and their lifecycle; crash safety; no leaks.
+// Detached containers and their lifecycle; crash safety; no leaks.
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Issue 4: the printed plan runs by hand and does what run does; demos show what they claim; doctor; --explain.
+// The printed plan runs by hand and does what run does; demos show what they claim; doctor; --explain.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, readFileSync } from 'node:fs';
