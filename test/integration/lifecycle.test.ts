@@ -17,7 +17,7 @@ const lines = (s: string) => s.trim().split('\n').filter(Boolean);
 
 it('run -d prints the id; ps shows it Up; logs keep stdout and stderr; stop; ps -a shows Exited; rm', async (t) => {
   const env = privateStore();
-  const run = await tsc(['run', '-d', '--name', 'ticker', 'busybox', 'sh', '-c', 'echo out-1; echo err-1 >&2; sleep 0.3; echo out-2; exec sleep 60'], { env });
+  const run = await tsc(['run', '-d', '--name', 'ticker', 'busybox', 'sh', '-c', 'echo out-1; echo err-1 >&2; sleep 0.3; echo out-2; exec sleep 3600'], { env });
   t.is(run.code, 0, run.stderr);
   const id = run.stdout.trim();
   t.regex(id, ID);
@@ -41,7 +41,7 @@ it('run -d prints the id; ps shows it Up; logs keep stdout and stderr; stop; ps 
 
 it('stats --no-stream shows CPU, memory against the limit and PIDs; run -d --rm removes itself', async (t) => {
   const env = privateStore();
-  const id = (await tsc(['run', '-d', '--rm', '--name', 'statme', '-m', '64m', 'busybox', 'sh', '-c', 'sleep 30 & sleep 30 & while :; do :; done'], { env })).stdout.trim();
+  const id = (await tsc(['run', '-d', '--rm', '--name', 'statme', '-m', '64m', 'busybox', 'sh', '-c', 'sleep 3600 & sleep 3600 & while :; do :; done'], { env })).stdout.trim();
   t.teardown(() => tsc(['rm', '-f', id], { env }));
   // a loaded machine may starve the loop for a half-second sample: it must show before the deadline
   let row = '', cpu = 0;
@@ -76,26 +76,26 @@ it('logs -f follows a running container and ends when it exits', async (t) => {
 
 it('logs are capped: a chatty container cannot fill the disk', async (t) => {
   const env = privateStore();
-  const id = (await tsc(['run', '-d', '--log-max-size', '64k', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 20000 ]; do echo "line $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; i=$((i+1)); done'], { env })).stdout.trim();
+  const id = (await tsc(['run', '-d', '--log-max-size', '64k', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 2000 ]; do echo "line $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; i=$((i+1)); done'], { env })).stdout.trim();
   await tsc(['wait', id], { env });
   const dir = join(env.TSCONTAIN_ROOT!, 'lib', 'containers', id);
   const total = readdirSync(dir).filter((f) => f.startsWith('out.log')).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
   t.true(total <= 64 * 1024 + 200, `kept ${total} bytes`);
   const last = lines((await tsc(['logs', '--tail', '1', id], { env })).stdout);
-  t.regex(last[0], /^line 19999 /, 'the newest output is kept');
+  t.regex(last[0], /^line 1999 /, 'the newest output is kept');
 });
 
 it('exec joins the namespaces, root, cgroup and limits of a running container', async (t) => {
   const env = privateStore();
-  const id = (await tsc(['run', '-d', '-h', 'exechost', '--pids-limit', '12', '-e', 'FROMRUN=1', 'busybox', 'sh', '-c', 'echo data > /tmp/made-inside; exec sleep 60'], { env })).stdout.trim();
+  const id = (await tsc(['run', '-d', '-h', 'exechost', '--pids-limit', '12', '-e', 'FROMRUN=1', 'busybox', 'sh', '-c', 'echo data > /tmp/made-inside; exec sleep 3600'], { env })).stdout.trim();
   const script = 'hostname; cat /tmp/made-inside; ps -o pid,args | sed -n 2p; echo $FROMRUN; cat /proc/self/cgroup';
   // PID 1 wrote the file and became sleep: then exec sees what the test expects
-  const r = await until(async () => { const x = await tsc(['exec', id.slice(0, 8), 'sh', '-c', script], { env }); return /sleep 60/.test(x.stdout) && x; }, 'PID 1 to become sleep');
+  const r = await until(async () => { const x = await tsc(['exec', id.slice(0, 8), 'sh', '-c', script], { env }); return /sleep 3600/.test(x.stdout) && x; }, 'PID 1 to become sleep');
   t.is(r.code, 0, r.stderr);
   const [host, data, ps1, fromRun] = lines(r.stdout);
   t.is(host, 'exechost');
   t.is(data, 'data');
-  t.regex(ps1, /^\s*1 sleep 60$/);
+  t.regex(ps1, /^\s*1 sleep 3600$/);
   t.is(fromRun, '1');
   t.regex(r.stdout, cgroupLine('pids', id), 'exec joined the container\'s cgroup');
   const u = await tsc(['exec', '-u', 'nobody', '-w', '/tmp', '-e', 'X=y', id, 'sh', '-c', 'id -un; pwd; echo $X'], { env });
@@ -115,10 +115,10 @@ it('stop: a container that traps TERM ends at once with its own code; kill -s se
   await until(async () => /ready/.test((await tsc(['logs', id], { env })).stdout), 'ready: the traps are set');
   t.is((await tsc(['kill', '-s', 'USR1', id], { env })).code, 0);
   await until(async () => /got-usr1/.test((await tsc(['logs', id], { env })).stdout), 'got-usr1 in the logs');
-  // a grace period far longer than a stop takes even on a slow machine: ending before it is TERM's doing
+  // a stop that waited for the grace period takes at least that long, however fast the machine
   const t0 = Date.now();
-  await tsc(['stop', '-t', '60', id], { env });
-  t.true(Date.now() - t0 < 30_000, 'did not wait for the grace period');
+  await tsc(['stop', '-t', '100', id], { env });
+  t.true(Date.now() - t0 < 100_000, 'did not wait for the grace period');
   t.is((await tsc(['wait', id], { env })).stdout.trim(), '0');
   await tsc(['rm', id], { env });
 });
@@ -141,7 +141,7 @@ it('a detached container\'s exit code and OOM kill are recorded with no tscontai
 
 it('bad input: unknown, ambiguous, running, stopped, taken names, bad timeouts; nothing changes', async (t) => {
   const env = privateStore();
-  const id = (await tsc(['run', '-d', '--name', 'busy', 'busybox', 'sleep', '60'], { env })).stdout.trim();
+  const id = (await tsc(['run', '-d', '--name', 'busy', 'busybox', 'sleep', '3600'], { env })).stdout.trim();
   const done = (await tsc(['run', '-d', 'busybox', 'true'], { env })).stdout.trim();
   await tsc(['wait', done], { env });
   const check = async (args: string[], re: RegExp) => {
@@ -170,7 +170,7 @@ it('bad input: unknown, ambiguous, running, stopped, taken names, bad timeouts; 
 
 serial('of two `run --name x` at once exactly one wins', async (t) => {
   const env = privateStore();
-  const rs = await Promise.all([0, 1, 2].map(() => tsc(['run', '-d', '--name', 'x', 'busybox', 'sleep', '30'], { env })));
+  const rs = await Promise.all([0, 1, 2].map(() => tsc(['run', '-d', '--name', 'x', 'busybox', 'sleep', '3600'], { env })));
   t.is(rs.filter((r) => r.code === 0).length, 1, rs.map((r) => r.stderr).join('|'));
   for (const r of rs.filter((x) => x.code !== 0)) t.regex(r.stderr, /the name "x" is already in use/);
   t.is(JSON.parse((await tsc(['ps', '-a', '--format', 'json'], { env })).stdout).length, 1, 'the losers left nothing');
@@ -179,7 +179,7 @@ serial('of two `run --name x` at once exactly one wins', async (t) => {
 
 serial('20 detached containers at once: all listed, all stopped, all removed, nothing left', async (t) => {
   const env = privateStore();
-  const runs: Result[] = await Promise.all(Array.from({ length: 20 }, (_, i) => tsc(['run', '-d', '--name', `c${i}`, 'busybox', 'sleep', '120'], { env })));
+  const runs: Result[] = await Promise.all(Array.from({ length: 20 }, (_, i) => tsc(['run', '-d', '--name', `c${i}`, 'busybox', 'sleep', '3600'], { env })));
   t.deepEqual(runs.map((r) => r.code), Array(20).fill(0), runs.map((r) => r.stderr).join(''));
   const ps = JSON.parse((await tsc(['ps', '--format', 'json'], { env })).stdout);
   t.is(ps.length, 20);
@@ -225,7 +225,7 @@ async function agree(t: ExecutionContext, env: NodeJS.ProcessEnv) {
 serial('tscontain SIGKILLed during run -d and rm: afterwards ps, gc and the host agree and nothing leaks', async (t) => {
   const env = privateStore();
   for (const ms of [5, 30, 60, 100, 150, 250]) {
-    const c = start(['run', '-d', 'busybox', 'sleep', '120'], { env });
+    const c = start(['run', '-d', 'busybox', 'sleep', '3600'], { env });
     await sleep(ms);
     c.child.kill('SIGKILL');
     await c.done;

@@ -11,6 +11,6 @@ if [ "$fs" != cgroup2fs ] || [ "$v1" != 0 ]; then
 fi
 echo "pure cgroup v2: controllers $(cat /sys/fs/cgroup/cgroup.subtree_control); in cgroup $(cut -d: -f3 /proc/self/cgroup)"
 echo "skipped here: the debian recipe (debootstrap needs the network; the guest has none)"
-# built on the host; no network here; every test gets the time a slower machine needs
-export TSCONTAIN_TEST_NO_BUILD=1 TSCONTAIN_OFFLINE=1
+# built on the host; no network here; the CPU is emulated: the tests' deadlines are 5 times longer
+export TSCONTAIN_TEST_NO_BUILD=1 TSCONTAIN_OFFLINE=1 TSCONTAIN_TEST_SLOWDOWN=5
 exec sh test/run.sh --timeout=10m "$@"

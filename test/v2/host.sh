@@ -11,7 +11,12 @@ cd "$(dirname "$0")/../.." || exit 1
 tool=${V2VM_TOOL:-../shared/tools/v2vm}
 [ -r "$tool/run-in-v2vm.sh" ] || { echo "test:v2: the v2vm tool is not at $tool: set V2VM_TOOL" >&2; exit 1; }
 export V2VM_DIR="${V2VM_DIR:-/var/tmp/tscontain-v2vm}"
-export V2VM_TIMEOUT="${V2VM_TIMEOUT:-1500}"
+# a guard against a hung guest, not the time budget: a slow run still reports every test
+export V2VM_TIMEOUT="${V2VM_TIMEOUT:-3600}"
+# No address space randomization in the guest: QEMU then reuses its translation of a shared
+# library's code from one process to the next, and starting a program gets several times cheaper
+# (the suite starts thousands). Nothing the suite tests depends on it.
+export V2VM_APPEND="norandmaps ${V2VM_APPEND:-}"
 # What the suite needs in the guest beyond the tool's base (util-linux, iproute2, procps, busybox-static,
 # tar): make and a C compiler for the demos, skopeo for the archive fixtures, shellcheck for the
 # plan lint, nftables for networking. Not debootstrap: the debian recipe needs the network.
