@@ -6,8 +6,10 @@ SHELL := /bin/sh
 TSC := bin/tscontain
 # the container's cgroup directory for a controller, from the /proc/self/cgroup it printed
 CGDIR = cg() { l=$$(grep -E "^[0-9]+:([^:]*[,:])?$$1([,:][^:]*)?:/tscontain/|^0::/tscontain/" "$$2" | head -1); p=$${l\#\#*:}; case $$l in 0::*) echo /sys/fs/cgroup$$p;; *) echo /sys/fs/cgroup/$$1$$p;; esac; }
+# poll CONDITION...: run it every 0.1 s until it succeeds; after 60 s say so and fail
+POLL = poll() { i=0; until "$$@"; do i=$$((i + 1)); [ $$i -lt 600 ] || { echo "timed out waiting for: $$*" >&2; return 1; }; sleep 0.1; done; }
 
-.PHONY: all build test bench trace doctor demo demo-uts demo-pid demo-mount demo-chroot demo-pivot demo-cgroup-pids demo-cgroup-memory demo-cgroup-cpu
+.PHONY: all build test test-v2 bench trace doctor demo demo-uts demo-pid demo-mount demo-chroot demo-pivot demo-cgroup-pids demo-cgroup-memory demo-cgroup-cpu
 
 all: build
 
@@ -23,6 +25,10 @@ dist/bin/tscontain.cjs: $(shell find src -name "*.ts" -o -name "*.sh" -o -name "
 
 test: build
 	npm test
+
+# the whole suite on a pure cgroup v2 host (a QEMU guest; see README)
+test-v2: build
+	npm run test:v2
 
 bench: build
 	npm run bench
@@ -67,15 +73,22 @@ demo-pivot: build
 
 demo-cgroup-pids: build
 	echo "== cgroup pids controller (cgroups(7)): pids.max = 20 contains a fork bomb; the host stays responsive"
-	out=$$(mktemp /tmp/tscontain-demo.XXXXXX)
-	$(TSC) run --rm --cgroupns host --pids-limit 20 busybox sh -c 'cat /proc/self/cgroup; bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 3; echo "processes in the container: $$(ls /proc | grep -c "^[0-9]") (pids.max = 20)"' > $$out &
-	sleep 2
+	out=$$(mktemp /tmp/tscontain-demo.XXXXXX); go=$$out.go; mkfifo $$go
+	# PID 1 shares the 20 pids with the bomb, and busybox sh exits when a fork fails: after the bomb
+	# it uses builtins only (read, a glob, echo) and waits for a line from this recipe on stdin
+	$(TSC) run --rm -i --cgroupns host --pids-limit 20 busybox sh -c 'cat /proc/self/cgroup; bomb() { bomb | bomb & }; bomb 2>/dev/null; read go; set -- /proc/[0-9]*; echo "processes in the container: $$# (pids.max = 20)"' < $$go > $$out &
+	exec 3> $$go
 	$(CGDIR)
-	d=$$(cg pids $$out)
-	echo "the host still runs programs: $$(echo yes)"
-	echo "pids.current = $$(cat $$d/pids.current), pids.max = $$(cat $$d/pids.max), refused forks (pids.events): $$(cat $$d/pids.events)"
+	$(POLL)
+	rc=0
+	if poll grep -q tscontain $$out && d=$$(cg pids $$out) && poll grep -q "^max [1-9]" $$d/pids.events; then
+	  echo "the host still runs programs: $$(echo yes)"
+	  echo "pids.current = $$(cat $$d/pids.current), pids.max = $$(cat $$d/pids.max), refused forks (pids.events): $$(cat $$d/pids.events)"
+	else rc=1; fi
+	echo go >&3; exec 3>&-
 	wait
-	grep processes $$out; rm -f $$out
+	grep processes $$out; rm -f $$out $$go
+	exit $$rc
 
 demo-cgroup-memory: build
 	echo "== cgroup memory controller: a process that needs more than -m 32m is OOM-killed, and tscontain says so (exit 137)"
@@ -83,12 +96,19 @@ demo-cgroup-memory: build
 
 demo-cgroup-cpu: build
 	echo "== cgroup cpu controller (CFS bandwidth): --cpus 0.2 lets a busy loop use 20 ms of every 100 ms"
-	out=$$(mktemp /tmp/tscontain-demo.XXXXXX)
-	$(TSC) run --rm --cgroupns host --cpus 0.2 busybox sh -c 'cat /proc/self/cgroup; timeout 4 sh -c "while :; do :; done"; echo done' > $$out &
-	sleep 3
+	out=$$(mktemp /tmp/tscontain-demo.XXXXXX); go=$$out.go; mkfifo $$go
+	# the loop spins until this recipe has watched it be throttled 20 times (2 s of 100 ms periods)
+	$(TSC) run --rm -i --cgroupns host --cpus 0.2 busybox sh -c 'cat /proc/self/cgroup; sh -c "while :; do :; done" & read go; kill $$!' < $$go > $$out &
+	exec 3> $$go
 	$(CGDIR)
-	d=$$(cg cpu $$out)
-	echo "cpu.stat of the container's cgroup ($$d):"
-	sed 's/^/  /' $$d/cpu.stat
-	echo "nr_throttled > 0: the kernel stopped the loop each time it used up its quota"
-	wait; rm -f $$out
+	$(POLL)
+	throttled() { [ "$$(sed -n 's/^nr_throttled //p' $$1/cpu.stat)" -ge 20 ] 2>/dev/null; }
+	rc=0
+	if poll grep -q tscontain $$out && d=$$(cg cpu $$out) && poll throttled $$d; then
+	  echo "cpu.stat of the container's cgroup ($$d):"
+	  sed 's/^/  /' $$d/cpu.stat
+	  echo "nr_throttled > 0: the kernel stopped the loop each time it used up its quota"
+	else rc=1; fi
+	echo go >&3; exec 3>&-
+	wait; rm -f $$out $$go
+	exit $$rc

@@ -51,8 +51,18 @@ export function detectVersion(root: string): 1 | 2 {
   return existsSync(join(root, 'cgroup.controllers')) ? 2 : 1;
 }
 
-/** v2 from cpu.shares: docker's conversion, so `--cpu-shares 1024` is the default weight 100. */
-export const sharesToWeight = (s: number) => Math.floor(1 + ((s - 2) * 9999) / 262142);
+/**
+ * cpu.weight (v2, 1..10000, default 100) from cpu.shares (v1, 2..262144, default 1024): the curve
+ * runc (1.3.2+) and crun (1.23+) use, a quadratic in log2(shares) through (2, 1), (1024, 100) and
+ * (262144, 10000), so docker's default `--cpu-shares 1024` gives the kernel's default weight, as no
+ * flag does. (Their former linear formula, 1 + (shares - 2) * 9999 / 262142, gave 1024 -> 39.)
+ */
+export function sharesToWeight(shares: number): number {
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  const l = Math.log2(shares);
+  return Math.ceil(10 ** ((l * l + 125 * l) / 612 - 7 / 34));
+}
 
 const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'devices'];
 

@@ -5,6 +5,10 @@ import { readdirSync, readFileSync, mkdirSync, rmSync, symlinkSync } from 'node:
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../fixtures/temp.js';
+import { sleep, until, DEADLINE_MS } from '../fixtures/poll.js';
+import { detectVersion } from '../../src/kernel/cgroup.js';
+
+export { sleep, until, DEADLINE_MS };
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** The command users run (a sh front end; see bin/tscontain), and the Node.js entry behind it. */
@@ -23,13 +27,18 @@ export interface Result { code: number; stdout: string; stderr: string }
 
 const started = new Set<ChildProcess>();
 
-/** A failed test must not leave its container running: SIGTERM then SIGKILL whatever is left. */
+/** A failed test must not leave its container running: SIGKILL whatever is left and wait until it is gone. */
 export async function killStarted() {
-  for (const c of started) c.kill('SIGKILL');
-  await sleep(200);
+  const left = [...started];
+  for (const c of left) c.kill('SIGKILL');
+  await until(() => left.every((c) => c.exitCode !== null || c.signalCode !== null), 'the started tscontain processes to exit');
 }
 
-export function start(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean } = {}): { child: ChildProcess; done: Promise<Result>; stdout: () => string } {
+/**
+ * Start tscontain. stdin gets `input` and is closed, or with `openStdin` stays open for the test to
+ * write to (child.stdin): a container that reads it waits for the test, with builtins only.
+ */
+export function start(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean; openStdin?: boolean } = {}): { child: ChildProcess; done: Promise<Result>; stdout: () => string; stderr: () => string } {
   const [cmd, argv] = opts.node ? [process.execPath, [NODE_BIN, ...args]] : ['/bin/sh', [CLEAN_FDS, BIN, ...args]];
   const child = spawn(cmd, argv, { env: opts.env ?? env, stdio: ['pipe', 'pipe', 'pipe'] });
   started.add(child);
@@ -37,9 +46,10 @@ export function start(args: string[], opts: { input?: string; env?: NodeJS.Proce
   let stdout = '', stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  if (opts.input !== undefined) child.stdin!.end(opts.input); else child.stdin!.end();
+  if (opts.input !== undefined) child.stdin!.end(opts.input); else if (!opts.openStdin) child.stdin!.end();
+  child.stdin!.on('error', () => { /* the container ended without reading */ });
   const done = new Promise<Result>((res) => child.on('close', (code, sig) => res({ code: code ?? 128 + (sig === 'SIGKILL' ? 9 : 15), stdout, stderr })));
-  return { child, done, stdout: () => stdout };
+  return { child, done, stdout: () => stdout, stderr: () => stderr };
 }
 
 export const tsc = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean } = {}) => start(args, opts).done;
@@ -68,17 +78,9 @@ export function privateStore(): NodeJS.ProcessEnv {
   return { ...env, TSCONTAIN_ROOT: root };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Wait until the container printed something (e.g. "ready"). */
-export async function waitFor(get: () => string, re: RegExp, ms = 15000): Promise<RegExpMatchArray> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const m = get().match(re);
-    if (m) return m;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${re} in: ${get()}`);
-    await sleep(20);
-  }
+export function waitFor(get: () => string, re: RegExp, ms = DEADLINE_MS): Promise<RegExpMatchArray> {
+  return until(() => get().match(re), () => `${re} in: ${get()}`, ms);
 }
 
 /** Host pids whose command line is exactly this argv (e.g. the container's `sleep 3137`). */
@@ -92,11 +94,27 @@ export function pidsOf(...argv: string[]): number[] {
   return out;
 }
 
-/** The container's cgroup for a controller, from the /proc/self/cgroup line the container printed. */
+/** The cgroup layout of this host, as tscontain detects it: 1 (v1 or hybrid) or 2 (pure v2). */
+export const CGROUP_VERSION = detectVersion('/sys/fs/cgroup');
+
+/** The container's cgroup directory for a controller (v2: the one cgroup, whatever the controller). */
+export function containerCgroup(id: string, controller: string): string {
+  return CGROUP_VERSION === 2 ? `/sys/fs/cgroup/tscontain/${id}` : `/sys/fs/cgroup/${controller}/tscontain/${id}`;
+}
+
+/**
+ * The line of /proc/self/cgroup that puts a process in the container's cgroup for a controller
+ * (any container's when no id is given): `0::/tscontain/ID` on v2, `N:pids:/tscontain/ID` on v1.
+ */
+export function cgroupLine(controller: string, id = '[0-9a-f]{64}'): RegExp {
+  return CGROUP_VERSION === 2
+    ? new RegExp(`^0::/tscontain/(${id})$`, 'm')
+    : new RegExp(`^\\d+:(?:[^:]*,)?${controller}(?:,[^:]*)?:/tscontain/(${id})$`, 'm');
+}
+
+/** The container's cgroup for a controller, from the /proc/self/cgroup lines the container printed. */
 export function cgroupPath(printed: string, controller: string): string {
-  const v2 = printed.match(/^0::(\/tscontain\/[0-9a-f]{64})$/m);
-  const v1 = printed.match(new RegExp(`^\\d+:[^:]*\\b${controller}\\b[^:]*:(/tscontain/[0-9a-f]{64})$`, 'm'));
-  if (v1) return `/sys/fs/cgroup/${controller}${v1[1]}`;
-  if (v2) return `/sys/fs/cgroup${v2[1]}`;
-  throw new Error(`no ${controller} cgroup in ${printed}`);
+  const m = printed.match(cgroupLine(controller));
+  if (!m) throw new Error(`no line for the ${controller} cgroup (v${CGROUP_VERSION}) in: ${printed}`);
+  return containerCgroup(m[1], controller);
 }

@@ -11,6 +11,7 @@ import { TscError } from '../../src/errors.js';
 import { dockerArchive, paxRecord, tarball, ociLayout, type Member } from '../fixtures/tarball.js';
 import { isRoot } from './helpers.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
+import { until } from '../fixtures/poll.js';
 
 const it = isRoot ? test : test.skip;
 
@@ -118,7 +119,7 @@ it('plain and gzip rootfs tarballs', async (t) => {
   // renamed into place at once; a detached sync -f puts it on disk and then removes its mark
   for (const n of ['plain', 'gz']) {
     const mark = join(r.lib, 'images', n, '.unsynced');
-    for (let i = 0; i < 100 && existsSync(mark); i++) await new Promise((res) => setTimeout(res, 50));
+    await until(() => !existsSync(mark), `${mark} to go`).catch(() => undefined);
     t.false(existsSync(mark), `${n}: written back, mark gone`);
   }
 });

@@ -8,21 +8,13 @@ import { cgroupDriver, detectVersion, sharesToWeight } from '../../src/kernel/cg
 import { TscError } from '../../src/errors.js';
 import { lit, type Sh } from '../../src/plan/sh.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
+import { fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
 
 const ID = 'a'.repeat(64);
 const limits = { memory: 32 * 1024 * 1024, pids: 20, cpus: 0.2, cpuShares: 512 };
 
-function fakeV1(): string {
-  const root = tempDir('tscontain-fakecg1-');
-  for (const c of ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset']) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
-  return root;
-}
-function fakeV2(controllers = 'cpuset cpu io memory pids'): string {
-  const root = tempDir('tscontain-fakecg2-');
-  writeFileSync(join(root, 'cgroup.controllers'), controllers + '\n');
-  writeFileSync(join(root, 'cgroup.subtree_control'), controllers + '\n');
-  return root;
-}
+const fakeV1 = () => fakeCgroupV1(['memory', 'pids', 'cpu', 'cpuacct', 'cpuset']);
+const fakeV2 = (controllers = 'cpuset cpu io memory pids') => fakeCgroupV2(controllers);
 const text = (lines: (string | Sh)[]) => lines.map((l) => (typeof l === 'string' ? l : l.text)).join('\n');
 const sh = (lines: (string | Sh)[]) => execFileSync('/bin/sh', ['-ec', `tsc_id=${ID}\n${text(lines)}`]);
 /** as the plan runs its cleanup: without set -e */
@@ -70,7 +62,7 @@ test('v2: one cgroup, controllers enabled in tscontain/ only, limits in v2 files
   t.is(rd('memory.max'), String(32 * 1024 * 1024));
   t.is(rd('pids.max'), '20');
   t.is(rd('cpu.max'), '20000 100000');
-  t.is(rd('cpu.weight'), String(sharesToWeight(512)));
+  t.is(rd('cpu.weight'), '59', 'cpu-shares 512');
   t.is(readFileSync(join(root, 'tscontain', 'cgroup.subtree_control'), 'utf8').trim(), '+memory +pids +cpu');
   t.is(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8').trim(), 'cpuset cpu io memory pids', 'the root cgroup is never written');
   writeFileSync(join(d.all[0], 'memory.events'), 'low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n');
@@ -91,10 +83,24 @@ test('v1: a missing hierarchy is a clear error', (t) => {
   t.false(existsSync(join(root, 'memory', 'tscontain')), 'nothing created');
 });
 
-test('cpu-shares to cpu.weight follows docker', (t) => {
-  t.is(sharesToWeight(1024), 39);
-  t.is(sharesToWeight(2), 1);
-  t.is(sharesToWeight(262144), 10000);
+test('cpu-shares to cpu.weight: the ends and docker\'s default map to v2\'s, like runc and crun', (t) => {
+  const table: [number, number][] = [[2, 1], [3, 2], [100, 17], [512, 59], [1000, 99], [1024, 100], [2048, 174], [4096, 303], [262143, 10000], [262144, 10000]];
+  t.deepEqual(table.map(([s]) => [s, sharesToWeight(s)]), table);
+  const bad: string[] = [];
+  for (let s = 3, last = 1; s <= 262144; s += 97) {
+    const w = sharesToWeight(s);
+    if (!(w >= last && w <= 10000 && Number.isInteger(w))) bad.push(`${s} -> ${w} after ${last}`);
+    last = w;
+  }
+  t.deepEqual(bad, [], 'whole numbers, never decreasing, within 1..10000');
+});
+
+test('v2: --cpu-shares 1024 and no flag give the same weight (the kernel\'s default, 100)', (t) => {
+  const root = fakeV2();
+  const d = cgroupDriver(ID, { cpuShares: 1024 }, root);
+  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, ' ')}`, ...d.setLimits()]);
+  t.is(readFileSync(join(root, 'tscontain', ID, 'cpu.weight'), 'utf8').trim(), '100');
+  t.false(cgroupDriver(ID, {}, root).setLimits().some((l) => l.text.includes('cpu.weight')), 'no flag: the weight is left at the default');
 });
 
 test.after.always(removeTempDirs);

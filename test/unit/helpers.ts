@@ -17,16 +17,18 @@ export function fakeRootfs(): string {
   return r;
 }
 
-export function fakeCgroupV1(): string {
+/** A fake cgroup v1 (or hybrid) tree: one hierarchy per controller, each with its root's cgroup.procs. */
+export function fakeCgroupV1(controllers = ['memory', 'pids', 'cpu', 'cpuacct', 'devices']): string {
   const root = tempDir('tscontain-fakecg1-');
-  for (const c of ['memory', 'pids', 'cpu', 'cpuacct', 'devices']) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
-  writeFileSync(join(root, 'devices', 'devices.allow'), '');
+  for (const c of controllers) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
+  if (controllers.includes('devices')) writeFileSync(join(root, 'devices', 'devices.allow'), '');
   return root;
 }
 
-export function fakeCgroupV2(): string {
+/** A fake cgroup2 root: the controllers it has, and those enabled for its children (default: all). */
+export function fakeCgroupV2(controllers = 'cpu memory pids', enabled = controllers): string {
   const root = tempDir('tscontain-fakecg2-');
-  writeFileSync(join(root, 'cgroup.controllers'), 'cpu memory pids\n');
-  writeFileSync(join(root, 'cgroup.subtree_control'), 'cpu memory pids\n');
+  writeFileSync(join(root, 'cgroup.controllers'), controllers + '\n');
+  writeFileSync(join(root, 'cgroup.subtree_control'), enabled + '\n');
   return root;
 }

@@ -6,6 +6,8 @@ import { gc, pidFileText, startTicks, writerAlive } from '../../src/store/state.
 import { writePidFile } from '../../src/plan/plan.js';
 import { lit } from '../../src/plan/sh.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
+import { until } from '../fixtures/poll.js';
+import { fakeCgroupV1 } from './helpers.js';
 
 test.after.always(removeTempDirs);
 
@@ -35,7 +37,7 @@ test('the plan script writes the same pid file from sh, with builtins only', asy
   // the plan's own line, run by a sh that waits so we can check it while it lives
   const line = writePidFile(lit('"$1"')).text + '; read x';
   const sh = spawn('/bin/sh', ['-c', line, 'sh', f], { stdio: ['pipe', 'ignore', 'inherit'] });
-  for (let i = 0; i < 200 && !writerAlive(f); i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => writerAlive(f), 'the pid file').catch(() => undefined);
   t.is(writerAlive(f), sh.pid);
   sh.stdin!.end('\n');
   await new Promise((r) => sh.on('exit', r));
@@ -46,8 +48,7 @@ test('the plan script writes the same pid file from sh, with builtins only', asy
 test('gc: a container whose starter died before its plan ran (directories made, no config) leaves nothing', (t) => {
   const base = tempDir('tscontain-gc-');
   const r = { lib: join(base, 'lib'), run: join(base, 'run') };
-  const cg = join(base, 'cg');
-  for (const c of ['memory', 'pids']) { mkdirSync(join(cg, c), { recursive: true }); writeFileSync(join(cg, c, 'cgroup.procs'), ''); }
+  const cg = fakeCgroupV1(['memory', 'pids']);
   const id = 'c'.repeat(64);
   // what tscontain run does before it hands the plan over: `starting` names the shell that will run it
   mkdirSync(join(r.run, id), { recursive: true });
