@@ -20,7 +20,15 @@ const common = {
   banner: { js: "var __tsc_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };" },
 };
 await Promise.all([
-  build({ entryPoints: ['src/cli/boot.ts'], outfile: 'dist/bin/tscontain.cjs', bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' }),
+  build({
+    entryPoints: ['src/cli/boot.ts'],
+    outfile: 'dist/bin/tscontain.cjs',
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'warning',
+  }),
   build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/bin/main.cjs', external: ['./more.cjs'] }),
   build({ ...common, entryPoints: ['src/cli/more.ts'], outfile: 'dist/bin/more.cjs', external: ['yargs', 'chalk'] }),
 ]);
@@ -30,10 +38,18 @@ try {
   mkdirSync(join(scratch, 'rootfs/bin'), { recursive: true });
   writeFileSync(join(scratch, 'rootfs/bin/true'), '');
   chmodSync(join(scratch, 'rootfs/bin/true'), 0o755);
-  const r = spawnSync(process.execPath, ['dist/bin/tscontain.cjs', 'plan', '--rm', join(scratch, 'rootfs'), '/bin/true'], {
-    env: { ...process.env, TSCONTAIN_ROOT: join(scratch, 'root'), TSCONTAIN_WRITE_CODE_CACHE: '1' }, encoding: 'utf8',
-  });
-  if (r.status !== 0) process.stderr.write(`build: no code cache (tscontain plan failed: ${(r.stderr || r.error?.message || '').trim()}); tscontain works, only starts a little slower\n`);
+  const r = spawnSync(
+    process.execPath,
+    ['dist/bin/tscontain.cjs', 'plan', '--rm', join(scratch, 'rootfs'), '/bin/true'],
+    {
+      env: { ...process.env, TSCONTAIN_ROOT: join(scratch, 'root'), TSCONTAIN_WRITE_CODE_CACHE: '1' },
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0)
+    process.stderr.write(
+      `build: no code cache (tscontain plan failed: ${(r.stderr || r.error?.message || '').trim()}); tscontain works, only starts a little slower\n`,
+    );
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

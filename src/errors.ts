@@ -7,7 +7,8 @@ export const EXIT_NOT_FOUND = 127;
 
 /** The commands that change the host need root: one line saying so, before anything is made. */
 export function requireRoot(what: string, hint = 'run it as root, e.g. with sudo'): void {
-  if (process.getuid && process.getuid() !== 0) throw new TscError(`${what} needs root (namespaces, mounts and cgroups)`, hint);
+  if (process.getuid && process.getuid() !== 0)
+    throw new TscError(`${what} needs root (namespaces, mounts and cgroups)`, hint);
 }
 
 /** A child's end as docker reports it: its own code, or 128+N for signal N. */
@@ -18,7 +19,11 @@ export function exitCode(code: number | null, signal: NodeJS.Signals | null): nu
 
 /** A failure the user can act on: one line saying what is wrong and what to do. */
 export class TscError extends Error {
-  constructor(message: string, readonly hint?: string, readonly exitCode = EXIT_RUNTIME) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+    readonly exitCode = EXIT_RUNTIME,
+  ) {
     super(message);
     this.name = 'TscError';
   }

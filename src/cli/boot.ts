@@ -16,9 +16,14 @@ try {
   const c = readFileSync(cacheFile);
   const nl = c.indexOf(10);
   if (c.toString('latin1', 0, nl + 1) === stamp) cachedData = c.subarray(nl + 1);
-} catch { /* no cache yet */ }
+} catch {
+  /* no cache yet */
+}
 // the wrapper node's own CommonJS loader puts around a module, on the first line (line numbers stay)
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  filename: file,
+  cachedData,
+});
 if (process.env.TSCONTAIN_WRITE_CODE_CACHE === '1') {
   // at exit, when everything the command ran has been compiled (build.mjs sets this)
   process.on('exit', () => {

@@ -10,7 +10,10 @@ export async function main(argv: string[]): Promise<number> {
       return await importCommand(argv.slice(1));
     }
     if (cmd === 'exec' && !argv.includes('--help')) {
-      const [{ execCommand }, { roots }] = await Promise.all([import('../runtime/lifecycle.js'), import('../store/paths.js')]);
+      const [{ execCommand }, { roots }] = await Promise.all([
+        import('../runtime/lifecycle.js'),
+        import('../store/paths.js'),
+      ]);
       return await execCommand(roots(), argv.slice(1));
     }
     const { cli } = await import('./commands.js');

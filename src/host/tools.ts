@@ -14,7 +14,12 @@ export function which(cmd: string, path = process.env.PATH || HOST_PATH): string
   for (const d of HOST_PATH.split(':').concat(path.split(':'))) {
     if (!d) continue;
     const p = join(d, cmd);
-    try { accessSync(p, constants.X_OK); return p; } catch { /* next */ }
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
   }
   return undefined;
 }
@@ -30,7 +35,8 @@ export function elfInterpreter(file: string): string | undefined {
     const le = b[5] === 1;
     const u16 = (buf: Buffer, o: number) => (le ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
     const u32 = (buf: Buffer, o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
-    const word = (buf: Buffer, o: number) => (is64 ? Number(le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o)) : u32(buf, o));
+    const word = (buf: Buffer, o: number) =>
+      is64 ? Number(le ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o)) : u32(buf, o);
     const phoff = word(b, is64 ? 32 : 28);
     const phentsize = u16(b, is64 ? 54 : 42);
     const phnum = u16(b, is64 ? 56 : 44);
@@ -55,7 +61,11 @@ export function elfInterpreter(file: string): string | undefined {
 function awkCommand(): { path: string; opts: string } {
   const awk = which('awk') ?? '/usr/bin/awk';
   let real = awk;
-  try { real = realpathSync.native(awk); } catch { /* keep */ }
+  try {
+    real = realpathSync.native(awk);
+  } catch {
+    /* keep */
+  }
   return { path: awk, opts: real.endsWith('mawk') ? '-Winteractive' : '' };
 }
 
@@ -64,11 +74,13 @@ export function bin(name: string): string {
   const p = which(name);
   if (!p) {
     const pkg = name === 'ip' ? 'iproute2' : name === 'env' ? 'coreutils' : 'util-linux';
-    throw new TscError(`${name} is not installed`, `install it (apt-get install ${pkg}); tscontain doctor checks everything`);
+    throw new TscError(
+      `${name} is not installed`,
+      `install it (apt-get install ${pkg}); tscontain doctor checks everything`,
+    );
   }
   return p;
 }
-
 
 /**
  * After pivot_root the host's root is only reachable below the old-root mount point, and a host

@@ -15,11 +15,46 @@ export const BECOME_MAN =
 
 /** Capability names without CAP_, by number (linux/capability.h, 0 to 40 = CAP_LAST_CAP of Linux 5.9+). */
 export const CAPABILITIES = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
-  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
-  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
-  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+  'PERFMON',
+  'BPF',
   'CHECKPOINT_RESTORE',
 ] as const;
 export type CapName = (typeof CAPABILITIES)[number];
@@ -29,8 +64,20 @@ export type CapMask = bigint;
 
 /** docker's default set (moby daemon/pkg/oci/caps/defaults.go): CapEff 00000000a80425fb. */
 export const DOCKER_DEFAULT_CAPS: readonly CapName[] = [
-  'CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'MKNOD', 'NET_RAW', 'SETGID', 'SETUID', 'SETFCAP', 'SETPCAP',
-  'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FSETID',
+  'FOWNER',
+  'MKNOD',
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SETFCAP',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'KILL',
+  'AUDIT_WRITE',
 ];
 
 const NUMBER = new Map<string, number>(CAPABILITIES.map((n, i) => [n, i]));
@@ -63,8 +110,10 @@ export function parseCapName(name: string, option: string): CapName | 'ALL' {
   const n = name.trim().toUpperCase().replace(/^CAP_/, '');
   if (n === 'ALL') return 'ALL';
   if (NUMBER.has(n)) return n as CapName;
-  throw new TscError(`unknown capability ${JSON.stringify(name)} in ${option}`,
-    'use a name from capabilities(7), with or without CAP_ (e.g. NET_ADMIN), or ALL');
+  throw new TscError(
+    `unknown capability ${JSON.stringify(name)} in ${option}`,
+    'use a name from capabilities(7), with or without CAP_ (e.g. NET_ADMIN), or ALL',
+  );
 }
 
 export interface CapOptions {
@@ -85,7 +134,7 @@ export function capabilityMask(o: CapOptions, all: CapMask = allCaps()): CapMask
   const named = (l: (CapName | 'ALL')[]) => maskOf(l.filter((n): n is CapName => n !== 'ALL')) & all;
   if (add.includes('ALL')) return all & ~named(drop);
   if (drop.includes('ALL')) return named(add);
-  return ((DEFAULT_CAPS & all) & ~named(drop)) | named(add);
+  return (DEFAULT_CAPS & all & ~named(drop)) | named(add);
 }
 
 // ---- --security-opt ----
@@ -100,8 +149,18 @@ export interface SecurityOpts {
 
 // strconv.ParseBool, which docker uses for no-new-privileges=VALUE
 const BOOL: Record<string, boolean> = {
-  1: true, t: true, T: true, true: true, TRUE: true, True: true,
-  0: false, f: false, F: false, false: false, FALSE: false, False: false,
+  1: true,
+  t: true,
+  T: true,
+  true: true,
+  TRUE: true,
+  True: true,
+  0: false,
+  f: false,
+  F: false,
+  false: false,
+  FALSE: false,
+  False: false,
 };
 
 /**
@@ -117,7 +176,10 @@ export function parseSecurityOpts(values: readonly string[]): SecurityOpts {
     if (i < 0 && opt !== 'no-new-privileges') i = opt.indexOf(':');
     const [key, value] = i < 0 ? [opt, undefined] : [opt.slice(0, i), opt.slice(i + 1)];
     if (key === 'no-new-privileges') {
-      if (value === undefined || value === '') { out.noNewPrivileges = true; continue; }
+      if (value === undefined || value === '') {
+        out.noNewPrivileges = true;
+        continue;
+      }
       if (!(value in BOOL)) throw bad('use no-new-privileges, no-new-privileges=true or no-new-privileges=false');
       out.noNewPrivileges = BOOL[value];
     } else if (key === 'seccomp') {
@@ -144,8 +206,12 @@ export const SECURITY_OPTIONS: OptDef[] = [
   { name: 'cap-add', type: 'list', arg: 'CAP', desc: 'add a capability (capabilities(7) name, CAP_ optional, or ALL)' },
   { name: 'cap-drop', type: 'list', arg: 'CAP', desc: 'drop a capability (or ALL)' },
   { name: 'privileged', type: 'bool', desc: 'all capabilities and devices, no seccomp, no masked paths: NOT isolated' },
-  { name: 'security-opt', type: 'list', arg: 'OPT',
-    desc: 'no-new-privileges, seccomp=unconfined|FILE.json, systempaths=unconfined' },
+  {
+    name: 'security-opt',
+    type: 'list',
+    arg: 'OPT',
+    desc: 'no-new-privileges, seccomp=unconfined|FILE.json, systempaths=unconfined',
+  },
 ];
 
 // ---- become.pl's argv ----
@@ -227,8 +293,12 @@ export function becomeChecks(env: DoctorEnv, arch: string = process.arch): Check
   const perl = env.which('perl');
   const what = 'perl (become)';
   if (!perl) {
-    out.push({ what, status: 'fail', fix: 'apt-get install perl-base',
-      detail: 'not found: the container\'s capabilities, seccomp filter and terminal are set by a perl-base program' });
+    out.push({
+      what,
+      status: 'fail',
+      fix: 'apt-get install perl-base',
+      detail: "not found: the container's capabilities, seccomp filter and terminal are set by a perl-base program",
+    });
   } else {
     // the program's own conditions: no module at all, and syscall()
     const r = env.probe(perl, ['-e', 'BEGIN { @INC = () } print syscall(-1) < 0 ? "$]\\n" : "no syscall\\n"']);
@@ -241,7 +311,11 @@ export function becomeChecks(env: DoctorEnv, arch: string = process.arch): Check
     else out.push({ what, status: 'ok', detail: `${perl}, perl ${r.out.trim()}: builtins and syscall() only` });
   }
   let status = '';
-  try { status = readFileSync(`${env.proc}/self/status`, 'utf8'); } catch { /* reported below */ }
+  try {
+    status = readFileSync(`${env.proc}/self/status`, 'utf8');
+  } catch {
+    /* reported below */
+  }
   const bnd = statusMask(status, 'CapBnd');
   if (bnd === undefined) {
     out.push({ what: 'capabilities', status: 'warn', detail: `cannot read CapBnd from ${env.proc}/self/status` });

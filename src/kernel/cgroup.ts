@@ -80,12 +80,18 @@ const ref = (name: string) => shRef(`tsc_cg_${name}`);
 function removeLines(root: string, names: string[], paths: Sh[] = []): Sh[] {
   const dirs = names.map(ref);
   const act = paths.length
-    ? joinSh([sh`find ${paths} ${dirs}`, sh`\( -path ${join(root, '*')} ! -name "$tsc_id" \) -o -delete 2>/dev/null`], ' \\\n    ')
+    ? joinSh(
+        [sh`find ${paths} ${dirs}`, sh`\( -path ${join(root, '*')} ! -name "$tsc_id" \) -o -delete 2>/dev/null`],
+        ' \\\n    ',
+      )
     : sh`rmdir ${dirs} 2>/dev/null`;
   return [
     lit('for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping'),
     sh`  ${act}`,
-    sh`  ${joinSh(dirs.map((d) => sh`[ -d ${d} ]`), ' || ')} || break`,
+    sh`  ${joinSh(
+      dirs.map((d) => sh`[ -d ${d} ]`),
+      ' || ',
+    )} || break`,
     lit('  sleep 0.05'),
     lit('done'),
   ];
@@ -101,26 +107,37 @@ function readEvent(file: Sh, key: string): Sh[] {
 }
 
 /** tsc_cg_NAME=<hierarchy>/tscontain/$tsc_id */
-const defVar = (name: string, dir: string, id: string) => setVar(`tsc_cg_${name}`, sh`${dir.slice(0, -id.length)}$tsc_id`);
+const defVar = (name: string, dir: string, id: string) =>
+  setVar(`tsc_cg_${name}`, sh`${dir.slice(0, -id.length)}$tsc_id`);
 
 export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver {
   const present = V1_CONTROLLERS.filter((c) => existsSync(join(root, c, 'cgroup.procs')));
   for (const c of needed(limits))
     if (!present.includes(c))
-      throw new TscError(`the cgroup v1 "${c}" hierarchy is missing under ${root}`, `mount it (mount -t cgroup -o ${c} cgroup ${root}/${c}) or drop the limit; see tscontain doctor`);
+      throw new TscError(
+        `the cgroup v1 "${c}" hierarchy is missing under ${root}`,
+        `mount it (mount -t cgroup -o ${c} cgroup ${root}/${c}) or drop the limit; see tscontain doctor`,
+      );
   const dirs: Record<string, string> = {};
   for (const c of present) dirs[c] = join(root, c, 'tscontain', id);
   const all = [...new Set(Object.values(dirs))];
   const w = (c: string, file: string, v: string | number) => sh`echo ${String(v)} > ${ref(c)}/${file}`;
   return {
-    version: 1, root, dirs, all,
+    version: 1,
+    root,
+    dirs,
+    all,
     vars: () => present.map((c) => defVar(c, dirs[c], id)),
     mkdirs: () => present.map(ref),
     setLimits() {
       const l: Sh[] = [];
       if (limits.memory !== undefined) l.push(w('memory', 'memory.limit_in_bytes', limits.memory));
       if (limits.pids !== undefined) l.push(w('pids', 'pids.max', limits.pids));
-      if (limits.cpus !== undefined) l.push(w('cpu', 'cpu.cfs_period_us', CFS_PERIOD), w('cpu', 'cpu.cfs_quota_us', Math.round(limits.cpus * CFS_PERIOD)));
+      if (limits.cpus !== undefined)
+        l.push(
+          w('cpu', 'cpu.cfs_period_us', CFS_PERIOD),
+          w('cpu', 'cpu.cfs_quota_us', Math.round(limits.cpus * CFS_PERIOD)),
+        );
       if (limits.cpuShares !== undefined) l.push(w('cpu', 'cpu.shares', limits.cpuShares));
       return l;
     },
@@ -133,10 +150,17 @@ export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver
 
 export function v2Driver(root: string, id: string, limits: Limits): CgroupDriver {
   let enabled: string[] = [];
-  try { enabled = readFileSync(join(root, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/); } catch { /* none */ }
+  try {
+    enabled = readFileSync(join(root, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/);
+  } catch {
+    /* none */
+  }
   for (const c of needed(limits))
     if (!enabled.includes(c))
-      throw new TscError(`the cgroup v2 "${c}" controller is not enabled for child cgroups of ${root}`, `enable it (echo +${c} > ${root}/cgroup.subtree_control) or drop the limit; see tscontain doctor`);
+      throw new TscError(
+        `the cgroup v2 "${c}" controller is not enabled for child cgroups of ${root}`,
+        `enable it (echo +${c} > ${root}/cgroup.subtree_control) or drop the limit; see tscontain doctor`,
+      );
   const use = ['memory', 'pids', 'cpu'].filter((c) => enabled.includes(c));
   const parent = join(root, 'tscontain');
   const dir = join(root, 'tscontain', id);
@@ -144,7 +168,10 @@ export function v2Driver(root: string, id: string, limits: Limits): CgroupDriver
   for (const c of use) dirs[c] = dir;
   const w = (file: string, v: string | number) => sh`echo ${String(v)} > ${ref('unified')}/${file}`;
   return {
-    version: 2, root, dirs, all: [dir],
+    version: 2,
+    root,
+    dirs,
+    all: [dir],
     vars: () => [defVar('unified', dir, id)],
     mkdirs: () => [ref('unified')],
     setLimits() {

@@ -39,12 +39,19 @@ export type BecomeSettings = Omit<BecomeSpec, 'workdir' | 'env' | 'uid' | 'gid'>
 
 /** The filter is long: it is the plan's variable tsc_seccomp_bpf, given to become.pl as hex. */
 const seccompLines = (b: BecomeSettings): Sh[] =>
-  b.seccomp ? [lit('--seccomp-hex "$tsc_seccomp_bpf"'), ...(b.seccomp.flags ? [sh`--seccomp-flags ${b.seccomp.flags}`] : [])] : [];
+  b.seccomp
+    ? [lit('--seccomp-hex "$tsc_seccomp_bpf"'), ...(b.seccomp.flags ? [sh`--seccomp-flags ${b.seccomp.flags}`] : [])]
+    : [];
 
 /** -t: the pty slave's path, which the supervisor passes through the start gate (tsc_go). */
 const ttyLines = (tty: boolean): Sh[] => (tty ? [lit('--tty "$tsc_go"')] : []);
 
-export function becomeStep(p: ProcessSpec & { tty: boolean; init: boolean }, b: BecomeSettings, l: Loader, perl: string): Step {
+export function becomeStep(
+  p: ProcessSpec & { tty: boolean; init: boolean },
+  b: BecomeSettings,
+  l: Loader,
+  perl: string,
+): Step {
   const title = `Become the command: ${showArgv(p.argv)}${who(p)}, in ${showArgv([p.workdir])}`;
   const ids = { uid: p.user?.uid, gid: p.user?.gid };
   if (!p.init) {
@@ -54,8 +61,16 @@ export function becomeStep(p: ProcessSpec & { tty: boolean; init: boolean }, b: 
       man: BECOME_MAN,
       lines: [
         ...handoff,
-        joinSh([sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`, ...ttyLines(p.tty), ...seccompLines(b),
-          ...optionLines(opts), lit('"$@"')], ' \\\n    '),
+        joinSh(
+          [
+            sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`,
+            ...ttyLines(p.tty),
+            ...seccompLines(b),
+            ...optionLines(opts),
+            lit('"$@"'),
+          ],
+          ' \\\n    ',
+        ),
       ],
     };
   }
@@ -69,9 +84,18 @@ export function becomeStep(p: ProcessSpec & { tty: boolean; init: boolean }, b: 
     man: `${BECOME_MAN}, ${INIT_MAN}`,
     lines: [
       ...handoff,
-      joinSh([sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`, ...ttyLines(p.tty), ...seccompLines(b),
-        ...optionLines(opts), sh`${viaLoader(l, perl)} -e "$tsc_init_pl" --`, ...optionLines(init), lit('"$@"')],
-        ' \\\n    '),
+      joinSh(
+        [
+          sh`exec ${viaLoader(l, perl)} -e "$tsc_become_pl" --`,
+          ...ttyLines(p.tty),
+          ...seccompLines(b),
+          ...optionLines(opts),
+          sh`${viaLoader(l, perl)} -e "$tsc_init_pl" --`,
+          ...optionLines(init),
+          lit('"$@"'),
+        ],
+        ' \\\n    ',
+      ),
     ],
   };
 }
@@ -87,8 +111,17 @@ export function chrootBecomeStep(p: ProcessSpec & { tty: boolean }, b: BecomeSet
     man: `chroot(2), ${BECOME_MAN}`,
     lines: [
       ...handoff,
-      joinSh([sh`exec ${perl} -e "$tsc_become_pl" --`, lit('--chroot "$tsc_root"'), ...ttyLines(p.tty), ...seccompLines(b),
-        ...optionLines(opts), lit('"$@"')], ' \\\n    '),
+      joinSh(
+        [
+          sh`exec ${perl} -e "$tsc_become_pl" --`,
+          lit('--chroot "$tsc_root"'),
+          ...ttyLines(p.tty),
+          ...seccompLines(b),
+          ...optionLines(opts),
+          lit('"$@"'),
+        ],
+        ' \\\n    ',
+      ),
     ],
   };
 }

@@ -50,7 +50,12 @@ const split = (line: string): Entry => line.split(' ').slice(0, 4) as Entry;
 function entries(s: MountSpec): Entry[] {
   const layer = s.devices.length > 0;
   return [
-    [lit('overlay'), lit('/.'), lit('overlay'), lit('"lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work"')],
+    [
+      lit('overlay'),
+      lit('/.'),
+      lit('overlay'),
+      lit('"lowerdir=$tsc_image,upperdir=$tsc_ctr/upper,workdir=$tsc_ctr/work"'),
+    ],
     [lit('proc'), lit('/proc'), lit('proc'), lit('nosuid,nodev,noexec,X-mount.mkdir')],
     [lit('sysfs'), lit('/sys'), lit('sysfs'), lit('ro,nosuid,nodev,noexec,X-mount.mkdir')],
     ...s.masks.map(split),
@@ -59,13 +64,22 @@ function entries(s: MountSpec): Entry[] {
       lit('/dev'),
       lit('overlay'),
       layer
-        ? lit('"lowerdir=$tsc_run/devices:$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid,X-mount.mkdir"')
+        ? lit(
+            '"lowerdir=$tsc_run/devices:$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid,X-mount.mkdir"',
+          )
         : lit('"lowerdir=$tsc_dev,upperdir=$tsc_ctr/dev/upper,workdir=$tsc_ctr/dev/work,nosuid,X-mount.mkdir"'),
     ],
     ...s.devices.map((d): Entry => [d.host, d.path, 'none', 'bind,nosuid,noexec']),
-    [lit('devpts'), lit('/dev/pts'), lit('devpts'), lit('newinstance,ptmxmode=0666,mode=0620,nosuid,noexec,X-mount.mkdir')],
+    [
+      lit('devpts'),
+      lit('/dev/pts'),
+      lit('devpts'),
+      lit('newinstance,ptmxmode=0666,mode=0620,nosuid,noexec,X-mount.mkdir'),
+    ],
     [lit('shm'), lit('/dev/shm'), lit('tmpfs'), lit('nosuid,nodev,noexec,mode=1777,size=65536k,X-mount.mkdir')],
-    ...s.tmpfs.map((t): Entry => ['tmpfs', t.path, 'tmpfs', ['nosuid', 'nodev', t.options, MKDIR].filter(Boolean).join(',')]),
+    ...s.tmpfs.map(
+      (t): Entry => ['tmpfs', t.path, 'tmpfs', ['nosuid', 'nodev', t.options, MKDIR].filter(Boolean).join(',')],
+    ),
     ...s.volumes
       .filter((v) => !v.file)
       .map((v): Entry => [v.host, v.path, 'none', ['bind', v.readOnly && 'ro', MKDIR].filter(Boolean).join(',')]),
@@ -102,7 +116,9 @@ export function mountStep(s: MountSpec, extra: Sh[] = []): Step {
           v.readOnly ? sh`mount --bind -o ro ${v.host} ${R}${v.path}` : sh`mount --bind ${v.host} ${R}${v.path}`,
         ]),
       ...(s.workdir === '/' ? [] : [sh`mkdir -p ${R}${s.workdir}`]),
-      ...(s.readOnly ? [lit('mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it')] : []),
+      ...(s.readOnly
+        ? [lit('mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it')]
+        : []),
       ...extra,
     ],
   };

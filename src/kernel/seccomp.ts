@@ -37,18 +37,44 @@ export interface SeccompTarget {
   kernel: string;
 }
 
-const ACTIONS = ['SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO',
-  'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG'] as const;
-export type SeccompAction = typeof ACTIONS[number];
-const OPS = ['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT',
-  'SCMP_CMP_MASKED_EQ'] as const;
-export type SeccompOp = typeof OPS[number];
+const ACTIONS = [
+  'SCMP_ACT_KILL',
+  'SCMP_ACT_KILL_PROCESS',
+  'SCMP_ACT_KILL_THREAD',
+  'SCMP_ACT_TRAP',
+  'SCMP_ACT_ERRNO',
+  'SCMP_ACT_TRACE',
+  'SCMP_ACT_ALLOW',
+  'SCMP_ACT_LOG',
+] as const;
+export type SeccompAction = (typeof ACTIONS)[number];
+const OPS = [
+  'SCMP_CMP_NE',
+  'SCMP_CMP_LT',
+  'SCMP_CMP_LE',
+  'SCMP_CMP_EQ',
+  'SCMP_CMP_GE',
+  'SCMP_CMP_GT',
+  'SCMP_CMP_MASKED_EQ',
+] as const;
+export type SeccompOp = (typeof OPS)[number];
 const FLAGS: Record<string, number> = {
-  SECCOMP_FILTER_FLAG_TSYNC: 1, SECCOMP_FILTER_FLAG_LOG: 2, SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
+  SECCOMP_FILTER_FLAG_TSYNC: 1,
+  SECCOMP_FILTER_FLAG_LOG: 2,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
 };
 
-export interface SeccompArg { index: number; value: bigint; valueTwo: bigint; op: SeccompOp }
-export interface SeccompCondition { caps: string[]; arches: string[]; minKernel?: readonly [number, number] }
+export interface SeccompArg {
+  index: number;
+  value: bigint;
+  valueTwo: bigint;
+  op: SeccompOp;
+}
+export interface SeccompCondition {
+  caps: string[];
+  arches: string[];
+  minKernel?: readonly [number, number];
+}
 export interface SeccompRule {
   names: string[];
   action: SeccompAction;
@@ -73,7 +99,7 @@ export interface SeccompProfile {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function fail(where: string, what: string): never {
-  throw new TscError(`${where}: ${what}`, 'see docker\'s profile format (moby profiles/seccomp/default.json)');
+  throw new TscError(`${where}: ${what}`, "see docker's profile format (moby profiles/seccomp/default.json)");
 }
 
 function strings(v: unknown, where: string): string[] {
@@ -125,7 +151,9 @@ function arg(v: unknown, where: string): SeccompArg {
   const i = v.index as number;
   if (!Number.isInteger(i) || i < 0 || i > 5) fail(`${where}.index`, 'must be 0 to 5');
   return {
-    index: i, value: u64(v.value, `${where}.value`), valueTwo: u64(v.valueTwo, `${where}.valueTwo`),
+    index: i,
+    value: u64(v.value, `${where}.value`),
+    valueTwo: u64(v.valueTwo, `${where}.valueTwo`),
     op: oneOf(v.op, OPS, `${where}.op`),
   };
 }
@@ -195,7 +223,7 @@ export function parseProfile(text: string, source = 'seccomp profile'): SeccompP
 let defaultCache: SeccompProfile | undefined;
 /** Docker's default profile (src/kernel/seccomp-default.ts). */
 export function defaultProfile(): SeccompProfile {
-  return (defaultCache ??= parseProfile(DOCKER_DEFAULT_PROFILE_JSON, 'docker\'s default seccomp profile')!);
+  return (defaultCache ??= parseProfile(DOCKER_DEFAULT_PROFILE_JSON, "docker's default seccomp profile")!);
 }
 
 /**
@@ -209,8 +237,10 @@ export function seccompFromOption(value: string | undefined, read: (path: string
   try {
     text = read(value);
   } catch (e) {
-    throw new TscError(`seccomp profile ${value}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      'give a JSON file in docker\'s profile format, or seccomp=unconfined');
+    throw new TscError(
+      `seccomp profile ${value}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      "give a JSON file in docker's profile format, or seccomp=unconfined",
+    );
   }
   return parseProfile(text, `seccomp profile ${value}`);
 }
@@ -219,7 +249,6 @@ export function seccompFromOption(value: string | undefined, read: (path: string
 export function seccompFlags(profile: SeccompProfile): number {
   return profile.flags.reduce((f, name) => f | FLAGS[name], 0);
 }
-
 
 // ---------------------------------------------------------------------------------------------------
 // Which rules apply (docker's setupSeccomp), and what each ABI's syscall numbers do.
@@ -245,7 +274,9 @@ function numbers(abi: Abi): Map<string, number> {
   if (!m) {
     m = new Map();
     for (const [start, names] of TABLES[abi]) {
-      names.split(' ').forEach((n, i) => { if (n !== '-') m!.set(n, start + i); });
+      names.split(' ').forEach((n, i) => {
+        if (n !== '-') m!.set(n, start + i);
+      });
     }
     numbersCache.set(abi, m);
   }
@@ -253,21 +284,34 @@ function numbers(abi: Abi): Map<string, number> {
 }
 
 export const RET = {
-  KILL_PROCESS: 0x80000000, KILL_THREAD: 0, TRAP: 0x00030000, ERRNO: 0x00050000, TRACE: 0x7ff00000,
-  LOG: 0x7ffc0000, ALLOW: 0x7fff0000,
+  KILL_PROCESS: 0x80000000,
+  KILL_THREAD: 0,
+  TRAP: 0x00030000,
+  ERRNO: 0x00050000,
+  TRACE: 0x7ff00000,
+  LOG: 0x7ffc0000,
+  ALLOW: 0x7fff0000,
 } as const;
 const EPERM = 1;
 const ENOSYS = 38;
 
 function verdict(a: SeccompAction, data: number | undefined): number {
   switch (a) {
-    case 'SCMP_ACT_ALLOW': return RET.ALLOW;
-    case 'SCMP_ACT_LOG': return RET.LOG;
-    case 'SCMP_ACT_KILL': case 'SCMP_ACT_KILL_THREAD': return RET.KILL_THREAD;
-    case 'SCMP_ACT_KILL_PROCESS': return RET.KILL_PROCESS;
-    case 'SCMP_ACT_ERRNO': return RET.ERRNO | (data ?? EPERM);
-    case 'SCMP_ACT_TRAP': return RET.TRAP | (data ?? EPERM);
-    case 'SCMP_ACT_TRACE': return RET.TRACE | (data ?? EPERM);
+    case 'SCMP_ACT_ALLOW':
+      return RET.ALLOW;
+    case 'SCMP_ACT_LOG':
+      return RET.LOG;
+    case 'SCMP_ACT_KILL':
+    case 'SCMP_ACT_KILL_THREAD':
+      return RET.KILL_THREAD;
+    case 'SCMP_ACT_KILL_PROCESS':
+      return RET.KILL_PROCESS;
+    case 'SCMP_ACT_ERRNO':
+      return RET.ERRNO | (data ?? EPERM);
+    case 'SCMP_ACT_TRAP':
+      return RET.TRAP | (data ?? EPERM);
+    case 'SCMP_ACT_TRACE':
+      return RET.TRACE | (data ?? EPERM);
   }
 }
 
@@ -282,7 +326,8 @@ const capName = (c: string) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCa
 
 /** docker's includes/excludes: caps against the bounding set, arches against the host, minKernel. */
 function applies(r: SeccompRule, caps: Set<string>, dockerArch: string, kernel: [number, number]): boolean {
-  const ex = r.excludes, inc = r.includes;
+  const ex = r.excludes,
+    inc = r.includes;
   if (ex.arches.includes(dockerArch)) return false;
   if (ex.caps.some((c) => caps.has(capName(c)))) return false;
   if (ex.minKernel && atLeast(kernel, ex.minKernel)) return false;
@@ -293,10 +338,19 @@ function applies(r: SeccompRule, caps: Set<string>, dockerArch: string, kernel: 
 }
 
 /** A comparison as emitted: `wide` compares all 64 bits, else only the low word. */
-interface Cond extends SeccompArg { wide: boolean }
-interface ArgRule { conds: Cond[]; ret: number }
+interface Cond extends SeccompArg {
+  wide: boolean;
+}
+interface ArgRule {
+  conds: Cond[];
+  ret: number;
+}
 /** What one syscall number does: a verdict, or argument rules tried in order before `ret`. */
-interface Syscall { ret: number; rules: ArgRule[]; name: string }
+interface Syscall {
+  ret: number;
+  rules: ArgRule[];
+  name: string;
+}
 
 interface AbiPlan {
   abi: Abi;
@@ -312,8 +366,14 @@ interface AbiPlan {
  * So these compare the low word only, which is what the kernel sees. (libseccomp compares all 64 bits.)
  */
 const INT_ARGS: Record<string, number[]> = {
-  socket: [0, 1, 2], socketpair: [0, 1, 2], setsockopt: [0, 1, 2], getsockopt: [0, 1, 2], personality: [0],
-  ioctl: [0, 1], fcntl: [0, 1], prctl: [0],
+  socket: [0, 1, 2],
+  socketpair: [0, 1, 2],
+  setsockopt: [0, 1, 2],
+  getsockopt: [0, 1, 2],
+  personality: [0],
+  ioctl: [0, 1],
+  fcntl: [0, 1],
+  prctl: [0],
 };
 /** ABIs whose arguments are 64-bit; libseccomp compares only the low word on i386 and x32. */
 const WIDE: Record<Abi, boolean> = { x86_64: true, aarch64: true, i386: false, x32: false };
@@ -330,7 +390,10 @@ function planAbi(abi: Abi, rules: SeccompRule[], defaultRet: number): AbiPlan {
     const groups = new Set(indexes).size < indexes.length ? r.args.map((a) => [a]) : [r.args];
     for (const name of r.names) {
       const nr = table.get(name);
-      if (nr === undefined) { unknown.add(name); continue; }
+      if (nr === undefined) {
+        unknown.add(name);
+        continue;
+      }
       highest = Math.max(highest, nr);
       if (ret === defaultRet) continue; // runc drops rules that do what the default does
       const call = calls.get(nr) ?? { ret: defaultRet, rules: [], name, fixed: false };
@@ -358,12 +421,23 @@ function planAbi(abi: Abi, rules: SeccompRule[], defaultRet: number): AbiPlan {
 // a farther target gets an unconditional `ja` (32-bit offset) right after the jump.
 
 const BPF = {
-  LD_W_ABS: 0x20, ALU_AND_K: 0x54, JA: 0x05, JEQ_K: 0x15, JGT_K: 0x25, JGE_K: 0x35, RET_K: 0x06,
+  LD_W_ABS: 0x20,
+  ALU_AND_K: 0x54,
+  JA: 0x05,
+  JEQ_K: 0x15,
+  JGT_K: 0x25,
+  JGE_K: 0x35,
+  RET_K: 0x06,
 } as const;
 const DATA = { nr: 0, arch: 4, argLo: (i: number) => 16 + 8 * i, argHi: (i: number) => 20 + 8 * i };
 export const BPF_MAXINSNS = 4096;
 
-interface Insn { code: number; jt: number; jf: number; k: number }
+interface Insn {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
 /** A position in the reversed program (what `Emitter.code[label]` is). */
 type Label = number;
 
@@ -376,10 +450,16 @@ class Emitter {
     return this.code.length - 1;
   }
   /** instructions strictly between the next emitted one and `to` */
-  private dist(to: Label) { return this.code.length - to - 1; }
+  private dist(to: Label) {
+    return this.code.length - to - 1;
+  }
 
-  ld(offset: number): Label { return this.push(BPF.LD_W_ABS, offset); }
-  and(mask: number): Label { return this.push(BPF.ALU_AND_K, mask); }
+  ld(offset: number): Label {
+    return this.push(BPF.LD_W_ABS, offset);
+  }
+  and(mask: number): Label {
+    return this.push(BPF.ALU_AND_K, mask);
+  }
   ret(value: number): Label {
     const near = this.rets.get(value);
     if (near !== undefined && this.dist(near) < 128) return near;
@@ -423,12 +503,24 @@ function emitCond(e: Emitter, c: Cond, pass: Label, fail: Label): Label {
   const [vh, vl] = [hi32(v), lo32(v)];
   let lo: Label;
   switch (op) {
-    case 'SCMP_CMP_EQ': lo = e.jump(BPF.JEQ_K, vl, pass, fail); break;
-    case 'SCMP_CMP_NE': lo = e.jump(BPF.JEQ_K, vl, fail, pass); break;
-    case 'SCMP_CMP_GT': lo = e.jump(BPF.JGT_K, vl, pass, fail); break;
-    case 'SCMP_CMP_GE': lo = e.jump(BPF.JGE_K, vl, pass, fail); break;
-    case 'SCMP_CMP_LT': lo = e.jump(BPF.JGE_K, vl, fail, pass); break;
-    case 'SCMP_CMP_LE': lo = e.jump(BPF.JGT_K, vl, fail, pass); break;
+    case 'SCMP_CMP_EQ':
+      lo = e.jump(BPF.JEQ_K, vl, pass, fail);
+      break;
+    case 'SCMP_CMP_NE':
+      lo = e.jump(BPF.JEQ_K, vl, fail, pass);
+      break;
+    case 'SCMP_CMP_GT':
+      lo = e.jump(BPF.JGT_K, vl, pass, fail);
+      break;
+    case 'SCMP_CMP_GE':
+      lo = e.jump(BPF.JGE_K, vl, pass, fail);
+      break;
+    case 'SCMP_CMP_LT':
+      lo = e.jump(BPF.JGE_K, vl, fail, pass);
+      break;
+    case 'SCMP_CMP_LE':
+      lo = e.jump(BPF.JGT_K, vl, fail, pass);
+      break;
     case 'SCMP_CMP_MASKED_EQ':
       lo = e.jump(BPF.JEQ_K, vl, pass, fail);
       if (lo32(m) !== 0xffffffff) lo = e.and(lo32(m));
@@ -437,10 +529,20 @@ function emitCond(e: Emitter, c: Cond, pass: Label, fail: Label): Label {
   lo = e.ld(DATA.argLo(i));
   if (!c.wide) return lo;
   switch (op) {
-    case 'SCMP_CMP_EQ': e.jump(BPF.JEQ_K, vh, lo, fail); break;
-    case 'SCMP_CMP_NE': e.jump(BPF.JEQ_K, vh, lo, pass); break;
-    case 'SCMP_CMP_GT': case 'SCMP_CMP_GE': e.jump(BPF.JGT_K, vh, pass, e.jump(BPF.JEQ_K, vh, lo, fail)); break;
-    case 'SCMP_CMP_LT': case 'SCMP_CMP_LE': e.jump(BPF.JGT_K, vh, fail, e.jump(BPF.JEQ_K, vh, lo, pass)); break;
+    case 'SCMP_CMP_EQ':
+      e.jump(BPF.JEQ_K, vh, lo, fail);
+      break;
+    case 'SCMP_CMP_NE':
+      e.jump(BPF.JEQ_K, vh, lo, pass);
+      break;
+    case 'SCMP_CMP_GT':
+    case 'SCMP_CMP_GE':
+      e.jump(BPF.JGT_K, vh, pass, e.jump(BPF.JEQ_K, vh, lo, fail));
+      break;
+    case 'SCMP_CMP_LT':
+    case 'SCMP_CMP_LE':
+      e.jump(BPF.JGT_K, vh, fail, e.jump(BPF.JEQ_K, vh, lo, pass));
+      break;
     case 'SCMP_CMP_MASKED_EQ':
       if (hi32(m) === 0 && vh === 0) return lo; // the high word cannot matter
       e.jump(BPF.JEQ_K, vh, lo, fail);
@@ -463,7 +565,12 @@ function emitCall(e: Emitter, call: Syscall): Label {
 }
 
 /** [first, last] syscall numbers with one outcome: a verdict, or a syscall's argument rules. */
-interface Span { lo: number; hi: number; ret?: number; call?: Syscall }
+interface Span {
+  lo: number;
+  hi: number;
+  ret?: number;
+  call?: Syscall;
+}
 
 /** Numbers from..to of one ABI: its syscalls, the default up to the highest it knows, `beyond` after. */
 function spans(plan: AbiPlan, base: number, to: number, defaultRet: number, beyond: number): Span[] {
@@ -497,13 +604,18 @@ function emitSearch(e: Emitter, s: Span[], from = 0, to = s.length - 1): Label {
   return e.jump(BPF.JGE_K, s[mid].lo, right, left);
 }
 
-interface Section { audit: number; spans: Span[] }
+interface Section {
+  audit: number;
+  spans: Span[];
+}
 
 function build(profile: SeccompProfile, target: SeccompTarget) {
   const host = HOST[target.arch];
   if (!host) {
-    throw new TscError(`seccomp: no syscall table for arch ${JSON.stringify(target.arch)}`,
-      'use --security-opt seccomp=unconfined');
+    throw new TscError(
+      `seccomp: no syscall table for arch ${JSON.stringify(target.arch)}`,
+      'use --security-opt seccomp=unconfined',
+    );
   }
   const kernel = kernelVersion(target.kernel);
   const caps = new Set(target.caps.map(capName));
@@ -528,7 +640,8 @@ function build(profile: SeccompProfile, target: SeccompTarget) {
     const x32 = plans.get('x32');
     // One audit arch for x86_64 and x32: the syscall number's bit 30 tells them apart.
     const native = spans(plans.get('x86_64')!, 0, X32_BIT - 1, defaultRet, beyond);
-    const x32Spans = x32 ? spans(x32, X32_BIT, max, defaultRet, beyond)
+    const x32Spans = x32
+      ? spans(x32, X32_BIT, max, defaultRet, beyond)
       : [{ lo: X32_BIT, hi: max, ret: RET.KILL_PROCESS }];
     sections.push({ audit: AUDIT_ARCH.x86_64, spans: [...native, ...x32Spans] });
     const i386 = plans.get('i386');
@@ -539,10 +652,13 @@ function build(profile: SeccompProfile, target: SeccompTarget) {
   }
 
   const e = new Emitter();
-  const starts = [...sections].reverse().map((s) => {
-    emitSearch(e, s.spans);
-    return e.ld(DATA.nr);
-  }).reverse();
+  const starts = [...sections]
+    .reverse()
+    .map((s) => {
+      emitSearch(e, s.spans);
+      return e.ld(DATA.nr);
+    })
+    .reverse();
   // Any other arch (a 32-bit ARM process on arm64, say): killed, as libseccomp's bad-arch action does
   // (for the whole process: a thread of another ABI is not worth keeping half alive).
   let next = e.ret(RET.KILL_PROCESS);
@@ -564,13 +680,15 @@ export function seccompSummary(profile: SeccompProfile, target: SeccompTarget) {
     abis: [...plans.values()].map((p) => ({
       abi: p.abi,
       syscalls: [...p.calls.values()].filter((c) => !c.rules.length && c.ret === RET.ALLOW).length,
-      conditional: [...p.calls.values()].filter((c) => c.rules.length).map((c) => c.name).sort(),
+      conditional: [...p.calls.values()]
+        .filter((c) => c.rules.length)
+        .map((c) => c.name)
+        .sort(),
       highest: p.highest,
       unknown: p.unknown.length,
     })),
   };
 }
-
 
 /**
  * A name for the compiled filter of this profile and target: equal inputs, equal names. Compiling costs
@@ -579,8 +697,9 @@ export function seccompSummary(profile: SeccompProfile, target: SeccompTarget) {
 export function seccompCacheKey(profile: SeccompProfile, target: SeccompTarget): string {
   const [major, minor] = kernelVersion(target.kernel);
   const caps = [...new Set(target.caps.map(capName))].sort();
-  const text = JSON.stringify([SECCOMP_COMPILER_VERSION, target.arch, `${major}.${minor}`, caps, profile],
-    (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+  const text = JSON.stringify([SECCOMP_COMPILER_VERSION, target.arch, `${major}.${minor}`, caps, profile], (_, v) =>
+    typeof v === 'bigint' ? v.toString() : v,
+  );
   return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }
 
@@ -596,27 +715,44 @@ export interface SeccompFacts {
   kernel: string;
 }
 
-export interface SeccompCheck { what: string; status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string }
+export interface SeccompCheck {
+  what: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
 
 /** The doctor's line for seccomp: can the default profile be compiled and loaded here? */
 export function seccompCheck(f: SeccompFacts): SeccompCheck {
   const what = 'seccomp';
   const arch = hostSeccompArch(f.arch);
   if (!f.actionsAvail) {
-    return { what, status: 'warn', detail: 'the kernel has no seccomp filters (CONFIG_SECCOMP_FILTER)',
-      fix: 'containers run without a syscall filter; use --security-opt seccomp=unconfined to say so' };
+    return {
+      what,
+      status: 'warn',
+      detail: 'the kernel has no seccomp filters (CONFIG_SECCOMP_FILTER)',
+      fix: 'containers run without a syscall filter; use --security-opt seccomp=unconfined to say so',
+    };
   }
   const missing = ['errno', 'allow', 'kill_process'].filter((a) => !f.actionsAvail!.split(/\s+/).includes(a));
   if (missing.length) {
     return { what, status: 'warn', detail: `the kernel lacks seccomp actions: ${missing.join(', ')}` };
   }
   if (!arch) {
-    return { what, status: 'warn', detail: `no syscall table for ${f.arch}`,
-      fix: 'containers need --security-opt seccomp=unconfined on this machine' };
+    return {
+      what,
+      status: 'warn',
+      detail: `no syscall table for ${f.arch}`,
+      fix: 'containers need --security-opt seccomp=unconfined on this machine',
+    };
   }
   if (!f.perl) {
-    return { what, status: 'fail', detail: 'perl (perl-base) loads the filter and is not on PATH',
-      fix: 'apt-get install perl-base' };
+    return {
+      what,
+      status: 'fail',
+      detail: 'perl (perl-base) loads the filter and is not on PATH',
+      fix: 'apt-get install perl-base',
+    };
   }
   const n = compileSeccomp(defaultProfile(), { arch, caps: [], kernel: f.kernel }).length / 8;
   const detail = `docker's default profile on ${arch}: ${n} BPF instructions, loaded by ${f.perl}`;

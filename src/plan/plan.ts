@@ -99,11 +99,14 @@ export const writePidFile = (file: Sh): Sh =>
  * state.ts markAlive, with builtins only.
  */
 export const checkPidFile = (file: Sh): Sh =>
-  joinSh([
-    sh`tsc_p=; tsc_t=; tsc_s=; { read -r tsc_p tsc_t < ${file}; read -r tsc_s < ${lit('"/proc/${tsc_p:-0}/stat"')}; } 2>/dev/null`,
-    lit('tsc_alive() { [ $# -ge 20 ] && [ "$1" != Z ] && shift 19 && [ "$1" = "$tsc_t" ]; }'),
-    lit('tsc_alive ${tsc_s##*) }'),
-  ], '; ');
+  joinSh(
+    [
+      sh`tsc_p=; tsc_t=; tsc_s=; { read -r tsc_p tsc_t < ${file}; read -r tsc_s < ${lit('"/proc/${tsc_p:-0}/stat"')}; } 2>/dev/null`,
+      lit('tsc_alive() { [ $# -ge 20 ] && [ "$1" != Z ] && shift 19 && [ "$1" = "$tsc_t" ]; }'),
+      lit('tsc_alive ${tsc_s##*) }'),
+    ],
+    '; ',
+  );
 
 /** Give the container's name back, if it is still ours (a failed claim never owned it). */
 function release(name: string | undefined): Sh[] {
@@ -117,11 +120,27 @@ function release(name: string | undefined): Sh[] {
 function configJson(spec: RunSpec, now: string, net: NetworkPlan['record']): string {
   const s = spec;
   return JSON.stringify({
-    id: s.id, name: s.name, image: s.image.name, rootfs: s.image.rootfs, argv: s.argv, env: s.env,
-    hostname: s.hostname, workdir: s.workdir, user: s.user, network: net.mode, net, limits: s.limits, rm: s.rm,
-    detach: s.detach, readOnly: s.readOnly, pivot: s.pivot, created: now,
+    id: s.id,
+    name: s.name,
+    image: s.image.name,
+    rootfs: s.image.rootfs,
+    argv: s.argv,
+    env: s.env,
+    hostname: s.hostname,
+    workdir: s.workdir,
+    user: s.user,
+    network: net.mode,
+    net,
+    limits: s.limits,
+    rm: s.rm,
+    detach: s.detach,
+    readOnly: s.readOnly,
+    pivot: s.pivot,
+    created: now,
     // what `tscontain exec` gives a process of the container: the same capabilities and filter
-    caps: capHex(s.caps), privileged: s.privileged, security: s.security,
+    caps: capHex(s.caps),
+    privileged: s.privileged,
+    security: s.security,
   });
 }
 
@@ -194,12 +213,17 @@ function devicesSteps(spec: RunSpec, ctx: PlanContext): Step[] {
       lines: [sh`mkdir -p ${dev.mounts.dirs}`, ...dev.mounts.lines],
     });
   if (cg.version === 1 && !cg.dirs.devices && !spec.privileged)
-    throw new TscError('the cgroup v1 "devices" hierarchy is missing: containers could open any device', 'mount it (mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices); see tscontain doctor');
+    throw new TscError(
+      'the cgroup v1 "devices" hierarchy is missing: containers could open any device',
+      'mount it (mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices); see tscontain doctor',
+    );
   const dir = cg.version === 1 ? lit('"$tsc_cg_devices"') : lit('"$tsc_cg_unified"');
   const lines = cgroupLines(dev, { version: cg.version, dir, perl: ctx.tools.perl ?? 'perl' });
   if (lines.length)
     steps.push({
-      title: spec.privileged ? 'Allow every device (--privileged)' : 'Allow only the default devices and --device nodes',
+      title: spec.privileged
+        ? 'Allow every device (--privileged)'
+        : 'Allow only the default devices and --device nodes',
       man: cg.version === 1 ? 'cgroups(7) devices controller' : 'bpf(2) BPF_PROG_TYPE_CGROUP_DEVICE',
       lines,
     });
@@ -229,7 +253,9 @@ function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan, gated: boolean
     title: `Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1`,
     man: 'unshare(1), namespaces(7), env(1), setpriv(1)',
     lines: [
-      lit('# env -i: nothing of this shell\'s environment; setpriv --pdeathsig: if this supervisor dies, so does unshare'),
+      lit(
+        "# env -i: nothing of this shell's environment; setpriv --pdeathsig: if this supervisor dies, so does unshare",
+      ),
       lit('# PID 1 runs this script again (tsc_self: where it is when bin/tscontain read it with .)'),
       joinSh(
         [
@@ -255,10 +281,18 @@ function openWithTty(spec: RunSpec, t: HostTools): Sh[] {
   const relay = sh`${t.perl!} -e "$tsc_pty_relay_pl" --`;
   return [
     ...findPid1Lines(),
-    lit('# PID 1 is at the gate once its root is its own: its /dev/pts/ptmx is no longer the host\'s'),
+    lit("# PID 1 is at the gate once its root is its own: its /dev/pts/ptmx is no longer the host's"),
     lit('tsc_ptmx="/proc/$tsc_pid1/root/dev/pts/ptmx"'),
-    lit('while [ "$tsc_ptmx" -ef /dev/pts/ptmx ] || [ ! -e "$tsc_ptmx" ]; do kill -0 "$tsc_pid1" 2>/dev/null || break; done'),
-    ...startRelay({ interactive: spec.interactive, detach: spec.detach }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5),
+    lit(
+      'while [ "$tsc_ptmx" -ef /dev/pts/ptmx ] || [ ! -e "$tsc_ptmx" ]; do kill -0 "$tsc_pid1" 2>/dev/null || break; done',
+    ),
+    ...startRelay(
+      { interactive: spec.interactive, detach: spec.detach },
+      relay,
+      lit('"$tsc_pid1"'),
+      lit('"$tsc_run/pts"'),
+      5,
+    ),
     lit('if [ -n "$tsc_pts" ]; then echo "$tsc_pts" >&6; else tsc_forward KILL; fi'),
   ];
 }
@@ -274,7 +308,13 @@ function pid1Step(net: NetworkPlan): Step {
 
 function exitPhase(spec: RunSpec, cg: CgroupDriver, net: NetworkPlan): Step[] {
   if (spec.rm)
-    return [{ title: 'Remove the container (--rm) and its cgroup (tsc_discard)', man: 'rmdir(2)', lines: [lit('tsc_discard')] }];
+    return [
+      {
+        title: 'Remove the container (--rm) and its cgroup (tsc_discard)',
+        man: 'rmdir(2)',
+        lines: [lit('tsc_discard')],
+      },
+    ];
   return [
     ...net.exit,
     { title: "Remove the container's cgroup", man: 'cgroups(7), rmdir(2)', lines: cg.remove() },
@@ -296,7 +336,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const { cgroup: cg, tools } = ctx;
   const ctr = containerDir(ctx.roots, spec.id);
   const run = runDir(ctx.roots, spec.id);
-  plainPath(spec.image.rootfs, 'the image\'s root filesystem');
+  plainPath(spec.image.rootfs, "the image's root filesystem");
   plainPath(ctr, 'the container directory');
   plainPath(join(ctx.roots.run, 'dev'), 'the /dev skeleton');
   const dirs = [
@@ -306,8 +346,15 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     ...cg.all,
   ];
   const net = planNetwork({
-    id: spec.id, name: spec.name, hostname: spec.hostname, net: spec.net, exposed: spec.exposed, join: ctx.join,
-    facts: ctx.net, roots: ctx.roots, bin: (n) => ctx.tools.bin(n),
+    id: spec.id,
+    name: spec.name,
+    hostname: spec.hostname,
+    net: spec.net,
+    exposed: spec.exposed,
+    join: ctx.join,
+    facts: ctx.net,
+    roots: ctx.roots,
+    bin: (n) => ctx.tools.bin(n),
   });
   const ownNet = net.unshareNet;
   const gated = net.gate.length > 0 || spec.tty;
@@ -318,18 +365,26 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
       man: 'cgroups(7)',
       lines: [
         ...cg.join(),
-        lit('# the supervisor may have died before setpriv --pdeathsig took effect: then nobody would clean up, so stop;'),
+        lit(
+          '# the supervisor may have died before setpriv --pdeathsig took effect: then nobody would clean up, so stop;',
+        ),
         lit('# if it dies later, PID 1 dies of the death signal, or gc finds it by its cgroup, joined now'),
         checkPidFile(lit('"$tsc_run/supervisor"')),
       ],
     },
     hostnameStep(spec.hostname),
     ...(ownNet ? [loopbackStep(tools.ip!)] : []),
-    mountStep({ ...spec, masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }) },
-      ownNet ? [loopbackWait] : []),
+    mountStep(
+      { ...spec, masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }) },
+      ownNet ? [loopbackWait] : [],
+    ),
   ];
   const pivot = spec.pivot && tools.ldso;
-  if (!tools.perl) throw new TscError('perl is missing: it sets the container\'s capabilities (perl-base)', 'apt-get install perl-base');
+  if (!tools.perl)
+    throw new TscError(
+      "perl is missing: it sets the container's capabilities (perl-base)",
+      'apt-get install perl-base',
+    );
   const become = {
     caps: spec.caps,
     cgroupns: spec.cgroupns,
@@ -351,10 +406,13 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const open = [
     // --network container: PID 1 is in the joined namespace by now (the gate found it)
     ...(net.startPrefix.length ? [lit('exec 8<&-   # the joined network namespace is held by PID 1 now')] : []),
-    ...(!gated ? [] : spec.tty ? openWithTty(spec, tools) : [lit('echo go >&6   # into the FIFO this shell holds open: it waits there for PID 1')]),
+    ...(!gated
+      ? []
+      : spec.tty
+        ? openWithTty(spec, tools)
+        : [lit('echo go >&6   # into the FIFO this shell holds open: it waits there for PID 1')]),
   ];
   const plan: Plan = { spec, ctr, run, dirs, cgroup: cg, phases, gated, open, net: net.record, discard, script: '' };
   plan.script = renderScript(plan, ctx);
   return plan;
 }
-

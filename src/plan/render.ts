@@ -30,7 +30,9 @@ function fn(name: string, about: string, body: string[]): string {
 }
 
 function steps(p: Plan, ctx: PlanContext, phase: PhaseName, indent = '  '): string[] {
-  return numbered(p).get(phase)!.map(({ step, n }) => renderStep(step, n, ctx, indent));
+  return numbered(p)
+    .get(phase)!
+    .map(({ step, n }) => renderStep(step, n, ctx, indent));
 }
 
 /** The container's side of the start gate: it waits for one line from the supervisor. */
@@ -73,8 +75,10 @@ function header(p: Plan, ctx: PlanContext): string {
     comment(`tscontain plan for container ${s.id.slice(0, 12)} (image ${s.image.name})`).text,
     comment(`command: ${showArgv(s.argv)}`).text,
     ...(s.privileged
-      ? ['# --privileged: this container is NOT isolated: every capability, every device, no seccomp filter,',
-         '# no masked kernel paths. Its root is the host\'s root.']
+      ? [
+          '# --privileged: this container is NOT isolated: every capability, every device, no seccomp filter,',
+          "# no masked kernel paths. Its root is the host's root.",
+        ]
       : []),
     '#',
     '# This is exactly what `tscontain run` executes. Save it and run it as root: sh plan.sh',
@@ -106,9 +110,12 @@ export function renderScript(p: Plan, ctx: PlanContext): string {
     header(p, ctx),
     fn('tsc_host_setup', 'on the host', gated ? [...host, ...lines([GATE.make])] : host),
     fn('tsc_start_container', 'the container starts', steps(p, ctx, 'start')),
-    fn('tsc_container_init', 'in the new namespaces: PID 1 prepares its world, still on the host\'s root', init),
-    fn('tsc_at_gate', gated ? 'on the host, while PID 1 waits at the start gate' : 'on the host, once PID 1 runs',
-      steps(p, ctx, 'gate')),
+    fn('tsc_container_init', "in the new namespaces: PID 1 prepares its world, still on the host's root", init),
+    fn(
+      'tsc_at_gate',
+      gated ? 'on the host, while PID 1 waits at the start gate' : 'on the host, once PID 1 runs',
+      steps(p, ctx, 'gate'),
+    ),
     fn('tsc_open_gate', 'the supervisor lets PID 1 go on', lines(p.open)),
     fn('tsc_become', 'PID 1 becomes the command', steps(p, ctx, 'become')),
     fn('tsc_cleanup', 'after the container ended', steps(p, ctx, 'exit')),

@@ -61,7 +61,10 @@ export function lit<T extends string>(text: string extends T ? never : T): Sh {
 }
 
 /** Fragments joined by a separator written in our code. */
-export function joinSh(parts: readonly Sh[], sep: ' ' | '; ' | ' && ' | ' || ' | ' | ' | ' \\\n  ' | ' \\\n    ' = ' '): Sh {
+export function joinSh(
+  parts: readonly Sh[],
+  sep: ' ' | '; ' | ' && ' | ' || ' | ' | ' | ' \\\n  ' | ' \\\n    ' = ' ',
+): Sh {
   return make(parts.map((p) => p.text).join(sep));
 }
 

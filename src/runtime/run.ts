@@ -1,6 +1,17 @@
 // `tscontain run`: parse -> spec -> plan -> execute the plan's script. The only thing this file
 // does on the host itself is write the plan where its supervisor can read it, and start it.
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cgroupDriver } from '../kernel/cgroup.js';
 import { EXIT_RUNTIME, exitCode, requireRoot, TscError } from '../errors.js';
@@ -17,7 +28,15 @@ import type { JoinTarget } from '../kernel/network/join.js';
 import { planRun, type Plan, type PlanContext } from '../plan/plan.js';
 import { buildRunRequest, type RunSpec } from '../spec/spec.js';
 import {
-  ancestorMark, findContainer, gc, inspectContainer, nameOwner, pidFileText, removeContainer, stagingName, withLock,
+  ancestorMark,
+  findContainer,
+  gc,
+  inspectContainer,
+  nameOwner,
+  pidFileText,
+  removeContainer,
+  stagingName,
+  withLock,
 } from '../store/state.js';
 
 /**
@@ -37,11 +56,15 @@ export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
  * none with --privileged or seccomp=unconfined. The default profile's filter is kept in the store
  * by arch, kernel and capabilities (compiling it costs more than reading it back).
  */
-export async function seccompFilter(spec: Pick<RunSpec, 'privileged' | 'security' | 'caps'>, r: Roots): Promise<PlanContext['seccomp']> {
+export async function seccompFilter(
+  spec: Pick<RunSpec, 'privileged' | 'security' | 'caps'>,
+  r: Roots,
+): Promise<PlanContext['seccomp']> {
   const choice = spec.security.seccomp;
   if (spec.privileged || choice.mode === 'unconfined') return undefined;
   const arch = hostSeccompArch();
-  if (!arch) throw new TscError(`no seccomp system call table for ${process.arch}`, 'use --security-opt seccomp=unconfined');
+  if (!arch)
+    throw new TscError(`no seccomp system call table for ${process.arch}`, 'use --security-opt seccomp=unconfined');
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   const target = { arch, caps: capNames(spec.caps), kernel };
   // the compiler, its syscall tables and docker's profile: only when a filter must be made
@@ -56,10 +79,16 @@ export async function seccompFilter(spec: Pick<RunSpec, 'privileged' | 'security
     return compile(seccompFromOption(choice.path, (f) => readFileSync(f, 'utf8'))!);
   }
   const release = /^(\d+\.\d+)/.exec(kernel)?.[1] ?? kernel;
-  const file = join(r.lib, 'seccomp', `default-v${SECCOMP_COMPILER_VERSION}-${arch}-${release}-${capHex(spec.caps)}.json`);
+  const file = join(
+    r.lib,
+    'seccomp',
+    `default-v${SECCOMP_COMPILER_VERSION}-${arch}-${release}-${capHex(spec.caps)}.json`,
+  );
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as PlanContext['seccomp'];
-  } catch { /* not made yet */ }
+  } catch {
+    /* not made yet */
+  }
   const made = await compile((await seccomp()).defaultProfile());
   mkdirSync(join(r.lib, 'seccomp'), { recursive: true });
   writeFileSync(`${file}.${process.pid}`, JSON.stringify(made));
@@ -70,21 +99,39 @@ export async function seccompFilter(spec: Pick<RunSpec, 'privileged' | 'security
 /** --network container:NAME: the running container whose network namespace is joined. */
 function joinTarget(r: Roots, name: string): JoinTarget {
   const c = findContainer(r, name);
-  if (!c.running) throw new TscError(`container ${name} is not running`, `--network container:${name} needs it running`);
+  if (!c.running)
+    throw new TscError(`container ${name} is not running`, `--network container:${name} needs it running`);
   return { name, runDir: runDir(r, c.id) };
 }
 
 /** The host facts the planner needs, gathered once. */
 export async function planContext(spec: RunSpec, explain: boolean): Promise<PlanContext> {
   const cgroup = cgroupDriver(spec.id, spec.limits);
-  const tools = hostTools({ ip: spec.net.mode.kind === 'none' || spec.net.mode.kind === 'bridge', awk: spec.detach, perl: true });
+  const tools = hostTools({
+    ip: spec.net.mode.kind === 'none' || spec.net.mode.kind === 'bridge',
+    awk: spec.detach,
+    perl: true,
+  });
   const now = new Date().toISOString();
   const r = roots();
   const masks = spec.privileged || spec.security.systemPaths === 'unconfined' ? {} : hostMaskFacts();
-  const net = readNetFacts({ subnetFile: netPaths(r).subnet, listening: spec.net.publish.length > 0 || spec.net.publishAll });
+  const net = readNetFacts({
+    subnetFile: netPaths(r).subnet,
+    listening: spec.net.publish.length > 0 || spec.net.publishAll,
+  });
   const mode = spec.net.mode;
   const join = mode.kind === 'container' ? joinTarget(r, mode.name) : undefined;
-  const ctx: PlanContext = { roots: r, cgroup, tools, now, masks, net, join, seccomp: await seccompFilter(spec, r), explain };
+  const ctx: PlanContext = {
+    roots: r,
+    cgroup,
+    tools,
+    now,
+    masks,
+    net,
+    join,
+    seccomp: await seccompFilter(spec, r),
+    explain,
+  };
   if (explain) {
     const { narrator } = await import('../cli/explain.js');
     ctx.narrate = await narrator();
@@ -100,14 +147,20 @@ export { requireRoot };
  */
 export function closeInheritedFds(): void {
   let fds: string[] = [];
-  try { fds = readdirSync('/proc/self/fd'); } catch { return; }
+  try {
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return;
+  }
   for (const f of fds) {
     const fd = Number(f);
     if (fd <= 2) continue;
     try {
       const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
       if (flags !== undefined && (parseInt(flags, 8) & 0o2000000) === 0) closeSync(fd);
-    } catch { /* the directory's own fd, gone by now */ }
+    } catch {
+      /* the directory's own fd, gone by now */
+    }
   }
 }
 
@@ -125,7 +178,11 @@ function writePlan(plan: Plan, owner: string): string {
   renameSync(stage, plan.run);
   // step 1's directories, so the plan need not start mkdir; if one cannot be made, the plan's own
   // mkdir -p reports why, and its EXIT trap removes what was made
-  try { for (const d of plan.dirs) mkdirSync(d, { recursive: true }); } catch { /* see above */ }
+  try {
+    for (const d of plan.dirs) mkdirSync(d, { recursive: true });
+  } catch {
+    /* see above */
+  }
   const file = join(plan.run, 'plan.sh');
   writeFileSync(file, plan.script, { mode: 0o700 });
   return file;
@@ -168,9 +225,18 @@ export async function execute(plan: Plan): Promise<number> {
   const file = writePlan(plan, pidFileText());
   // fd 7: a pipe the supervisor watches; when we exit or are killed, even by SIGKILL, it closes and
   // the supervisor kills the container (see --die-with-parent in the plan).
-  const child = spawn('/bin/sh', [file, '--die-with-parent'], { stdio: ['inherit', 'inherit', 'inherit', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'] });
+  const child = spawn('/bin/sh', [file, '--die-with-parent'], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'],
+  });
   const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
-  for (const s of sigs) process.on(s, () => { try { child.kill(s); } catch { /* gone */ } });
+  for (const s of sigs)
+    process.on(s, () => {
+      try {
+        child.kill(s);
+      } catch {
+        /* gone */
+      }
+    });
   return new Promise((resolve, reject) => {
     child.on('error', (e) => reject(new TscError(`cannot start the plan: ${e.message}`)));
     child.on('exit', (code, signal) => resolve(exitCode(code, signal)));
@@ -194,7 +260,11 @@ export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): 
   gc(r); // cheap reconciliation: leftovers of containers whose supervisor died
   if (req.spec.name) {
     const owner = nameOwner(r, req.spec.name);
-    if (owner) throw new TscError(`the name "${req.spec.name}" is already in use by container ${owner.slice(0, 12)}`, `choose another name or remove that container (tscontain rm ${req.spec.name})`);
+    if (owner)
+      throw new TscError(
+        `the name "${req.spec.name}" is already in use by container ${owner.slice(0, 12)}`,
+        `choose another name or remove that container (tscontain rm ${req.spec.name})`,
+      );
   }
   if (req.spec.detach) return executeDetached(plan);
   const frontEnd = handOffTo();
@@ -222,7 +292,9 @@ export async function executeDetached(plan: Plan): Promise<number> {
   const err = openSync(errFile, 'w+');
   const child = spawn('/bin/sh', [file], { detached: true, stdio: ['ignore', 'ignore', err] });
   let exited = false;
-  child.on('exit', () => { exited = true; });
+  child.on('exit', () => {
+    exited = true;
+  });
   const ok = () => fstatSync(started).size > 0;
   while (!ok() && !exited) await new Promise((res) => setTimeout(res, 5));
   if (ok()) {
@@ -234,4 +306,3 @@ export async function executeDetached(plan: Plan): Promise<number> {
   process.stderr.write(msg + '\n');
   return 125;
 }
-

@@ -6,14 +6,30 @@ import { TscError, requireRoot } from '../errors.js';
 import type { Limits } from '../kernel/cgroup.js';
 import { checkCommand, resolveImage, resolveUser, type Image, type ImageConfig } from '../store/image.js';
 import {
-  parseArgs, parseMemory, parseCpus, parsePositiveInt, parseCpuShares, parseHostname, parseName,
-  parseEnv, readEnvFile, mergeEnv, parseBytes, type ParsedArgs,
+  parseArgs,
+  parseMemory,
+  parseCpus,
+  parsePositiveInt,
+  parseCpuShares,
+  parseHostname,
+  parseName,
+  parseEnv,
+  readEnvFile,
+  mergeEnv,
+  parseBytes,
+  type ParsedArgs,
 } from './options.js';
 import { SYSTEM_PATH, type Roots } from '../store/paths.js';
 import type { Tmpfs, Volume } from '../kernel/rootfs.js';
 import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from '../kernel/devices.js';
 import { parseNetworkOptions, type NetOptions } from '../kernel/network/options.js';
-import { capabilityMask, parseSecurityOpts, statusMask, type CapMask, type SecurityOpts } from '../kernel/capabilities.js';
+import {
+  capabilityMask,
+  parseSecurityOpts,
+  statusMask,
+  type CapMask,
+  type SecurityOpts,
+} from '../kernel/capabilities.js';
 
 export type { Volume };
 
@@ -57,7 +73,6 @@ export interface RunSpec {
   exposed?: Record<string, unknown>;
 }
 
-
 /** -v HOST:CONTAINER[:ro|rw]; the host side must exist or is made as a directory (like docker). */
 export function parseVolume(v: string, cwd = process.cwd()): Volume {
   const parts = v.split(':');
@@ -65,11 +80,22 @@ export function parseVolume(v: string, cwd = process.cwd()): Volume {
   if (parts.length < 2 || parts.length > 3 || (mode !== undefined && mode !== 'ro' && mode !== 'rw'))
     throw new TscError(`invalid volume "${v}"`, 'use -v HOST_PATH:CONTAINER_PATH[:ro]');
   const [h, path] = parts;
-  if (!path.startsWith('/') || path === '/') throw new TscError(`invalid volume "${v}": the container path must be absolute and not /`, 'e.g. -v ./data:/data');
-  if (!h.startsWith('/') && !h.startsWith('.')) throw new TscError(`invalid volume "${v}": named volumes are not supported`, 'give a host path, e.g. -v ./data:/data or -v /srv/data:/data');
+  if (!path.startsWith('/') || path === '/')
+    throw new TscError(`invalid volume "${v}": the container path must be absolute and not /`, 'e.g. -v ./data:/data');
+  if (!h.startsWith('/') && !h.startsWith('.'))
+    throw new TscError(
+      `invalid volume "${v}": named volumes are not supported`,
+      'give a host path, e.g. -v ./data:/data or -v /srv/data:/data',
+    );
   const host = resolve(cwd, h);
-  let file = false, exists = false;
-  try { file = !statSync(host).isDirectory(); exists = true; } catch { /* made as a directory by the plan */ }
+  let file = false,
+    exists = false;
+  try {
+    file = !statSync(host).isDirectory();
+    exists = true;
+  } catch {
+    /* made as a directory by the plan */
+  }
   return { host, path: posix.normalize(path), readOnly: mode === 'ro', file, exists };
 }
 
@@ -77,8 +103,10 @@ export function parseTmpfs(v: string): Tmpfs {
   const i = v.indexOf(':');
   const path = i < 0 ? v : v.slice(0, i);
   const options = i < 0 ? '' : v.slice(i + 1);
-  if (!path.startsWith('/') || path === '/') throw new TscError(`invalid --tmpfs "${v}"`, 'use an absolute path other than /, e.g. --tmpfs /run:size=16m');
-  if (!/^[A-Za-z0-9_=,.%+-]*$/.test(options)) throw new TscError(`invalid --tmpfs options "${options}"`, 'use mount options like size=64m,mode=1777');
+  if (!path.startsWith('/') || path === '/')
+    throw new TscError(`invalid --tmpfs "${v}"`, 'use an absolute path other than /, e.g. --tmpfs /run:size=16m');
+  if (!/^[A-Za-z0-9_=,.%+-]*$/.test(options))
+    throw new TscError(`invalid --tmpfs options "${options}"`, 'use mount options like size=64m,mode=1777');
   return { path: posix.normalize(path), options };
 }
 
@@ -91,13 +119,21 @@ const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
 export function newId(): string {
   const b = Buffer.alloc(32);
   const fd = openSync('/dev/urandom', 'r');
-  try { readSync(fd, b, 0, 32, null); } finally { closeSync(fd); }
+  try {
+    readSync(fd, b, 0, 32, null);
+  } finally {
+    closeSync(fd);
+  }
   return b.toString('hex');
 }
 
 /** The capabilities root has here (a container can get no more): CapBnd of this process. */
 function hostCaps(): CapMask | undefined {
-  try { return statusMask(readFileSync('/proc/self/status', 'utf8'), 'CapBnd'); } catch { return undefined; }
+  try {
+    return statusMask(readFileSync('/proc/self/status', 'utf8'), 'CapBnd');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Validate everything that needs no image first, so bad options fail fast and build nothing. */
@@ -105,19 +141,27 @@ export function validateOptions(p: ParsedArgs, ncpu?: number) {
   const o = p.opts;
   const limits: Limits = {};
   if (str(o.memory) !== undefined) limits.memory = parseMemory(str(o.memory)!);
-  if (str(o['pids-limit']) !== undefined) limits.pids = parsePositiveInt(str(o['pids-limit'])!, '--pids-limit', 'use a whole number of processes of at least 1, e.g. --pids-limit 100');
-  if (str(o.cpus) !== undefined) limits.cpus = parseCpus(str(o.cpus)!, ncpu ?? process.getBuiltinModule('node:os').availableParallelism()); // node:os only when asked
+  if (str(o['pids-limit']) !== undefined)
+    limits.pids = parsePositiveInt(
+      str(o['pids-limit'])!,
+      '--pids-limit',
+      'use a whole number of processes of at least 1, e.g. --pids-limit 100',
+    );
+  if (str(o.cpus) !== undefined)
+    limits.cpus = parseCpus(str(o.cpus)!, ncpu ?? process.getBuiltinModule('node:os').availableParallelism()); // node:os only when asked
   if (str(o['cpu-shares']) !== undefined) limits.cpuShares = parseCpuShares(str(o['cpu-shares'])!);
   const hostname = str(o.hostname) !== undefined ? parseHostname(str(o.hostname)!) : undefined;
   const net = parseNetworkOptions(o, hostname);
   const name = str(o.name) !== undefined ? parseName(str(o.name)!) : undefined;
   const workdir = str(o.workdir);
-  if (workdir !== undefined && !workdir.startsWith('/')) throw new TscError(`the working directory "${workdir}" is not absolute`, 'use an absolute path, e.g. -w /tmp');
+  if (workdir !== undefined && !workdir.startsWith('/'))
+    throw new TscError(`the working directory "${workdir}" is not absolute`, 'use an absolute path, e.g. -w /tmp');
   const privileged = !!o.privileged;
   const caps = capabilityMask({ capAdd: list(o['cap-add']), capDrop: list(o['cap-drop']), privileged }, hostCaps());
   const security = parseSecurityOpts(list(o['security-opt']));
   const cgroupns = str(o.cgroupns) ?? 'private';
-  if (cgroupns !== 'private' && cgroupns !== 'host') throw new TscError(`invalid --cgroupns "${cgroupns}"`, 'use private or host');
+  if (cgroupns !== 'private' && cgroupns !== 'host')
+    throw new TscError(`invalid --cgroupns "${cgroupns}"`, 'use private or host');
   return { limits, net, hostname, name, workdir, privileged, caps, security, cgroupns: cgroupns === 'private' };
 }
 
@@ -129,7 +173,8 @@ function noNul(what: string, v: string): string {
 
 /** An image's config is data from whoever built the image: each field is checked for its type. */
 export function checkImageConfig(name: string, c: ImageConfig): ImageConfig {
-  const bad = (f: string, want: string) => new TscError(`image ${name}: config field ${f} is not ${want}`, 'fix or re-import the image');
+  const bad = (f: string, want: string) =>
+    new TscError(`image ${name}: config field ${f} is not ${want}`, 'fix or re-import the image');
   const strings = (f: 'Cmd' | 'Entrypoint' | 'Env', v: unknown) => {
     if (v === undefined || v === null) return undefined;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw bad(f, 'a list of strings');
@@ -141,18 +186,29 @@ export function checkImageConfig(name: string, c: ImageConfig): ImageConfig {
     return noNul(`image ${name}: ${f}`, v);
   };
   const env = strings('Env', c.Env);
-  for (const e of env ?? []) if (e.indexOf('=') < 1) throw bad('Env', `a list of KEY=VALUE (found ${JSON.stringify(e)})`);
+  for (const e of env ?? [])
+    if (e.indexOf('=') < 1) throw bad('Env', `a list of KEY=VALUE (found ${JSON.stringify(e)})`);
   const wd = str('WorkingDir', c.WorkingDir);
   if (wd !== undefined && !wd.startsWith('/')) throw bad('WorkingDir', 'an absolute path');
   const exposed = c.ExposedPorts;
-  if (exposed !== undefined && exposed !== null && (typeof exposed !== 'object' || Array.isArray(exposed))) throw bad('ExposedPorts', 'an object');
+  if (exposed !== undefined && exposed !== null && (typeof exposed !== 'object' || Array.isArray(exposed)))
+    throw bad('ExposedPorts', 'an object');
   return {
-    Cmd: strings('Cmd', c.Cmd), Entrypoint: strings('Entrypoint', c.Entrypoint), Env: env, WorkingDir: wd,
-    User: str('User', c.User), ExposedPorts: exposed ?? undefined,
+    Cmd: strings('Cmd', c.Cmd),
+    Entrypoint: strings('Entrypoint', c.Entrypoint),
+    Env: env,
+    WorkingDir: wd,
+    User: str('User', c.User),
+    ExposedPorts: exposed ?? undefined,
   };
 }
 
-export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.ProcessEnv = process.env, id = newId()): RunRequest {
+export function buildRunRequest(
+  argv: string[],
+  r: Roots,
+  hostEnv: NodeJS.ProcessEnv = process.env,
+  id = newId(),
+): RunRequest {
   const p = parseArgs(argv);
   const o = p.opts;
   if (o.help) return { help: true };
@@ -160,33 +216,70 @@ export function buildRunRequest(argv: string[], r: Roots, hostEnv: NodeJS.Proces
   // before an image is built, or anything else
   if (!flags.dryRun) requireRoot('tscontain run', 'run it as root, e.g. with sudo; tscontain plan works without');
   const v = validateOptions(p);
-  if (p.positionals.length === 0) throw new TscError('no image given', 'usage: tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]], e.g. tscontain run busybox echo hi');
+  if (p.positionals.length === 0)
+    throw new TscError(
+      'no image given',
+      'usage: tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]], e.g. tscontain run busybox echo hi',
+    );
   const [ref, ...cmd] = p.positionals;
   const image = resolveImage(r, ref, !flags.dryRun);
   const cfg = checkImageConfig(image.name, image.config);
-  const userEnv = mergeEnv(...list(o['env-file']).map(readEnvFile).map((l) => parseEnv(l, hostEnv)), parseEnv(list(o.env), hostEnv));
-  const argvC = [...(cfg.Entrypoint ?? []), ...(cmd.length ? cmd : cfg.Cmd ?? [])];
+  const userEnv = mergeEnv(
+    ...list(o['env-file'])
+      .map(readEnvFile)
+      .map((l) => parseEnv(l, hostEnv)),
+    parseEnv(list(o.env), hostEnv),
+  );
+  const argvC = [...(cfg.Entrypoint ?? []), ...(cmd.length ? cmd : (cfg.Cmd ?? []))];
   for (const a of argvC) noNul('the command', a);
-  if (argvC.length === 0) throw new TscError(`no command given and ${image.name} has no default command`, `add one, e.g. tscontain run ${ref} /bin/sh`);
+  if (argvC.length === 0)
+    throw new TscError(
+      `no command given and ${image.name} has no default command`,
+      `add one, e.g. tscontain run ${ref} /bin/sh`,
+    );
   const userSpec = str(o.user) ?? cfg.User;
   const user = userSpec ? resolveUser(image.rootfs, userSpec) : undefined;
   const hostname = v.hostname ?? id.slice(0, 12);
   const workdir = v.workdir ?? cfg.WorkingDir ?? '/';
   const base = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(o.tty ? ['TERM=xterm'] : [])];
-  const env = mergeEnv(base, cfg.Env ?? [], [`HOME=${user?.home || (user && user.uid !== 0 ? '/' : '/root')}`], userEnv);
+  const env = mergeEnv(
+    base,
+    cfg.Env ?? [],
+    [`HOME=${user?.home || (user && user.uid !== 0 ? '/' : '/root')}`],
+    userEnv,
+  );
   const pathEnv = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   if (!image.recipe) checkCommand(image.rootfs, argvC[0], pathEnv, workdir); // an image still to build is checked when run
   const spec: RunSpec = {
-    id, name: v.name, image, argv: argvC, env, hostname, workdir,
+    id,
+    name: v.name,
+    image,
+    argv: argvC,
+    env,
+    hostname,
+    workdir,
     user: user ? { uid: user.uid, gid: user.gid } : undefined,
-    net: v.net, limits: v.limits, exposed: cfg.ExposedPorts,
-    interactive: !!o.interactive, tty: !!o.tty, init: !!o.init, detach: !!o.detach, rm: !!o.rm,
-    readOnly: !!o['read-only'], pivot: !o['no-pivot'],
-    logMaxSize: str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,
+    net: v.net,
+    limits: v.limits,
+    exposed: cfg.ExposedPorts,
+    interactive: !!o.interactive,
+    tty: !!o.tty,
+    init: !!o.init,
+    detach: !!o.detach,
+    rm: !!o.rm,
+    readOnly: !!o['read-only'],
+    pivot: !o['no-pivot'],
+    logMaxSize:
+      str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,
     volumes: list(o.volume).map((v) => parseVolume(v)),
     tmpfs: list(o.tmpfs).map(parseTmpfs),
-    devices: list(o.device).map(parseDevice).map((d) => resolveDevice(d, hostDeviceFacts(d.host))),
-    privileged: v.privileged, caps: v.caps, security: v.security, cgroupns: v.cgroupns,
+    devices: list(o.device)
+      .map(parseDevice)
+      .map((d) => resolveDevice(d, hostDeviceFacts(d.host))),
+    privileged: v.privileged,
+    caps: v.caps,
+    security: v.security,
+    cgroupns: v.cgroupns,
   };
   return { spec, ...flags };
 }

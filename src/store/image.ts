@@ -1,6 +1,16 @@
 // Images: a name in the store (/var/lib/tscontain/images/NAME/{rootfs,config.json}) or a path to
 // a root filesystem directory. The default image `busybox` is built on first use by its recipe.
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TscError, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND } from '../errors.js';
@@ -63,9 +73,17 @@ export function buildImage(r: Roots, name: string, opts: { quiet?: boolean } = {
   const res = spawnSync('/bin/sh', [recipe, join(tmp, 'rootfs')], { stdio: ['ignore', opts.quiet ? 'ignore' : 2, 2] });
   if (res.status !== 0) {
     rmSync(tmp, { recursive: true, force: true });
-    throw new TscError(`recipe ${name} failed (exit ${res.status ?? res.signal})`, `run it by hand to see why: sh ${recipe} /tmp/rootfs-${name}`);
+    throw new TscError(
+      `recipe ${name} failed (exit ${res.status ?? res.signal})`,
+      `run it by hand to see why: sh ${recipe} /tmp/rootfs-${name}`,
+    );
   }
-  const cfg = { name, created: new Date().toISOString(), source: `recipe:${name}`, config: recipeConfig(readFileSync(recipe, 'utf8')) };
+  const cfg = {
+    name,
+    created: new Date().toISOString(),
+    source: `recipe:${name}`,
+    config: recipeConfig(readFileSync(recipe, 'utf8')),
+  };
   writeFileSync(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   try {
     renameSync(tmp, dest);
@@ -79,21 +97,42 @@ export function resolveImage(r: Roots, ref: string, build = true): Image {
   if (isPath(ref)) {
     const rootfs = resolve(ref);
     let st;
-    try { st = statSync(rootfs); } catch { throw new TscError(`rootfs ${ref} not found`, 'give a path to a root filesystem directory, or an image name (tscontain images)'); }
-    if (!st.isDirectory()) throw new TscError(`rootfs ${ref} is not a directory`, 'give a path to a root filesystem directory');
+    try {
+      st = statSync(rootfs);
+    } catch {
+      throw new TscError(
+        `rootfs ${ref} not found`,
+        'give a path to a root filesystem directory, or an image name (tscontain images)',
+      );
+    }
+    if (!st.isDirectory())
+      throw new TscError(`rootfs ${ref} is not a directory`, 'give a path to a root filesystem directory');
     return { name: ref, rootfs, config: {} };
   }
-  if (!/^[a-z0-9][a-z0-9_.-]*$/.test(ref)) throw new TscError(`invalid image name "${ref}"`, 'use lower-case letters, digits, "_", "." and "-", or a path containing "/"');
+  if (!/^[a-z0-9][a-z0-9_.-]*$/.test(ref))
+    throw new TscError(
+      `invalid image name "${ref}"`,
+      'use lower-case letters, digits, "_", "." and "-", or a path containing "/"',
+    );
   const dir = imageDir(r, ref);
   if (!existsSync(join(dir, 'rootfs'))) {
     const recipe = recipePath(ref);
-    if (!build && recipe) return { name: ref, rootfs: join(dir, 'rootfs'), config: recipeConfig(readFileSync(recipe, 'utf8')), recipe };
-    if (!recipe) throw new TscError(`image ${ref} not found`, `build it (tscontain rootfs build NAME), or give a path to a rootfs directory`);
+    if (!build && recipe)
+      return { name: ref, rootfs: join(dir, 'rootfs'), config: recipeConfig(readFileSync(recipe, 'utf8')), recipe };
+    if (!recipe)
+      throw new TscError(
+        `image ${ref} not found`,
+        `build it (tscontain rootfs build NAME), or give a path to a rootfs directory`,
+      );
     buildImage(r, ref);
   }
   checkWritten(dir, ref);
   let meta: { config?: ImageConfig } = {};
-  try { meta = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')); } catch { /* no config */ }
+  try {
+    meta = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  } catch {
+    /* no config */
+  }
   return { name: ref, rootfs: join(dir, 'rootfs'), config: meta.config ?? {} };
 }
 
@@ -105,7 +144,11 @@ export const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf
 /** What is wrong with an image whose import never reached the disk, if anything. */
 export function unwritten(dir: string): string | undefined {
   let mark: string;
-  try { mark = readFileSync(join(dir, UNSYNCED), 'utf8'); } catch { return undefined; } // the common case: one failed open
+  try {
+    mark = readFileSync(join(dir, UNSYNCED), 'utf8');
+  } catch {
+    return undefined;
+  } // the common case: one failed open
   if (/failed/.test(mark)) return 'writing it to disk failed';
   if (mark.split('\n')[0] !== bootId()) return 'the machine went down before it was safely on disk';
   return undefined; // being written back in this boot: the page cache has all of it
@@ -113,17 +156,28 @@ export function unwritten(dir: string): string | undefined {
 
 function checkWritten(dir: string, ref: string): void {
   const why = unwritten(dir);
-  if (why) throw new TscError(`image ${ref} may be incomplete: ${why}`, `import it again (tscontain import --force FILE ${ref})`);
+  if (why)
+    throw new TscError(
+      `image ${ref} may be incomplete: ${why}`,
+      `import it again (tscontain import --force FILE ${ref})`,
+    );
 }
 
 /** Resolve a path inside a root filesystem, following symlinks as the kernel would after pivot_root. */
 export function resolveInRoot(root: string, p: string, hops = 0): string | undefined {
-  const parts = posix.normalize('/' + p).split('/').filter(Boolean);
+  const parts = posix
+    .normalize('/' + p)
+    .split('/')
+    .filter(Boolean);
   let cur = '/';
   for (let i = 0; i < parts.length; i++) {
     const next = posix.join(cur, parts[i]);
     let st;
-    try { st = lstatSync(join(root, next)); } catch { return undefined; }
+    try {
+      st = lstatSync(join(root, next));
+    } catch {
+      return undefined;
+    }
     if (st.isSymbolicLink()) {
       if (hops > 40) return undefined;
       const t = readlinkSync(join(root, next));
@@ -141,40 +195,83 @@ export function resolveInRoot(root: string, p: string, hops = 0): string | undef
  * docker's exit code (127 / 126) and one clear line instead of a half-started container.
  */
 export function checkCommand(rootfs: string, cmd: string, pathEnv: string, workdir: string): void {
-  const candidates = cmd.includes('/') ? [posix.resolve(workdir, cmd)] : pathEnv.split(':').filter(Boolean).map((d) => posix.join(d, cmd));
+  const candidates = cmd.includes('/')
+    ? [posix.resolve(workdir, cmd)]
+    : pathEnv
+        .split(':')
+        .filter(Boolean)
+        .map((d) => posix.join(d, cmd));
   for (const c of candidates) {
     const real = resolveInRoot(rootfs, c);
     if (!real) continue;
     const st = statSync(join(rootfs, real));
-    if (st.isDirectory()) { if (cmd.includes('/')) throw new TscError(`exec: "${cmd}" is a directory`, 'give the path of a program inside the image', EXIT_CANNOT_EXEC); continue; }
+    if (st.isDirectory()) {
+      if (cmd.includes('/'))
+        throw new TscError(
+          `exec: "${cmd}" is a directory`,
+          'give the path of a program inside the image',
+          EXIT_CANNOT_EXEC,
+        );
+      continue;
+    }
     if ((st.mode & 0o111) === 0) {
-      if (cmd.includes('/')) throw new TscError(`exec: "${cmd}": permission denied`, 'the file is not executable (chmod +x it in the image)', EXIT_CANNOT_EXEC);
+      if (cmd.includes('/'))
+        throw new TscError(
+          `exec: "${cmd}": permission denied`,
+          'the file is not executable (chmod +x it in the image)',
+          EXIT_CANNOT_EXEC,
+        );
       continue;
     }
     return;
   }
-  throw new TscError(`exec: "${cmd}": ${cmd.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH'}`, `check the command; the image's root is ${rootfs}`, EXIT_NOT_FOUND);
+  throw new TscError(
+    `exec: "${cmd}": ${cmd.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH'}`,
+    `check the command; the image's root is ${rootfs}`,
+    EXIT_NOT_FOUND,
+  );
 }
 
 /** -u NAME[:GROUP] or UID[:GID]; names are looked up in the image's /etc/passwd and /etc/group. */
 export function resolveUser(rootfs: string, spec: string): { uid: number; gid: number; home?: string } {
   const [u, g] = spec.split(':', 2);
-  const read = (f: string) => { try { return readFileSync(join(rootfs, f), 'utf8').split('\n').map((l) => l.split(':')); } catch { return []; } };
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(rootfs, f), 'utf8')
+        .split('\n')
+        .map((l) => l.split(':'));
+    } catch {
+      return [];
+    }
+  };
   let uid: number, gid: number | undefined, home: string | undefined;
   if (/^\d+$/.test(u)) {
     uid = Number(u);
     const pw = read('etc/passwd').find((f) => f[2] === u);
-    if (pw) { gid = Number(pw[3]); home = pw[5]; }
+    if (pw) {
+      gid = Number(pw[3]);
+      home = pw[5];
+    }
   } else {
     const pw = read('etc/passwd').find((f) => f[0] === u);
-    if (!pw) throw new TscError(`unable to find user ${u}: no matching entries in the image's /etc/passwd`, 'use a numeric UID[:GID]');
-    uid = Number(pw[2]); gid = Number(pw[3]); home = pw[5];
+    if (!pw)
+      throw new TscError(
+        `unable to find user ${u}: no matching entries in the image's /etc/passwd`,
+        'use a numeric UID[:GID]',
+      );
+    uid = Number(pw[2]);
+    gid = Number(pw[3]);
+    home = pw[5];
   }
   if (g !== undefined) {
     if (/^\d+$/.test(g)) gid = Number(g);
     else {
       const gr = read('etc/group').find((f) => f[0] === g);
-      if (!gr) throw new TscError(`unable to find group ${g}: no matching entries in the image's /etc/group`, 'use a numeric GID');
+      if (!gr)
+        throw new TscError(
+          `unable to find group ${g}: no matching entries in the image's /etc/group`,
+          'use a numeric GID',
+        );
       gid = Number(gr[2]);
     }
   }

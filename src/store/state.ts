@@ -2,7 +2,21 @@
 // (config.json, state.json once exited, logs, the overlay layer) and /run/tscontain/<id> (the
 // plan, its supervisor's pid, the `started` marker) while it runs. And gc: reconcile what is
 // recorded with what is running, so nothing leaks even when tscontain or a supervisor was SIGKILLed.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from '../kernel/cgroup.js';
 import { TscError } from '../errors.js';
@@ -16,13 +30,34 @@ import { readNetFacts } from '../kernel/network/probe.js';
 import { netPaths } from '../kernel/network/store.js';
 
 export interface ContainerConfig {
-  id?: string; name?: string; image?: string; rootfs?: string; argv?: string[]; env?: string[]; hostname?: string;
-  workdir?: string; user?: { uid: number; gid: number }; network?: string; limits?: Record<string, number>;
+  id?: string;
+  name?: string;
+  image?: string;
+  rootfs?: string;
+  argv?: string[];
+  env?: string[];
+  hostname?: string;
+  workdir?: string;
+  user?: { uid: number; gid: number };
+  network?: string;
+  limits?: Record<string, number>;
   net?: Record<string, unknown>;
-  rm?: boolean; detach?: boolean; readOnly?: boolean; pivot?: boolean; created?: string;
-  caps?: string; privileged?: boolean; security?: SecurityOpts;
+  rm?: boolean;
+  detach?: boolean;
+  readOnly?: boolean;
+  pivot?: boolean;
+  created?: string;
+  caps?: string;
+  privileged?: boolean;
+  security?: SecurityOpts;
 }
-export interface ContainerState { status: string; exitCode?: number; oomKilled?: boolean; finishedAt?: string; note?: string }
+export interface ContainerState {
+  status: string;
+  exitCode?: number;
+  oomKilled?: boolean;
+  finishedAt?: string;
+  note?: string;
+}
 
 export interface ContainerInfo {
   id: string;
@@ -37,12 +72,22 @@ export interface ContainerInfo {
 }
 
 const ID = /^[0-9a-f]{64}$/;
-const readJson = <T>(f: string): T | undefined => { try { return JSON.parse(readFileSync(f, 'utf8')) as T; } catch { return undefined; } };
+const readJson = <T>(f: string): T | undefined => {
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Fields 3 on of /proc/PID/stat (after the command name, which may hold spaces and ')'); undefined if gone. */
 function statFields(pid: number | 'self'): string[] | undefined {
   let stat: string;
-  try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
@@ -82,13 +127,22 @@ export function markAlive(mark: string): number | undefined {
 /** markAlive of the mark in a pid file; undefined if there is none. */
 export function writerAlive(file: string): number | undefined {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch { return undefined; }
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
   return markAlive(text);
 }
 
 /** A run dir made in the last few seconds is being started (its pid files may not be written yet). */
 function justMade(dir: string): boolean {
-  try { const st = statSync(dir); return Date.now() - (st.birthtimeMs || st.mtimeMs) < 5000; } catch { return false; }
+  try {
+    const st = statSync(dir);
+    return Date.now() - (st.birthtimeMs || st.mtimeMs) < 5000;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -101,7 +155,11 @@ const stagingMark = (name: string) => name.split('-').slice(2).join(' ');
 export function containerIds(r: Roots): string[] {
   const ids = new Set<string>();
   for (const base of [join(r.lib, 'containers'), r.run]) {
-    try { for (const d of readdirSync(base)) if (ID.test(d)) ids.add(d); } catch { /* none yet */ }
+    try {
+      for (const d of readdirSync(base)) if (ID.test(d)) ids.add(d);
+    } catch {
+      /* none yet */
+    }
   }
   return [...ids];
 }
@@ -110,7 +168,13 @@ export function inspectContainer(r: Roots, id: string): ContainerInfo {
   const dir = runDir(r, id);
   const config = readJson<ContainerConfig>(join(containerDir(r, id), 'config.json')) ?? {};
   const state = readJson<ContainerState>(join(containerDir(r, id), 'state.json'));
-  const content = (f: string) => { try { return readFileSync(join(dir, f), 'utf8').trim(); } catch { return undefined; } };
+  const content = (f: string) => {
+    try {
+      return readFileSync(join(dir, f), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
   // Who owns it: its supervisor once that wrote its pid file; until then the process that started it
   // (`starting`: the bin/tscontain shell that will run the plan, or Node.js that spawns it).
   const sup = content('supervisor');
@@ -121,12 +185,19 @@ export function inspectContainer(r: Roots, id: string): ContainerInfo {
   const unmarked = !sup && start === undefined && justMade(dir);
   const running = !!supervisor || (!state && (!!starter || unmarked));
   let startedAt: Date | undefined;
-  try { const st = statSync(join(dir, 'started')); if (st.size > 0) startedAt = st.mtime; } catch { /* not started */ }
+  try {
+    const st = statSync(join(dir, 'started'));
+    if (st.size > 0) startedAt = st.mtime;
+  } catch {
+    /* not started */
+  }
   return { id, config, state, running, supervisor, starter, startedAt };
 }
 
 export function listContainers(r: Roots): ContainerInfo[] {
-  return containerIds(r).map((id) => inspectContainer(r, id)).sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+  return containerIds(r)
+    .map((id) => inspectContainer(r, id))
+    .sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
 }
 
 export const namesDir = (r: Roots) => join(r.lib, 'names');
@@ -134,7 +205,11 @@ export const namesDir = (r: Roots) => join(r.lib, 'names');
 /** The id of the container that holds a name, if that container still exists. */
 export function nameOwner(r: Roots, name: string): string | undefined {
   let id: string;
-  try { id = readFileSync(join(namesDir(r), name), 'utf8').trim(); } catch { return undefined; }
+  try {
+    id = readFileSync(join(namesDir(r), name), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
   return ID.test(id) && (existsSync(containerDir(r, id)) || existsSync(runDir(r, id))) ? id : undefined;
 }
 
@@ -144,7 +219,11 @@ export function findContainer(r: Roots, ref: string): ContainerInfo {
   if (byName) return inspectContainer(r, byName);
   if (!/^[0-9a-f]+$/.test(ref)) throw new TscError(`no such container: ${ref}`, 'see tscontain ps -a');
   const hits = containerIds(r).filter((id) => id.startsWith(ref));
-  if (hits.length > 1) throw new TscError(`container id prefix "${ref}" is ambiguous (${hits.length} containers)`, 'give more characters of the id, or the name');
+  if (hits.length > 1)
+    throw new TscError(
+      `container id prefix "${ref}" is ambiguous (${hits.length} containers)`,
+      'give more characters of the id, or the name',
+    );
   if (hits.length === 0) throw new TscError(`no such container: ${ref}`, 'see tscontain ps -a');
   return inspectContainer(r, hits[0]);
 }
@@ -152,10 +231,20 @@ export function findContainer(r: Roots, ref: string): ContainerInfo {
 /** The host pid of the container's PID 1: the child of unshare, the supervisor's child. */
 export function pid1(c: ContainerInfo): number | undefined {
   if (!c.supervisor) return undefined;
-  const kids = (p: number) => { try { return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; } };
+  const kids = (p: number) => {
+    try {
+      return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
   for (const k of kids(c.supervisor)) {
     let argv0 = '';
-    try { argv0 = readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[0]; } catch { continue; }
+    try {
+      argv0 = readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[0];
+    } catch {
+      continue;
+    }
     if (argv0.endsWith('unshare')) return kids(k)[0];
   }
   return undefined;
@@ -163,20 +252,36 @@ export function pid1(c: ContainerInfo): number | undefined {
 
 /** Every cgroup directory tscontain could have made for a container id, v1 or v2. */
 export function cgroupDirsFor(id: string, root = cgroupRoot()): string[] {
-  return tscontainCgroupParents(root).map((p) => join(p, id)).filter((d) => existsSync(d));
+  return tscontainCgroupParents(root)
+    .map((p) => join(p, id))
+    .filter((d) => existsSync(d));
 }
 
 function tscontainCgroupParents(root = cgroupRoot()): string[] {
   if (detectVersion(root) === 2) return [join(root, 'tscontain')].filter((d) => existsSync(d));
   let hier: string[] = [];
-  try { hier = readdirSync(root); } catch { /* none */ }
+  try {
+    hier = readdirSync(root);
+  } catch {
+    /* none */
+  }
   return hier.map((h) => join(root, h, 'tscontain')).filter((d) => existsSync(d));
 }
 
 function killCgroup(dir: string) {
   let pids: string[] = [];
-  try { pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean); } catch { return; }
-  for (const p of pids) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
+  try {
+    pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return;
+  }
+  for (const p of pids) {
+    try {
+      process.kill(Number(p), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -191,7 +296,12 @@ function removeCgroups(id: string) {
 
 function rmdirRetry(dir: string) {
   for (let i = 0; i < 50 && existsSync(dir); i++) {
-    try { rmdirSync(dir); return; } catch { pause(20); }
+    try {
+      rmdirSync(dir);
+      return;
+    } catch {
+      pause(20);
+    }
   }
 }
 
@@ -215,20 +325,46 @@ export function withLock<T>(r: Roots, fn: () => T): T {
       try {
         const owner = readFileSync(lock, 'utf8');
         stale = owner ? !markAlive(owner) : Date.now() - statSync(lock).mtimeMs > 1000;
-      } catch { continue; } // released meanwhile
-      if (stale) { try { unlinkSync(lock); } catch { /* someone else did */ } continue; }
-      if (i > 3000) throw new TscError(`${lock} is held by another tscontain`, 'wait for it, or remove the file if no tscontain runs');
+      } catch {
+        continue;
+      } // released meanwhile
+      if (stale) {
+        try {
+          unlinkSync(lock);
+        } catch {
+          /* someone else did */
+        }
+        continue;
+      }
+      if (i > 3000)
+        throw new TscError(
+          `${lock} is held by another tscontain`,
+          'wait for it, or remove the file if no tscontain runs',
+        );
       pause(10);
     }
   }
-  try { return fn(); } finally { try { unlinkSync(lock); } catch { /* gone */ } }
+  try {
+    return fn();
+  } finally {
+    try {
+      unlinkSync(lock);
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /** Remove a stopped container: renamed away first (atomic), so a crash leaves no half-container. */
 export function removeContainer(r: Roots, c: ContainerInfo): void {
   const gone = join(r.lib, 'containers', `.removing-${c.id}`);
-  try { renameSync(containerDir(r, c.id), gone); } catch { /* only a run dir */ }
-  if (c.config.name && nameOwner(r, c.config.name) === undefined) rmSync(join(namesDir(r), c.config.name), { force: true });
+  try {
+    renameSync(containerDir(r, c.id), gone);
+  } catch {
+    /* only a run dir */
+  }
+  if (c.config.name && nameOwner(r, c.config.name) === undefined)
+    rmSync(join(namesDir(r), c.config.name), { force: true });
   rmSync(runDir(r, c.id), { recursive: true, force: true });
   rmSync(gone, { recursive: true, force: true });
   removeCgroups(c.id); // nothing of it may outlive it
@@ -238,7 +374,13 @@ export function removeContainer(r: Roots, c: ContainerInfo): void {
 export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   // the cheap common case, nothing to do, costs a few readdirs however many containers there are
   // (this runs before every command)
-  const list = (d: string) => { try { return readdirSync(d); } catch { return []; } };
+  const list = (d: string) => {
+    try {
+      return readdirSync(d);
+    } catch {
+      return [];
+    }
+  };
   const stored = list(join(r.lib, 'containers'));
   const runEntries = list(r.run);
   const running = new Set(runEntries.filter((d) => ID.test(d)));
@@ -248,7 +390,11 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   const devs = runEntries.filter((d) => /^dev\.[0-9a-f]{64}$/.test(d));
   const ids = [...new Set([...stored.filter((d) => ID.test(d)), ...running])];
   const removing = stored.filter((d) => d.startsWith('.removing-'));
-  const cgroups = tscontainCgroupParents().flatMap((p) => list(p).filter((k) => ID.test(k)).map((k) => ({ id: k, dir: join(p, k) })));
+  const cgroups = tscontainCgroupParents().flatMap((p) =>
+    list(p)
+      .filter((k) => ID.test(k))
+      .map((k) => ({ id: k, dir: join(p, k) })),
+  );
   const known = new Set(ids);
   const orphanCgroups = cgroups.filter((c) => !known.has(c.id)).map((c) => c.dir);
   const withCgroup = new Set(cgroups.map((c) => c.id));
@@ -256,7 +402,8 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   // addresses (and published ports) of containers that died without their exit steps
   const addrs = readAllocations(netPaths(r).addresses);
   const netStale = addrs.some((a) => a.id !== '' && !running.has(a.id));
-  if (!suspects.length && !removing.length && !orphanCgroups.length && !staged.length && !devs.length && !netStale) return 0;
+  if (!suspects.length && !removing.length && !orphanCgroups.length && !staged.length && !devs.length && !netStale)
+    return 0;
   return withLock(r, () => {
     let cleaned = 0;
     for (const id of suspects) {
@@ -269,7 +416,16 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
       else {
         if (existsSync(containerDir(r, id)) && !c.state) {
           const f = join(containerDir(r, id), 'state.json');
-          writeFileSync(f + '.tmp', JSON.stringify({ status: 'exited', exitCode: 137, oomKilled: false, finishedAt: new Date().toISOString(), note: 'its supervisor died; cleaned up by tscontain gc' }) + '\n');
+          writeFileSync(
+            f + '.tmp',
+            JSON.stringify({
+              status: 'exited',
+              exitCode: 137,
+              oomKilled: false,
+              finishedAt: new Date().toISOString(),
+              note: 'its supervisor died; cleaned up by tscontain gc',
+            }) + '\n',
+          );
           renameSync(f + '.tmp', f);
         }
         rmSync(runDir(r, id), { recursive: true, force: true });
@@ -288,14 +444,30 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
       log(`removed the unfinished ${d.slice(5, 17)}`);
       cleaned++;
     }
-    for (const d of removing) { rmSync(join(r.lib, 'containers', d), { recursive: true, force: true }); log(`finished removing ${d.slice(10, 22)}`); cleaned++; }
+    for (const d of removing) {
+      rmSync(join(r.lib, 'containers', d), { recursive: true, force: true });
+      log(`finished removing ${d.slice(10, 22)}`);
+      cleaned++;
+    }
     // A cgroup of ours that no container here knows: another store's (TSCONTAIN_ROOT) container may
     // own it, so only an empty one that has been there for a minute is removed; no process is killed.
     for (const d of orphanCgroups) {
-      let empty = false, old = false;
-      try { empty = readFileSync(join(d, 'cgroup.procs'), 'utf8').trim() === ''; old = Date.now() - statSync(d).mtimeMs > 60_000; } catch { continue; }
+      let empty = false,
+        old = false;
+      try {
+        empty = readFileSync(join(d, 'cgroup.procs'), 'utf8').trim() === '';
+        old = Date.now() - statSync(d).mtimeMs > 60_000;
+      } catch {
+        continue;
+      }
       if (!empty || !old) continue;
-      try { rmdirSync(d); log(`removed orphaned cgroup ${d}`); cleaned++; } catch { /* busy */ }
+      try {
+        rmdirSync(d);
+        log(`removed orphaned cgroup ${d}`);
+        cleaned++;
+      } catch {
+        /* busy */
+      }
     }
     // networking: with the dead containers' run dirs gone, what still names one of them goes too
     if (addrs.length) {
@@ -303,11 +475,20 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
       try {
         const facts = readNetFacts({ subnetFile: netPaths(r).subnet });
         const res = gcNetwork(hostBridge({ facts, roots: r, net: parseNetworkOptions({}) }), live);
-        for (const a of res.freed) { log(`freed address ${a}`); cleaned++; }
-      } catch { /* another store's bridge: its own gc frees its addresses */ }
+        for (const a of res.freed) {
+          log(`freed address ${a}`);
+          cleaned++;
+        }
+      } catch {
+        /* another store's bridge: its own gc frees its addresses */
+      }
     }
     // names whose container is gone
-    try { for (const n of readdirSync(namesDir(r))) if (!nameOwner(r, n)) rmSync(join(namesDir(r), n), { force: true }); } catch { /* none */ }
+    try {
+      for (const n of readdirSync(namesDir(r))) if (!nameOwner(r, n)) rmSync(join(namesDir(r), n), { force: true });
+    } catch {
+      /* none */
+    }
     return cleaned;
   });
 }

@@ -15,14 +15,24 @@ const it = isRoot ? test : test.skip;
 const BECOME = join(REPO, 'src', 'kernel', 'become.pl');
 const PATH = 'PATH=/usr/sbin:/usr/bin:/sbin:/bin';
 const HOST_BND = statusMask(readFileSync('/proc/self/status', 'utf8'), 'CapBnd')!;
-const CGROUPS = ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'].filter((d, i, a) =>
-  existsSync(join(d, 'cgroup.procs')) && !(d === '/sys/fs/cgroup' && a.slice(0, 2).some((x) => existsSync(x))));
+const CGROUPS = ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'].filter(
+  (d, i, a) =>
+    existsSync(join(d, 'cgroup.procs')) && !(d === '/sys/fs/cgroup' && a.slice(0, 2).some((x) => existsSync(x))),
+);
 const CG_NAME = `tscontain-test-become-${process.pid}`;
 const made: string[] = [];
 
 test.after.always(async () => {
   removeTempDirs();
-  for (const d of made) await poll(() => { try { rmdirSync(d); return true; } catch { return !existsSync(d); } });
+  for (const d of made)
+    await poll(() => {
+      try {
+        rmdirSync(d);
+        return true;
+      } catch {
+        return !existsSync(d);
+      }
+    });
 });
 
 async function poll(ok: () => boolean, ms = 10000) {
@@ -48,7 +58,7 @@ function caps(r: Run) {
   return { eff: f('CapEff'), prm: f('CapPrm'), bnd: f('CapBnd'), inh: f('CapInh'), amb: f('CapAmb') };
 }
 
-it('root with docker\'s set: bounding, effective and permitted are the set; nothing inheritable or ambient', (t) => {
+it("root with docker's set: bounding, effective and permitted are the set; nothing inheritable or ambient", (t) => {
   // the caller has inheritable and ambient capabilities, a supplementary group and an environment: none of
   // them may reach the command
   const caller = ['--inh-caps', '+net_admin,+sys_admin', '--ambient-caps', '+net_admin,+sys_admin', '--groups', '4'];
@@ -61,14 +71,21 @@ it('root with docker\'s set: bounding, effective and permitted are the set; noth
   t.is(field(r.stdout, 'Uid'), '0\t0\t0\t0');
   t.is(field(r.stdout, 'Groups'), '', 'no supplementary groups of the caller');
   t.regex(r.stdout, /^cwd=\/$/m);
-  const env = r.stdout.slice(r.stdout.indexOf('cwd=')).split('\n').slice(1)
+  const env = r.stdout
+    .slice(r.stdout.indexOf('cwd='))
+    .split('\n')
+    .slice(1)
     .filter((l) => l && !/^(PWD|SHLVL|_)=/.test(l));
   t.deepEqual(env.sort(), ['A=b c', PATH], 'the environment is exactly --env');
 });
 
 it('--cap-drop ALL, --cap-add, --privileged: the masks reach the kernel (what root has of them)', (t) => {
-  const options = [{ capDrop: ['ALL'] }, { capDrop: ['ALL'], capAdd: ['NET_BIND_SERVICE'] }, { capAdd: ['SYS_ADMIN'] },
-    { privileged: true }];
+  const options = [
+    { capDrop: ['ALL'] },
+    { capDrop: ['ALL'], capAdd: ['NET_BIND_SERVICE'] },
+    { capAdd: ['SYS_ADMIN'] },
+    { privileged: true },
+  ];
   for (const o of options) {
     const mask = capabilityMask(o);
     const r = become(['--caps', capHex(mask), '--', 'cat', '/proc/self/status']);
@@ -165,14 +182,19 @@ it('the environment of the caller: refused, the loader and perl would have read 
 function testCgroups(): string[] {
   return CGROUPS.map((root) => {
     const d = join(root, CG_NAME);
-    if (!existsSync(d)) { mkdirSync(d); made.push(d); }
+    if (!existsSync(d)) {
+      mkdirSync(d);
+      made.push(d);
+    }
     return d;
   });
 }
 const joinThen = 'for d in $CGS; do echo $$ > "$d/cgroup.procs"; done; exec "$@"';
 const inCgroups = (args: string[], cgs: string[], wrap: string[] = []) =>
-  spawnSync('sh', ['-c', joinThen, 'sh', ...wrap, 'perl', BECOME, ...args],
-    { encoding: 'utf8', env: { CGS: cgs.join(' ') } });
+  spawnSync('sh', ['-c', joinThen, 'sh', ...wrap, 'perl', BECOME, ...args], {
+    encoding: 'utf8',
+    env: { CGS: cgs.join(' ') },
+  });
 
 it('--cgroupns: /proc/self/cgroup shows / for every hierarchy (it shows the cgroup without)', (t) => {
   if (!CGROUPS.length) return t.pass('no cgroupfs');
@@ -186,7 +208,7 @@ it('--cgroupns: /proc/self/cgroup shows / for every hierarchy (it shows the cgro
   t.regex(without.stdout, new RegExp(`:/${CG_NAME}$`, 'm'));
 });
 
-it('--cgroupns: a cgroupfs mounted inside (v2 and v1 pids) shows only the container\'s own cgroup', (t) => {
+it("--cgroupns: a cgroupfs mounted inside (v2 and v1 pids) shows only the container's own cgroup", (t) => {
   if (!CGROUPS.length) return t.pass('no cgroupfs');
   const cgs = testCgroups();
   const mnt = tempDir('tscontain-become-mnt-');
@@ -204,7 +226,7 @@ it('--cgroupns: a cgroupfs mounted inside (v2 and v1 pids) shows only the contai
   const [pid, ...rest] = r.stdout.split('\n');
   t.false(r.stdout.includes(CG_NAME), 'no other cgroup is visible');
   t.true(rest.includes(pid), 'its own process is in the root it sees');
-  t.true(run([]).stdout.includes(CG_NAME), 'without: the host\'s tree');
+  t.true(run([]).stdout.includes(CG_NAME), "without: the host's tree");
 });
 
 // ---- seccomp ----
@@ -216,15 +238,22 @@ const NR: Record<string, Record<string, number[]>> = {
 };
 const bpf = (code: number, jt: number, jf: number, k: number) => {
   const b = Buffer.alloc(8);
-  b.writeUInt16LE(code, 0); b.writeUInt8(jt, 2); b.writeUInt8(jf, 3); b.writeUInt32LE(k >>> 0, 4);
+  b.writeUInt16LE(code, 0);
+  b.writeUInt8(jt, 2);
+  b.writeUInt8(jf, 3);
+  b.writeUInt32LE(k >>> 0, 4);
   return b;
 };
 /** A filter that fails the given system calls with errno; other architectures are killed. */
 function denyFilter(calls: string[], errno: number): string {
   const nrs = calls.flatMap((c) => NR[process.arch][c]);
   // ld arch; jeq ARCH ? skip : kill; ld nr; (jeq NR ? errno : next)...; allow
-  const prog = [bpf(0x20, 0, 0, 4), bpf(0x15, 1, 0, AUDIT_ARCH[process.arch]), bpf(0x06, 0, 0, 0x80000000),
-    bpf(0x20, 0, 0, 0)];
+  const prog = [
+    bpf(0x20, 0, 0, 4),
+    bpf(0x15, 1, 0, AUDIT_ARCH[process.arch]),
+    bpf(0x06, 0, 0, 0x80000000),
+    bpf(0x20, 0, 0, 0),
+  ];
   for (const nr of nrs) prog.push(bpf(0x15, 0, 1, nr), bpf(0x06, 0, 0, 0x50000 | errno));
   prog.push(bpf(0x06, 0, 0, 0x7fff0000));
   const f = join(tempDir('tscontain-become-'), 'filter.bpf');
@@ -240,8 +269,20 @@ seccompIt('--seccomp: the filter holds for the command, with and without no_new_
   chmodSync(d, 0o1777);
   for (const ids of [[], ['--uid', '65534', '--gid', '65534']]) {
     for (const nnp of [[], ['--nnp']]) {
-      const r = become(['--caps', capHex(DEFAULT_CAPS), ...ids, ...nnp, '--seccomp', f, '--wd', d, '--',
-        'sh', '-c', 'mkdir x 2>&1; grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status; ls -d .']);
+      const r = become([
+        '--caps',
+        capHex(DEFAULT_CAPS),
+        ...ids,
+        ...nnp,
+        '--seccomp',
+        f,
+        '--wd',
+        d,
+        '--',
+        'sh',
+        '-c',
+        'mkdir x 2>&1; grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status; ls -d .',
+      ]);
       const what = [...ids, ...nnp].join(' ') || 'root';
       t.is(r.status, 0, `${what}: ${r.stderr}`);
       t.regex(r.stdout, /mkdir: .*x.*: Operation not supported/, what);
@@ -288,16 +329,25 @@ print "PTY=$path\nSTATUS=", $st >> 8, "\n$out";
 it('--tty: a new session whose controlling terminal is the pty, on fds 0-2, owned by the user', (t) => {
   const helper = join(tempDir('tscontain-become-'), 'pty-run.pl');
   writeFileSync(helper, PTY_RUN);
-  const show = 'tty; readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; ' +
+  const show =
+    'tty; readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; ' +
     'echo "$$ $(cut -d" " -f6,7 /proc/$$/stat)"; stat -c %u:%g "$(tty)"';
-  for (const [uid, gid] of [[0, 0], [65534, 65533]]) {
+  for (const [uid, gid] of [
+    [0, 0],
+    [65534, 65533],
+  ]) {
     const args = ['--caps', capHex(DEFAULT_CAPS), '--uid', String(uid), '--gid', String(gid), '--tty', 'PTY'];
-    const r = spawnSync('perl', [helper, 'perl', BECOME, ...args, '--', 'sh', '-c', show],
-      { encoding: 'utf8', env: {} });
+    const r = spawnSync('perl', [helper, 'perl', BECOME, ...args, '--', 'sh', '-c', show], {
+      encoding: 'utf8',
+      env: {},
+    });
     t.is(r.status, 0, r.stderr);
     const pty = /^PTY=(.*)$/m.exec(r.stdout)![1];
     t.regex(r.stdout, /^STATUS=0$/m, r.stdout);
-    const lines = r.stdout.split('\n').slice(2).map((l) => l.replace(/\r$/, ''));
+    const lines = r.stdout
+      .split('\n')
+      .slice(2)
+      .map((l) => l.replace(/\r$/, ''));
     t.is(lines[0], pty, 'tty names the slave');
     t.deepEqual(lines.slice(1, 4), [pty, pty, pty]);
     const [pid, sid, ttyNr] = lines[4].split(' ');
@@ -338,16 +388,54 @@ it('the real way: after pivot_root, from the detached old root through ld.so, wi
   const tools = hostTools({ ip: false, awk: false, perl: false });
   if (!tools.ldso) return t.fail('no dynamic loader found');
   const libs = tools.libPath.map((p) => '.' + p).join(':');
-  const show = 'cat /proc/self/status; echo "cwd=$(pwd)"; ls /; ' +
+  const show =
+    'cat /proc/self/status; echo "cwd=$(pwd)"; ls /; ' +
     'ls /usr/share/perl5 /usr/lib/x86_64-linux-gnu 2>&1 | head -2; mkdir x || :; ! [ -e /proc/self/fd/5 ] || echo fd5';
   const bpf = AUDIT_ARCH[process.arch] ? denyFilter(['mkdir'], ENOTSUP) : '';
-  for (const [mode, script] of [['file', BECOME], ['e', readFileSync(BECOME, 'utf8')]]) {
+  for (const [mode, script] of [
+    ['file', BECOME],
+    ['e', readFileSync(BECOME, 'utf8')],
+  ]) {
     const T = tempDir('tscontain-become-root-');
     const filter = !bpf ? [] : ['--seccomp', mode === 'file' ? '.' + bpf : '/proc/self/fd/5'];
-    const r = spawnSync('unshare', ['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', PIVOT, 'sh',
-      img, T, tools.ldso, libs, mode, script, bpf,
-      '--caps', capHex(DEFAULT_CAPS), '--uid', '1000', '--gid', '1000', '--nnp', ...filter, '--wd', '/tmp',
-      '--env', 'PATH=/bin', '--', 'sh', '-c', show], { encoding: 'utf8', env: {} });
+    const r = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        '--pid',
+        '--fork',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        PIVOT,
+        'sh',
+        img,
+        T,
+        tools.ldso,
+        libs,
+        mode,
+        script,
+        bpf,
+        '--caps',
+        capHex(DEFAULT_CAPS),
+        '--uid',
+        '1000',
+        '--gid',
+        '1000',
+        '--nnp',
+        ...filter,
+        '--wd',
+        '/tmp',
+        '--env',
+        'PATH=/bin',
+        '--',
+        'sh',
+        '-c',
+        show,
+      ],
+      { encoding: 'utf8', env: {} },
+    );
     t.is(r.status, 0, `${mode}: ${r.stderr}`);
     t.is(field(r.stdout, 'CapBnd'), capHex(DEFAULT_CAPS & HOST_BND), mode);
     t.is(field(r.stdout, 'CapEff'), '0000000000000000', mode);
@@ -355,10 +443,10 @@ it('the real way: after pivot_root, from the detached old root through ld.so, wi
     t.is(field(r.stdout, 'NoNewPrivs'), '1', mode);
     t.regex(r.stdout, /^cwd=\/tmp$/m, mode);
     t.regex(r.stdout, /^linuxrc$/m, 'the busybox root');
-    t.notRegex(r.stdout, /^work$/m, 'not the host\'s');
+    t.notRegex(r.stdout, /^work$/m, "not the host's");
     t.regex(r.stdout, /No such file or directory/, 'no perl library directory in the container');
     if (bpf) t.regex(r.stderr, /mkdir: .*Operation not supported/, mode);
-    t.notRegex(r.stdout, /^fd5$/m, 'the filter\'s fd does not reach the command');
+    t.notRegex(r.stdout, /^fd5$/m, "the filter's fd does not reach the command");
   }
 });
 
@@ -376,6 +464,8 @@ it('cost: perl become.pl ... -- true against true alone, in the same run (logged
   const args = ['--caps', capHex(DEFAULT_CAPS), '--uid', '1000', '--gid', '1000', '--nnp', '--wd', '/', '--env', PATH];
   const rounds = [0, 1, 2].map(() => [time(['/bin/true']), time(['perl', BECOME, ...args, '--', '/bin/true'])]);
   const [bare, full] = rounds.sort((a, b) => a[1] - b[1])[1];
-  t.log(`per start (median of 3 rounds of 50): true ${bare.toFixed(2)} ms, perl become.pl ... -- true ` +
-    `${full.toFixed(2)} ms: ratio ${(full / bare).toFixed(1)}, +${(full - bare).toFixed(2)} ms`);
+  t.log(
+    `per start (median of 3 rounds of 50): true ${bare.toFixed(2)} ms, perl become.pl ... -- true ` +
+      `${full.toFixed(2)} ms: ratio ${(full / bare).toFixed(1)}, +${(full - bare).toFixed(2)} ms`,
+  );
 });

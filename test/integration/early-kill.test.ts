@@ -12,15 +12,30 @@ import { cgroupDirsFor } from '../../src/store/state.js';
 import { isRoot, killStarted, NODE_BIN, privateStore, removeStoreContainers, start, tsc } from './helpers.js';
 
 const it = isRoot ? test.serial : test.serial.skip;
-test.after.always(async () => { await killStarted(); await removeStoreContainers(); });
+test.after.always(async () => {
+  await killStarted();
+  await removeStoreContainers();
+});
 
 const ID = /^[0-9a-f]{64}$/;
 const DELAYS = 8; // kills spread over one measured start
 const SETTLE_MS = 30_000; // a deadline for what must happen quickly: generous for a slow machine
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return undefined; } };
-const list = (d: string) => { try { return readdirSync(d); } catch { return []; } };
+const read = (f: string) => {
+  try {
+    return readFileSync(f, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+const list = (d: string) => {
+  try {
+    return readdirSync(d);
+  } catch {
+    return [];
+  }
+};
 
 /** Every process below pid, found through /proc/PID/task/PID/children. */
 function descendants(pid: number): number[] {
@@ -50,8 +65,10 @@ function processesOf(root: string, token?: string): string[] {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     const cmd = read(`/proc/${d}/cmdline`);
     if (cmd === undefined) continue;
-    const mine = cmd.includes(root) || (token !== undefined && cmd.endsWith(`\0${token}\0`))
-      || (read(`/proc/${d}/environ`) ?? '').includes(`TSCONTAIN_ROOT=${root}\0`);
+    const mine =
+      cmd.includes(root) ||
+      (token !== undefined && cmd.endsWith(`\0${token}\0`)) ||
+      (read(`/proc/${d}/environ`) ?? '').includes(`TSCONTAIN_ROOT=${root}\0`);
     if (mine) out.push(`${d}: ${cmd.split('\0').join(' ').trim()}`);
   }
   return out;
@@ -60,13 +77,20 @@ function processesOf(root: string, token?: string): string[] {
 /** Container ids the store holds now (a staging run dir is named .new-ID-...). */
 function idsIn(root: string): string[] {
   return [...list(join(root, 'run')), ...list(join(root, 'lib', 'containers'))]
-    .map((d) => d.replace(/^\.new-/, '').slice(0, 64)).filter((d) => ID.test(d));
+    .map((d) => d.replace(/^\.new-/, '').slice(0, 64))
+    .filter((d) => ID.test(d));
 }
 
 type Trigger = { after: number } | { program: string; later: string[] };
 interface Batch {
-  node: boolean; signal: 'SIGKILL' | 'SIGTERM'; env: NodeJS.ProcessEnv; root: string;
-  ids: Set<string>; n: number; notes: string[]; noisy: string[];
+  node: boolean;
+  signal: 'SIGKILL' | 'SIGTERM';
+  env: NodeJS.ProcessEnv;
+  root: string;
+  ids: Set<string>;
+  n: number;
+  notes: string[];
+  noisy: string[];
 }
 
 /**
@@ -82,10 +106,15 @@ async function killedStart(t: ExecutionContext, b: Batch, trigger: Trigger): Pro
   const s = start(['run', '--rm', '--name', `early-${i}`, 'busybox', 'sleep', token], { env: b.env, node: b.node });
   const front = s.child.pid!;
   let exited = false;
-  s.child.on('exit', () => { exited = true; });
+  s.child.on('exit', () => {
+    exited = true;
+  });
   const seen: string[] = [];
   const look = () => {
-    for (const p of descendants(front)) { const l = label(p); if (l && !seen.includes(l)) seen.push(l); }
+    for (const p of descendants(front)) {
+      const l = label(p);
+      if (l && !seen.includes(l)) seen.push(l);
+    }
     for (const id of idsIn(b.root)) b.ids.add(id);
   };
   const t0 = Date.now();
@@ -93,24 +122,41 @@ async function killedStart(t: ExecutionContext, b: Batch, trigger: Trigger): Pro
   for (;;) {
     look();
     if (exited || running()) break; // ran past any trigger
-    const due = 'after' in trigger
-      ? Date.now() - t0 >= trigger.after
-      : [trigger.program, ...trigger.later].some((l) => seen.includes(l));
+    const due =
+      'after' in trigger
+        ? Date.now() - t0 >= trigger.after
+        : [trigger.program, ...trigger.later].some((l) => seen.includes(l));
     if (due) break;
-    if (Date.now() - t0 > SETTLE_MS) { t.fail(`case ${i}: no start after ${SETTLE_MS} ms`); break; }
+    if (Date.now() - t0 > SETTLE_MS) {
+      t.fail(`case ${i}: no start after ${SETTLE_MS} ms`);
+      break;
+    }
     await pause(1); // a timer, not a busy loop: the start being watched needs the CPU
   }
   const ms = Date.now() - t0;
-  try { process.kill(front, b.signal); } catch { /* ended by itself: it must not have */ }
+  try {
+    process.kill(front, b.signal);
+  } catch {
+    /* ended by itself: it must not have */
+  }
   const end = Date.now() + SETTLE_MS;
   for (let killed = b.signal === 'SIGKILL'; ; await pause(20)) {
     look();
     const left = processesOf(b.root, token);
     if (exited && !left.length) break;
-    if (!killed && !exited && pidsWithCommand(front, token)) { process.kill(front, 'SIGKILL'); killed = true; }
+    if (!killed && !exited && pidsWithCommand(front, token)) {
+      process.kill(front, 'SIGKILL');
+      killed = true;
+    }
     if (Date.now() > end) {
       // ours: they must not outlive the test
-      for (const p of left) { try { process.kill(Number(p.split(':')[0]), 'SIGKILL'); } catch { /* gone */ } }
+      for (const p of left) {
+        try {
+          process.kill(Number(p.split(':')[0]), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       t.fail(`case ${i} (${JSON.stringify(trigger)}): processes left: ${left.join('; ')}`);
       break;
     }
@@ -144,11 +190,25 @@ async function sweep(t: ExecutionContext, node: boolean, signal: Batch['signal']
   const gc = await tsc(['gc'], { env });
   t.is(gc.code, 0, gc.stderr);
   const root = b.root;
-  t.deepEqual(list(join(root, 'run')).filter((d) => d !== 'dev'), [], 'no run dir (nor one being made)');
+  t.deepEqual(
+    list(join(root, 'run')).filter((d) => d !== 'dev'),
+    [],
+    'no run dir (nor one being made)',
+  );
   t.deepEqual(list(join(root, 'lib', 'containers')), [], 'no container dir');
   t.deepEqual(list(join(root, 'lib', 'names')), [], 'no name');
-  t.deepEqual([...b.ids].flatMap((id) => cgroupDirsFor(id)), [], 'no cgroup');
-  t.deepEqual(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(root)), [], 'no mount');
+  t.deepEqual(
+    [...b.ids].flatMap((id) => cgroupDirsFor(id)),
+    [],
+    'no cgroup',
+  );
+  t.deepEqual(
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(root)),
+    [],
+    'no mount',
+  );
   t.deepEqual(processesOf(root), [], 'no process');
   const ps = await tsc(['ps', '-a', '--format', 'json'], { env });
   t.deepEqual(JSON.parse(ps.stdout), [], 'ps -a shows nothing');
@@ -160,19 +220,25 @@ async function sweep(t: ExecutionContext, node: boolean, signal: Batch['signal']
 for (const node of [false, true])
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     const path = node ? 'Node.js path' : 'hand-off path';
-    it(`${path}: run killed by ${signal} at any moment of its start leaves nothing after gc`, (t) => sweep(t, node, signal));
+    it(`${path}: run killed by ${signal} at any moment of its start leaves nothing after gc`, (t) =>
+      sweep(t, node, signal));
   }
 
 /** Nothing of a store's containers is left (the /dev skeleton is shared by all of them). */
 function storeIsEmpty(t: ExecutionContext, root: string, what: string) {
-  t.deepEqual(list(join(root, 'run')).filter((d) => d !== 'dev'), [], `${what}: no run dir`);
+  t.deepEqual(
+    list(join(root, 'run')).filter((d) => d !== 'dev'),
+    [],
+    `${what}: no run dir`,
+  );
   t.deepEqual(list(join(root, 'lib', 'containers')), [], `${what}: no container dir`);
 }
 
 /** Node.js as bin/tscontain starts it for a hand-off, fd 3 a pipe to us, which we close at once. */
 function handOffTo(frontEnd: number, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   const c = spawn(process.execPath, [NODE_BIN, 'run', '--rm', '--name', 'gone', 'busybox', 'true'], {
-    env: { ...env, TSCONTAIN_HANDOFF: `3 ${frontEnd}` }, stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    env: { ...env, TSCONTAIN_HANDOFF: `3 ${frontEnd}` },
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
   (c.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy(); // the front end, dead: nobody reads the plan
   let out = '';

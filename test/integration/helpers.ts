@@ -21,9 +21,17 @@ export const NODE_BIN = join(REPO, 'bin', 'tscontain.cjs');
  */
 export const CLEAN_FDS = join(REPO, 'bench', 'clean-fds'); // sh CLEAN_FDS PROGRAM ARGS...: only fds 0-2 open
 export const isRoot = process.getuid?.() === 0;
-export const env = { ...process.env, TSCONTAIN_ROOT: process.env.TSCONTAIN_ROOT || '/tmp/tscontain-test', NO_COLOR: '1' };
+export const env = {
+  ...process.env,
+  TSCONTAIN_ROOT: process.env.TSCONTAIN_ROOT || '/tmp/tscontain-test',
+  NO_COLOR: '1',
+};
 
-export interface Result { code: number; stdout: string; stderr: string }
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 const started = new Set<ChildProcess>();
 
@@ -31,28 +39,41 @@ const started = new Set<ChildProcess>();
 export async function killStarted() {
   const left = [...started];
   for (const c of left) c.kill('SIGKILL');
-  await until(() => left.every((c) => c.exitCode !== null || c.signalCode !== null), 'the started tscontain processes to exit');
+  await until(
+    () => left.every((c) => c.exitCode !== null || c.signalCode !== null),
+    'the started tscontain processes to exit',
+  );
 }
 
 /**
  * Start tscontain. stdin gets `input` and is closed, or with `openStdin` stays open for the test to
  * write to (child.stdin): a container that reads it waits for the test, with builtins only.
  */
-export function start(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean; openStdin?: boolean } = {}): { child: ChildProcess; done: Promise<Result>; stdout: () => string; stderr: () => string } {
+export function start(
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean; openStdin?: boolean } = {},
+): { child: ChildProcess; done: Promise<Result>; stdout: () => string; stderr: () => string } {
   const [cmd, argv] = opts.node ? [process.execPath, [NODE_BIN, ...args]] : ['/bin/sh', [CLEAN_FDS, BIN, ...args]];
   const child = spawn(cmd, argv, { env: opts.env ?? env, stdio: ['pipe', 'pipe', 'pipe'] });
   started.add(child);
   child.on('exit', () => started.delete(child));
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  if (opts.input !== undefined) child.stdin!.end(opts.input); else if (!opts.openStdin) child.stdin!.end();
-  child.stdin!.on('error', () => { /* the container ended without reading */ });
-  const done = new Promise<Result>((res) => child.on('close', (code, sig) => res({ code: code ?? 128 + (sig === 'SIGKILL' ? 9 : 15), stdout, stderr })));
+  if (opts.input !== undefined) child.stdin!.end(opts.input);
+  else if (!opts.openStdin) child.stdin!.end();
+  child.stdin!.on('error', () => {
+    /* the container ended without reading */
+  });
+  const done = new Promise<Result>((res) =>
+    child.on('close', (code, sig) => res({ code: code ?? 128 + (sig === 'SIGKILL' ? 9 : 15), stdout, stderr })),
+  );
   return { child, done, stdout: () => stdout, stderr: () => stderr };
 }
 
-export const tsc = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean } = {}) => start(args, opts).done;
+export const tsc = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; node?: boolean } = {}) =>
+  start(args, opts).done;
 
 const stores: string[] = [];
 
@@ -62,7 +83,11 @@ export async function removeStoreContainers() {
     const e = { ...env, TSCONTAIN_ROOT: root };
     const ps = await tsc(['ps', '-a', '--format', 'json'], { env: e });
     let ids: string[] = [];
-    try { ids = JSON.parse(ps.stdout).map((c: { id: string }) => c.id); } catch { /* none */ }
+    try {
+      ids = JSON.parse(ps.stdout).map((c: { id: string }) => c.id);
+    } catch {
+      /* none */
+    }
     if (ids.length) await tsc(['rm', '-f', ...ids], { env: e });
     rmSync(root, { recursive: true, force: true }); // the images it shares are a symlink: left alone
   }
@@ -80,7 +105,11 @@ export function privateStore(): NodeJS.ProcessEnv {
 
 /** Wait until the container printed something (e.g. "ready"). */
 export function waitFor(get: () => string, re: RegExp, ms = DEADLINE_MS): Promise<RegExpMatchArray> {
-  return until(() => get().match(re), () => `${re} in: ${get()}`, ms);
+  return until(
+    () => get().match(re),
+    () => `${re} in: ${get()}`,
+    ms,
+  );
 }
 
 /** Host pids whose command line is exactly this argv (e.g. the container's `sleep 3137`). */
@@ -89,7 +118,11 @@ export function pidsOf(...argv: string[]): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8') === want) out.push(Number(d)); } catch { /* gone */ }
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8') === want) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }

@@ -26,18 +26,36 @@ function init(args: string[], extraFd = false) {
   child.stdout!.on('data', (b) => (out += b));
   child.stderr!.on('data', (b) => (out += b));
   let code: number | undefined;
-  const done = new Promise<number>((res) => child.on('close', (c, sig) => { running.delete(child); res((code = c ?? 128 + (sig === 'SIGKILL' ? 9 : 15))); }));
+  const done = new Promise<number>((res) =>
+    child.on('close', (c, sig) => {
+      running.delete(child);
+      res((code = c ?? 128 + (sig === 'SIGKILL' ? 9 : 15)));
+    }),
+  );
   /** the exit code, or a failure after a while: a signal init does not forward would leave sleep running */
-  const ended = async () => { await waitFor(() => (code === undefined ? '' : 'ended'), /ended/, 30000); return code; };
+  const ended = async () => {
+    await waitFor(() => (code === undefined ? '' : 'ended'), /ended/, 30000);
+    return code;
+  };
   /** init's host pid: unshare's only child (sh execs unshare) */
   const pid1 = () => children(child.pid!)[0];
   return { out: () => out, done, ended, pid1 };
 }
 
 const children = (pid: number): number[] => {
-  try { return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 };
-const state = (pid: number) => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]; } catch { return 'gone'; } };
+const state = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+  } catch {
+    return 'gone';
+  }
+};
 const marker = () => String(3000 + Math.floor(Math.random() * 90000));
 const PATH = ['--env', 'PATH=/usr/bin:/bin'];
 
@@ -65,7 +83,7 @@ it('SIGINT (Ctrl-C forwarded by tscontain) stops sleep: 130', async (t) => {
   t.is(await c.ended(), 130, c.out());
 });
 
-it('the command\'s exit code, 128+N for signal N, 127 for a command not found', async (t) => {
+it("the command's exit code, 128+N for signal N, 127 for a command not found", async (t) => {
   t.is(await init([...PATH, '--', 'sh', '-c', 'exit 7']).done, 7);
   t.is(await init([...PATH, '--', 'sh', '-c', 'kill -USR1 $$']).done, 138);
   const missing = init([...PATH, '--', 'no-such-command']);
@@ -74,11 +92,28 @@ it('the command\'s exit code, 128+N for signal N, 127 for a command not found', 
 });
 
 it('the command gets exactly the --env given, the working directory --wd, default signal actions, no fd above 2', async (t) => {
-  const c = init(['--wd', '/tmp', ...PATH, '--env', 'A=x y', '--', 'sh', '-c', 'pwd; env | sort; ls /proc/$$/fd; grep SigIgn /proc/$$/status'], true);
+  const c = init(
+    [
+      '--wd',
+      '/tmp',
+      ...PATH,
+      '--env',
+      'A=x y',
+      '--',
+      'sh',
+      '-c',
+      'pwd; env | sort; ls /proc/$$/fd; grep SigIgn /proc/$$/status',
+    ],
+    true,
+  );
   t.is(await c.done, 0, c.out());
   const [pwd, ...rest] = c.out().trim().split('\n');
   t.is(pwd, '/tmp');
   t.deepEqual(rest.slice(0, 3), ['A=x y', 'PATH=/usr/bin:/bin', 'PWD=/tmp']);
-  t.deepEqual(rest.slice(3, -1), ['0', '1', '2'], 'the fd 7 init was given does not reach the command (ls reads /proc/$$/fd of sh)');
+  t.deepEqual(
+    rest.slice(3, -1),
+    ['0', '1', '2'],
+    'the fd 7 init was given does not reach the command (ls reads /proc/$$/fd of sh)',
+  );
   t.regex(rest.at(-1)!, /^SigIgn:\s+0+$/);
 });

@@ -15,12 +15,37 @@ test.after.always(removeStoreContainers);
 test.after.always(removeTempDirs);
 
 const CANARY = '/tmp/tscontain-canary';
-const PIECES = ['\n', '\r', "'", '"', '`', ';', '&', '|', '\\', '*', '~', '-', '#', ' ', '$', '{', '}', 'é', '\u001b[2J',
-  `$(touch ${CANARY})`, `\`touch ${CANARY}\``, `;touch ${CANARY};`, `\ntouch ${CANARY} #`, `'\ntouch ${CANARY}\n'`];
+const PIECES = [
+  '\n',
+  '\r',
+  "'",
+  '"',
+  '`',
+  ';',
+  '&',
+  '|',
+  '\\',
+  '*',
+  '~',
+  '-',
+  '#',
+  ' ',
+  '$',
+  '{',
+  '}',
+  'é',
+  '\u001b[2J',
+  `$(touch ${CANARY})`,
+  `\`touch ${CANARY}\``,
+  `;touch ${CANARY};`,
+  `\ntouch ${CANARY} #`,
+  `'\ntouch ${CANARY}\n'`,
+];
 const hostile = fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 8 }).map((a) => a.join(''));
 
 /** Inside: argv, \1, the environment sh was started with, \1, cwd, hostname, what is in /tmp. */
-const DUMP = 'for a; do printf "%s\\0" "$a"; done; printf "\\1"; cat /proc/$$/environ; printf "\\1%s\\1" "$(pwd)"; hostname; ls -A /tmp';
+const DUMP =
+  'for a; do printf "%s\\0" "$a"; done; printf "\\1"; cat /proc/$$/environ; printf "\\1%s\\1" "$(pwd)"; hostname; ls -A /tmp';
 
 function parse(out: Buffer) {
   const [args, environ, pwd, rest] = out.toString('utf8').split('\u0001');
@@ -31,7 +56,13 @@ function parse(out: Buffer) {
 /** tscontain run with stdout as bytes. */
 function run(args: string[], e = suiteEnv) {
   try {
-    return { code: 0, out: execFileSync('sh', [join('bench', 'clean-fds'), join('bin', 'tscontain'), 'run', ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] }) };
+    return {
+      code: 0,
+      out: execFileSync('sh', [join('bench', 'clean-fds'), join('bin', 'tscontain'), 'run', ...args], {
+        env: e,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    };
   } catch (err) {
     const x = err as { status: number; stdout: Buffer; stderr: Buffer };
     return { code: x.status, out: x.stdout, err: x.stderr.toString() };
@@ -42,7 +73,21 @@ it('argv, env and workdir reach the container byte for byte; nothing they spell 
   rmSync(CANARY, { force: true });
   fc.assert(
     fc.property(fc.array(hostile, { minLength: 1, maxLength: 3 }), hostile, hostile, (args, value, wd) => {
-      const r = run(['--rm', '-h', 'inject', '-e', `X=${value}`, '-w', `/w${wd}/e`, 'busybox', 'sh', '-c', DUMP, 'argv0', ...args]);
+      const r = run([
+        '--rm',
+        '-h',
+        'inject',
+        '-e',
+        `X=${value}`,
+        '-w',
+        `/w${wd}/e`,
+        'busybox',
+        'sh',
+        '-c',
+        DUMP,
+        'argv0',
+        ...args,
+      ]);
       t.is(r.code, 0, r.err);
       const d = parse(r.out);
       t.deepEqual(d.args, args);
@@ -61,10 +106,15 @@ it('an imported image whose Cmd, Entrypoint, Env and WorkingDir carry hostile te
   const e = privateStore();
   const bb = join(suiteEnv.TSCONTAIN_ROOT, 'lib', 'images', 'busybox', 'rootfs');
   const base = execFileSync('tar', ['-C', bb, '-cf', '-', '.'], { maxBuffer: 1 << 28 });
-  const samples = fc.sample(fc.tuple(fc.array(hostile, { minLength: 1, maxLength: 3 }), hostile, hostile), { numRuns: 3 });
+  const samples = fc.sample(fc.tuple(fc.array(hostile, { minLength: 1, maxLength: 3 }), hostile, hostile), {
+    numRuns: 3,
+  });
   for (const [i, [cmd, value, wd]] of samples.entries()) {
     const layout = ociLayout(tempDir('tscontain-oci-'), [base], {
-      Entrypoint: ['sh', '-c', DUMP, 'argv0'], Cmd: cmd, Env: ['PATH=/bin', `X=${value}`], WorkingDir: `/w${wd}/e`,
+      Entrypoint: ['sh', '-c', DUMP, 'argv0'],
+      Cmd: cmd,
+      Env: ['PATH=/bin', `X=${value}`],
+      WorkingDir: `/w${wd}/e`,
     });
     const name = `hostile-${process.pid}-${i}`;
     const imp = await tsc(['import', layout, name], { env: e });

@@ -17,7 +17,8 @@ async function get(url: string): Promise<string> {
   }
 }
 
-const WWW = 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && echo ready && exec httpd -f -p 80 -h /www';
+const WWW =
+  'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && echo ready && exec httpd -f -p 80 -h /www';
 
 it('a published port answers on 127.0.0.1 and on the bridge; a second container cannot take it; port, ps and inspect show it', async (t) => {
   const a = start(['run', '--rm', '--name', 'tsc-net-a', '-h', 'web-a', '-p', '18181:80', 'busybox', 'sh', '-c', WWW]);
@@ -31,16 +32,30 @@ it('a published port answers on 127.0.0.1 and on the bridge; a second container 
     t.is(info.NetworkSettings.Ports[0].hostPort, 18181);
     t.is(info.NetworkSettings.bridge, 'tsc0');
     const gw = info.NetworkSettings.gateway as string;
-    t.is(await get(`http://${gw}:18181/`), 'hello from web-a\n', 'on the bridge\'s own address');
+    t.is(await get(`http://${gw}:18181/`), 'hello from web-a\n', "on the bridge's own address");
     const b = await tsc(['run', '--rm', '-p', '18181:80', 'busybox', 'true']);
     t.is(b.code, 125);
     t.regex(b.stderr, /host port 18181\/tcp is already published/);
     // another container reaches it by address; one that joins its network namespace sees its eth0
-    const ip = (await tsc(['exec', 'tsc-net-a', 'sh', '-c', "ip -4 -o addr show eth0 | awk '{print $4}'"])).stdout.trim().split('/')[0];
+    const ip = (await tsc(['exec', 'tsc-net-a', 'sh', '-c', "ip -4 -o addr show eth0 | awk '{print $4}'"])).stdout
+      .trim()
+      .split('/')[0];
     t.regex(ip, /^\d+\.\d+\.\d+\.\d+$/);
     const c = await tsc(['run', '--rm', 'busybox', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${ip} 80`]);
     t.regex(c.stdout, /hello from web-a/);
-    const j = await tsc(['run', '--rm', '--network', 'container:tsc-net-a', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    const j = await tsc([
+      'run',
+      '--rm',
+      '--network',
+      'container:tsc-net-a',
+      'busybox',
+      'ip',
+      '-4',
+      '-o',
+      'addr',
+      'show',
+      'eth0',
+    ]);
     t.regex(j.stdout, new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`));
   } finally {
     await tsc(['rm', '-f', 'tsc-net-a']);
@@ -49,13 +64,27 @@ it('a published port answers on 127.0.0.1 and on the bridge; a second container 
   t.not((await tsc(['ps', '-a'])).stdout.includes('tsc-net-a'), true);
 });
 
-it('/etc/resolv.conf, /etc/hosts and /etc/hostname are the container\'s own, with --dns, --dns-search and --add-host', async (t) => {
-  const r = await tsc(['run', '--rm', '-h', 'box', '--dns', '192.0.2.53', '--dns-search', 'example.test', '--add-host', 'db:192.0.2.10',
-    'busybox', 'sh', '-c', 'cat /etc/resolv.conf /etc/hosts /etc/hostname; echo changed > /etc/hostname']);
+it("/etc/resolv.conf, /etc/hosts and /etc/hostname are the container's own, with --dns, --dns-search and --add-host", async (t) => {
+  const r = await tsc([
+    'run',
+    '--rm',
+    '-h',
+    'box',
+    '--dns',
+    '192.0.2.53',
+    '--dns-search',
+    'example.test',
+    '--add-host',
+    'db:192.0.2.10',
+    'busybox',
+    'sh',
+    '-c',
+    'cat /etc/resolv.conf /etc/hosts /etc/hostname; echo changed > /etc/hostname',
+  ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^nameserver 192\.0\.2\.53$/m);
   t.regex(r.stdout, /^search example\.test$/m);
   t.regex(r.stdout, /^192\.0\.2\.10\s+db$/m);
   t.regex(r.stdout, /\sbox$/m);
-  t.not((await import('node:fs')).readFileSync('/etc/hostname', 'utf8'), 'changed\n', 'the host\'s file is untouched');
+  t.not((await import('node:fs')).readFileSync('/etc/hostname', 'utf8'), 'changed\n', "the host's file is untouched");
 });

@@ -463,4 +463,3 @@ serial(
     t.is(exit(a, sa.plan).code, 0);
   },
 );
-

@@ -19,7 +19,13 @@ const running = new Set<ChildProcess>();
 test.after.always(() => {
   // each runs in a process group of its own (script's session, or detached): caller, relay and
   // unshare go together, and unshare --kill-child takes the container along
-  for (const c of running) { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } }
+  for (const c of running) {
+    try {
+      process.kill(-c.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   removeTempDirs();
 });
 
@@ -28,7 +34,13 @@ type Mode = 'it' | 't' | 'dt';
 /** A directory for caller.sh, with the supervisor's lines that start the relay (caller.sh sources them). */
 function callerDir(mode: Mode): string {
   const d = tempDir('tscontain-pty-');
-  const lines = startRelay({ interactive: mode === 'it', detach: mode === 'dt' }, sh`perl ${RELAY}`, lit('"$pid1"'), lit('"$d/pts"'), 5);
+  const lines = startRelay(
+    { interactive: mode === 'it', detach: mode === 'dt' },
+    sh`perl ${RELAY}`,
+    lit('"$pid1"'),
+    lit('"$d/pts"'),
+    5,
+  );
   writeFileSync(join(d, 'relay-start.sh'), lines.map((l) => l.text).join('\n') + '\n');
   return d;
 }
@@ -42,7 +54,12 @@ function terminal(mode: Mode, argv: string[]) {
   let out = '';
   child.stdout!.on('data', (b) => (out += b));
   child.stderr!.on('data', (b) => (out += b));
-  const done = new Promise<number>((res) => child.on('close', (code) => { running.delete(child); res(code ?? -1); }));
+  const done = new Promise<number>((res) =>
+    child.on('close', (code) => {
+      running.delete(child);
+      res(code ?? -1);
+    }),
+  );
   const screen = () => out;
   return {
     d,
@@ -50,18 +67,19 @@ function terminal(mode: Mode, argv: string[]) {
     done,
     type: (keys: string) => child.stdin!.write(keys),
     /** the caller's terminal, as `stty -a` shows it from outside */
-    stty: (...args: string[]) => spawnSync('stty', ['-F', readFileSync(join(d, 'caller.path'), 'utf8').trim(), ...args], { encoding: 'utf8' }),
+    stty: (...args: string[]) =>
+      spawnSync('stty', ['-F', readFileSync(join(d, 'caller.path'), 'utf8').trim(), ...args], { encoding: 'utf8' }),
     until: (re: RegExp, ms?: number) => waitFor(screen, re, ms),
   };
 }
 
 const marker = () => String(3000 + Math.floor(Math.random() * 90000)); // a number no other test or run shares
 
-it('-it: the container gets its own terminal: tty, size, resize, Ctrl-C, Ctrl-D, exit code; the caller\'s is restored', async (t) => {
+it("-it: the container gets its own terminal: tty, size, resize, Ctrl-C, Ctrl-D, exit code; the caller's is restored", async (t) => {
   const term = terminal('it', ['env', 'PS1=ctr$ ', 'sh', '-i']);
   await term.until(/ctr\$ $/);
   const raw = term.stty('-a').stdout;
-  t.regex(raw, /-icanon\b/, 'the caller\'s terminal is raw while attached');
+  t.regex(raw, /-icanon\b/, "the caller's terminal is raw while attached");
   t.regex(raw, /-isig\b/);
   t.regex(raw, /-echo\b/);
 
@@ -92,21 +110,35 @@ it('-it: the container gets its own terminal: tty, size, resize, Ctrl-C, Ctrl-D,
   term.type('\x04');
   await term.until(/D-0-D/);
 
-  term.type('echo P-$(stat -L -c %d:%i /dev/pts/0)-P; for f in /proc/$$/fd/*; do echo "F-${f##*/}-$(stat -L -c %d:%i $f)-F"; done; echo E-$((40+2))\r');
+  term.type(
+    'echo P-$(stat -L -c %d:%i /dev/pts/0)-P; for f in /proc/$$/fd/*; do echo "F-${f##*/}-$(stat -L -c %d:%i $f)-F"; done; echo E-$((40+2))\r',
+  );
   await term.until(/E-42/);
   const pts0 = term.screen().match(/P-(\d+:\d+)-P/)![1];
   const fds = [...term.screen().matchAll(/F-(\d+)-([^-\r\n]*)-F/g)].map((m) => ({ fd: Number(m[1]), id: m[2] }));
   const callerId = readFileSync(join(term.d, 'caller.id'), 'utf8').trim();
-  t.deepEqual(fds.filter((f) => f.fd <= 2).map((f) => f.id), [pts0, pts0, pts0], 'stdin, stdout, stderr: the container\'s /dev/pts/0');
-  t.deepEqual(fds.filter((f) => f.id === callerId), [], 'no fd of the caller\'s terminal inside');
+  t.deepEqual(
+    fds.filter((f) => f.fd <= 2).map((f) => f.id),
+    [pts0, pts0, pts0],
+    "stdin, stdout, stderr: the container's /dev/pts/0",
+  );
+  t.deepEqual(
+    fds.filter((f) => f.id === callerId),
+    [],
+    "no fd of the caller's terminal inside",
+  );
 
   term.type('exit 7\r');
   await term.done;
   t.regex(term.screen(), /relay-rc=0 container-rc=7/);
-  t.is(readFileSync(join(term.d, 'stty.after'), 'utf8'), readFileSync(join(term.d, 'stty.before'), 'utf8'), 'the caller\'s terminal settings are back');
+  t.is(
+    readFileSync(join(term.d, 'stty.after'), 'utf8'),
+    readFileSync(join(term.d, 'stty.before'), 'utf8'),
+    "the caller's terminal settings are back",
+  );
 });
 
-it('-t without -i: output only, the caller\'s terminal is left as it is', async (t) => {
+it("-t without -i: output only, the caller's terminal is left as it is", async (t) => {
   const term = terminal('t', ['sh', '-c', 'echo T-$(tty)-T; stty size; exit 3']);
   t.is(await term.done, 0);
   t.regex(term.screen(), /T-\/dev\/pts\/0-T/);
@@ -115,11 +147,18 @@ it('-t without -i: output only, the caller\'s terminal is left as it is', async 
   t.is(readFileSync(join(term.d, 'stty.after'), 'utf8'), readFileSync(join(term.d, 'stty.before'), 'utf8'));
 });
 
-it('-d -t: the output goes to the log; the caller\'s terminal is neither read nor changed', async (t) => {
+it("-d -t: the output goes to the log; the caller's terminal is neither read nor changed", async (t) => {
   const d0 = tempDir('tscontain-pty-go-');
   const go = join(d0, 'go');
-  const term = terminal('dt', ['sh', '-c', `echo T-$(tty)-T; until [ -e ${q(go)} ]; do sleep 0.05; done; echo E-$((40+2))`]);
-  await waitFor(() => (existsSync(join(term.d, 'log')) ? readFileSync(join(term.d, 'log'), 'utf8') : ''), /T-\/dev\/pts\/0-T/);
+  const term = terminal('dt', [
+    'sh',
+    '-c',
+    `echo T-$(tty)-T; until [ -e ${q(go)} ]; do sleep 0.05; done; echo E-$((40+2))`,
+  ]);
+  await waitFor(
+    () => (existsSync(join(term.d, 'log')) ? readFileSync(join(term.d, 'log'), 'utf8') : ''),
+    /T-\/dev\/pts\/0-T/,
+  );
   term.type('typed-here\r');
   await term.until(/typed-here/); // echoed by the caller's own terminal: it is not in raw mode
   writeFileSync(go, '');
@@ -135,7 +174,10 @@ it('-d -t: the output goes to the log; the caller\'s terminal is neither read no
 
 it('-i -t with stdin from a pipe: its end reaches the container as VEOF, so cat ends', async (t) => {
   const d = callerDir('it');
-  const child = spawn('sh', [join(FIX, 'caller.sh'), d, 'it', 'sh', '-c', 'cat; echo E-$((40+2))'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn('sh', [join(FIX, 'caller.sh'), d, 'it', 'sh', '-c', 'cat; echo E-$((40+2))'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   running.add(child);
   let out = '';
   child.stdout!.on('data', (b) => (out += b));
@@ -149,7 +191,7 @@ it('-i -t with stdin from a pipe: its end reaches the container as VEOF, so cat 
   t.regex(out, /relay-rc=0 container-rc=0/);
 });
 
-it('--init on a terminal: Ctrl-C stops sleep (the command has the terminal\'s foreground group)', async (t) => {
+it("--init on a terminal: Ctrl-C stops sleep (the command has the terminal's foreground group)", async (t) => {
   const n = marker();
   const term = terminal('it', ['env', '-i', 'perl', INIT, '--env', 'PATH=/usr/bin:/bin', '--', 'sleep', n]);
   await waitFor(() => (pidsOf('sleep', n).length ? 'up' : ''), /up/);
@@ -173,27 +215,31 @@ for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
 /** The relay alone, for a process that is not a prepared container: its exit code, its report (fd 3), its stderr. */
 async function relayFor(pid: number) {
   const child = spawn('perl', [RELAY, '--report-fd', '3', String(pid)], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-  let report = '', err = '';
+  let report = '',
+    err = '';
   child.stdio[3]!.on('data', (b) => (report += b));
   child.stderr!.on('data', (b) => (err += b));
   const code = await new Promise<number | null>((res) => child.on('close', res));
   return { code, report, err };
 }
 
-it('the relay refuses the host\'s devpts: a pty there would not be the container\'s /dev/pts/N', async (t) => {
+it("the relay refuses the host's devpts: a pty there would not be the container's /dev/pts/N", async (t) => {
   const r = await relayFor(process.pid); // this process: its root is the host's
   t.is(r.code, 1);
   t.is(r.report, '', 'nothing reported: the gate gets an empty line');
   t.regex(r.err, /host's devpts/);
 });
 
-it('the relay follows no symlink in the container\'s tree (it would resolve against the host\'s root)', async (t) => {
+it("the relay follows no symlink in the container's tree (it would resolve against the host's root)", async (t) => {
   const root = tempDir('tscontain-pty-root-');
   const decoy = tempDir('tscontain-pty-decoy-');
   mkdirSync(join(decoy, 'pts'));
   spawnSync('mkfifo', [join(decoy, 'pts', 'ptmx')]); // a plain open(2) would open it: O_RDWR on a FIFO does not block
   symlinkSync(decoy, join(root, 'dev')); // absolute: from the host, /proc/PID/root/dev leads to the decoy
-  const c = spawn('perl', ['-e', '$| = 1; chroot($ARGV[0]) or die "chroot: $!"; print "in\n"; sleep 1000', root], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const c = spawn('perl', ['-e', '$| = 1; chroot($ARGV[0]) or die "chroot: $!"; print "in\n"; sleep 1000', root], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
   running.add(c);
   let said = '';
   c.stdout!.on('data', (b) => (said += b));

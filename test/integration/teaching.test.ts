@@ -20,21 +20,39 @@ async function planFile(args: string[]): Promise<string> {
 const idOf = (script: string) => readFileSync(script, 'utf8').match(/^tsc_id=([0-9a-f]{64})$/m)![1];
 
 it('a printed plan, run by hand with sh (no node), starts the same container and cleans up', async (t) => {
-  const f = await planFile(['--rm', '-h', 'byhand', '--cgroupns', 'host', '--pids-limit', '10', 'busybox', 'sh', '-c', 'hostname; echo $$; cat /proc/self/cgroup; exit 3']);
+  const f = await planFile([
+    '--rm',
+    '-h',
+    'byhand',
+    '--cgroupns',
+    'host',
+    '--pids-limit',
+    '10',
+    'busybox',
+    'sh',
+    '-c',
+    'hostname; echo $$; cat /proc/self/cgroup; exit 3',
+  ]);
   const id = idOf(f);
   const r = spawnSync('/bin/sh', [f], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' });
   t.is(r.status, 3, r.stderr);
   const [host, pid] = r.stdout.split('\n');
   t.is(host, 'byhand');
   t.is(pid, '1');
-  t.regex(r.stdout, cgroupLine('pids', id), 'in the container\'s cgroup');
+  t.regex(r.stdout, cgroupLine('pids', id), "in the container's cgroup");
   t.false(existsSync(containerCgroup(id, 'pids')), 'cgroup removed');
   t.false(existsSync(join(env.TSCONTAIN_ROOT, 'run', id)));
   t.false(existsSync(join(env.TSCONTAIN_ROOT, 'lib', 'containers', id)));
 });
 
 it('a printed plan cleans up on Ctrl-C: the trap runs; a container that ignores it dies at the third', async (t) => {
-  const f = await planFile(['--rm', 'busybox', 'sh', '-c', 'trap "echo got-INT; exit 130" INT; echo ready; while :; do sleep 0.1; done']);
+  const f = await planFile([
+    '--rm',
+    'busybox',
+    'sh',
+    '-c',
+    'trap "echo got-INT; exit 130" INT; echo ready; while :; do sleep 0.1; done',
+  ]);
   const c = spawn('/bin/sh', [f], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
   const cExited = new Promise((res) => c.on('exit', res));
   let out = '';
@@ -73,7 +91,10 @@ it('--explain narrates each step with its kernel feature; plain without a termin
   t.regex(r.stderr, /pivot_root\(2\)/);
   t.regex(r.stderr, /uts_namespaces\(7\)/);
   t.notRegex(r.stderr, /\x1b\[/, 'no colour codes when not a terminal');
-  const tty = spawnSync('script', ['-qec', `sh ${CLEAN_FDS} ${BIN} run --rm --explain busybox true`, '/dev/null'], { env: { ...env, NO_COLOR: '' }, encoding: 'utf8' });
+  const tty = spawnSync('script', ['-qec', `sh ${CLEAN_FDS} ${BIN} run --rm --explain busybox true`, '/dev/null'], {
+    env: { ...env, NO_COLOR: '' },
+    encoding: 'utf8',
+  });
   t.regex(tty.stdout, /\x1b\[[0-9;]*m\[1\]/, 'colour on a terminal');
 });
 
@@ -85,12 +106,25 @@ it('doctor passes on this machine and says why', (t) => {
 });
 
 const demos: [string, RegExp[]][] = [
-  ['demo-uts', [/hostname inside the container: demo-container/, /host's hostname before: (\S+)\nhostname inside the container: demo-container\nhost's hostname after: {2}\1/]],
+  [
+    'demo-uts',
+    [
+      /hostname inside the container: demo-container/,
+      /host's hostname before: (\S+)\nhostname inside the container: demo-container\nhost's hostname after: {2}\1/,
+    ],
+  ],
   ['demo-pid', [/^\s+1 ps -o pid,args$/m]],
   ['demo-mount', [/^\/tmp demo-tmpfs$/m, /^\/proc proc$/m, /mounts on the host made for containers: 0 /]],
   ['demo-chroot', [/ESCAPED: this is the host's \/etc\/os-release/]],
   ['demo-pivot', [/NOT ESCAPED/]],
-  ['demo-cgroup-pids', [/pids.max = 20, refused forks \(pids.events\): max [1-9]/, /processes in the container: ([0-9]|1[0-9]|20) /, /the host still runs programs: yes/]],
+  [
+    'demo-cgroup-pids',
+    [
+      /pids.max = 20, refused forks \(pids.events\): max [1-9]/,
+      /processes in the container: ([0-9]|1[0-9]|20) /,
+      /the host still runs programs: yes/,
+    ],
+  ],
   ['demo-cgroup-memory', [/ran out of memory \(limit 32MiB\)/, /exit code: 137/]],
   ['demo-cgroup-cpu', [/nr_throttled [1-9]/]],
 ];

@@ -5,8 +5,21 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  allCaps, becomeArgv, becomeChecks, becomeOptions, BECOME_PL, CAPABILITIES, capabilityMask, capHex, capNames,
-  DEFAULT_CAPS, maskOf, parseCapName, parseSecurityOpts, statusMask, type BecomeSpec,
+  allCaps,
+  becomeArgv,
+  becomeChecks,
+  becomeOptions,
+  BECOME_PL,
+  CAPABILITIES,
+  capabilityMask,
+  capHex,
+  capNames,
+  DEFAULT_CAPS,
+  maskOf,
+  parseCapName,
+  parseSecurityOpts,
+  statusMask,
+  type BecomeSpec,
 } from '../../src/kernel/capabilities.js';
 import { TscError } from '../../src/errors.js';
 import type { DoctorEnv } from '../../src/host/doctor.js';
@@ -22,13 +35,14 @@ test("docker's default set is CapEff 00000000a80425fb", (t) => {
 test('the numbers are those of linux/capability.h', (t) => {
   const h = '/usr/include/linux/capability.h';
   if (!existsSync(h)) return t.pass('no kernel headers here');
-  const defs = [...readFileSync(h, 'utf8').matchAll(/^#define CAP_([A-Z_]+)\s+(\d+)\s*$/gm)]
-    .filter(([, n]) => n !== 'LAST_CAP');
+  const defs = [...readFileSync(h, 'utf8').matchAll(/^#define CAP_([A-Z_]+)\s+(\d+)\s*$/gm)].filter(
+    ([, n]) => n !== 'LAST_CAP',
+  );
   for (const [, name, num] of defs) t.is(CAPABILITIES[Number(num)], name as never, `CAP_${name}`);
   t.is(defs.length, CAPABILITIES.length);
 });
 
-test('allCaps follows the kernel\'s last capability', (t) => {
+test("allCaps follows the kernel's last capability", (t) => {
   t.is(capHex(allCaps()), '000001ffffffffff');
   t.is(capHex(allCaps(37)), '0000003fffffffff');
 });
@@ -59,8 +73,9 @@ test('--cap-add, --cap-drop and --privileged combine as in docker', (t) => {
   t.is(capabilityMask({ privileged: true, capDrop: ['ALL'] }), allCaps(), '--privileged wins');
   t.is(capabilityMask({ privileged: true }, allCaps(37)), allCaps(37));
   t.is(capabilityMask({ capAdd: ['CHECKPOINT_RESTORE'] }, allCaps(37)), DEFAULT_CAPS, 'unknown to this kernel');
-  t.throws(() => capabilityMask({ privileged: true, capAdd: ['BOGUS'] }),
-    { message: /unknown capability "BOGUS" in --cap-add/ });
+  t.throws(() => capabilityMask({ privileged: true, capAdd: ['BOGUS'] }), {
+    message: /unknown capability "BOGUS" in --cap-add/,
+  });
   t.throws(() => capabilityMask({ capDrop: [''] }), { message: /unknown capability "" in --cap-drop/ });
 });
 
@@ -72,7 +87,7 @@ test('statusMask reads the masks of /proc/PID/status', (t) => {
   t.is(statusMask(s, 'CapAmb'), undefined);
 });
 
-test('--security-opt: docker\'s forms', (t) => {
+test("--security-opt: docker's forms", (t) => {
   const def = { noNewPrivileges: false, seccomp: { mode: 'default' }, systemPaths: 'default' };
   t.deepEqual(parseSecurityOpts([]), def);
   t.true(parseSecurityOpts(['no-new-privileges']).noNewPrivileges);
@@ -85,30 +100,82 @@ test('--security-opt: docker\'s forms', (t) => {
   t.deepEqual(parseSecurityOpts(['seccomp=/etc/p=x:y.json']).seccomp, { mode: 'file', path: '/etc/p=x:y.json' });
   t.is(parseSecurityOpts(['systempaths=unconfined']).systemPaths, 'unconfined');
   t.deepEqual(parseSecurityOpts(['apparmor=unconfined', 'label=disable', 'label:disable']), def);
-  const bad = ['seccomp', 'seccomp=', 'no-new-privileges=yes', 'apparmor=docker-default', 'label=type:x', 'nosuch=1',
-    'systempaths=x', ''];
+  const bad = [
+    'seccomp',
+    'seccomp=',
+    'no-new-privileges=yes',
+    'apparmor=docker-default',
+    'label=type:x',
+    'nosuch=1',
+    'systempaths=x',
+    '',
+  ];
   for (const b of bad)
     t.throws(() => parseSecurityOpts([b]), {
-      instanceOf: TscError, message: `invalid --security-opt ${JSON.stringify(b)}`,
+      instanceOf: TscError,
+      message: `invalid --security-opt ${JSON.stringify(b)}`,
     });
 });
 
 const full: BecomeSpec = {
-  caps: DEFAULT_CAPS, uid: 1000, gid: 100, groups: [10, 20], cgroupns: true, tty: '/dev/pts/0', noNewPrivileges: true,
-  seccompFile: './run/tscontain/x/seccomp.bpf', seccompFlags: 2, workdir: '/home/a b', preserveFds: 2,
+  caps: DEFAULT_CAPS,
+  uid: 1000,
+  gid: 100,
+  groups: [10, 20],
+  cgroupns: true,
+  tty: '/dev/pts/0',
+  noNewPrivileges: true,
+  seccompFile: './run/tscontain/x/seccomp.bpf',
+  seccompFlags: 2,
+  workdir: '/home/a b',
+  preserveFds: 2,
   env: ['PATH=/usr/bin:/bin', 'X=a b\n$(c)'],
 };
 
 test('become argv: one word per value, in a fixed order, ending with -- and the command', (t) => {
   t.deepEqual(becomeArgv(full, ['sh', '-c', 'echo $0', '--caps']), [
-    '--caps', '00000000a80425fb', '--uid', '1000', '--gid', '100', '--groups', '10,20', '--cgroupns',
-    '--tty', '/dev/pts/0', '--nnp', '--seccomp', './run/tscontain/x/seccomp.bpf', '--seccomp-flags', '2',
-    '--wd', '/home/a b', '--preserve-fds', '2',
-    '--env', 'PATH=/usr/bin:/bin', '--env', 'X=a b\n$(c)', '--', 'sh', '-c', 'echo $0', '--caps',
+    '--caps',
+    '00000000a80425fb',
+    '--uid',
+    '1000',
+    '--gid',
+    '100',
+    '--groups',
+    '10,20',
+    '--cgroupns',
+    '--tty',
+    '/dev/pts/0',
+    '--nnp',
+    '--seccomp',
+    './run/tscontain/x/seccomp.bpf',
+    '--seccomp-flags',
+    '2',
+    '--wd',
+    '/home/a b',
+    '--preserve-fds',
+    '2',
+    '--env',
+    'PATH=/usr/bin:/bin',
+    '--env',
+    'X=a b\n$(c)',
+    '--',
+    'sh',
+    '-c',
+    'echo $0',
+    '--caps',
   ]);
   t.deepEqual(becomeOptions({ caps: 0n, workdir: '/', env: [] }), ['--caps', '0000000000000000', '--wd', '/', '--']);
-  t.deepEqual(becomeOptions({ caps: 0n, uid: 0, gid: 0, groups: [], workdir: '/', env: [] }),
-    ['--caps', '0000000000000000', '--uid', '0', '--gid', '0', '--wd', '/', '--']);
+  t.deepEqual(becomeOptions({ caps: 0n, uid: 0, gid: 0, groups: [], workdir: '/', env: [] }), [
+    '--caps',
+    '0000000000000000',
+    '--uid',
+    '0',
+    '--gid',
+    '0',
+    '--wd',
+    '/',
+    '--',
+  ]);
 });
 
 test('become argv: what become.pl would refuse is refused here first', (t) => {
@@ -180,7 +247,9 @@ function doctorEnv(status: string | undefined, perl = true): DoctorEnv {
     writeFileSync(join(proc, 'self', 'status'), status);
   }
   return {
-    proc, cgroup: '/nonexistent', uid: 0,
+    proc,
+    cgroup: '/nonexistent',
+    uid: 0,
     which: (c) => (c === 'perl' && perl ? '/usr/bin/perl' : undefined),
     probe: (cmd, args) => {
       const r = spawnSync(cmd, args, { encoding: 'utf8', env: {} });
@@ -189,7 +258,7 @@ function doctorEnv(status: string | undefined, perl = true): DoctorEnv {
   };
 }
 
-test('doctor: perl runs a module-free program; the host\'s bounding set limits what containers get', (t) => {
+test("doctor: perl runs a module-free program; the host's bounding set limits what containers get", (t) => {
   const [perl, capsOk] = becomeChecks(doctorEnv('CapBnd:\t000001fffeffffff\n'), 'x64');
   t.is(perl.status, 'ok');
   t.regex(perl.detail, /perl 5\.\d+/);

@@ -31,7 +31,7 @@ test('v1: one cgroup per hierarchy under tscontain/<id>, limits in v1 files', (t
   t.is(d.version, 1);
   t.is(d.dirs.memory, join(root, 'memory', 'tscontain', ID));
   t.false('cpuset' in d.dirs);
-  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, " ")}`, ...d.setLimits()]);
+  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, ' ')}`, ...d.setLimits()]);
   const rd = (c: string, f: string) => readFileSync(join(root, c, 'tscontain', ID, f), 'utf8').trim();
   t.is(rd('memory', 'memory.limit_in_bytes'), String(32 * 1024 * 1024));
   t.is(rd('pids', 'pids.max'), '20');
@@ -47,9 +47,14 @@ test('v1: one cgroup per hierarchy under tscontain/<id>, limits in v1 files', (t
 test('v1: OOM count read from memory.oom_control', (t) => {
   const root = fakeV1();
   const d = cgroupDriver(ID, limits, root);
-  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, " ")}`, ...d.setLimits()]);
+  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, ' ')}`, ...d.setLimits()]);
   writeFileSync(join(d.dirs.memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n');
-  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${text([...d.vars(), ...d.oomCount()])}\necho $tsc_oom`]).toString().trim(), '3');
+  t.is(
+    execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${text([...d.vars(), ...d.oomCount()])}\necho $tsc_oom`])
+      .toString()
+      .trim(),
+    '3',
+  );
 });
 
 test('v2: one cgroup, controllers enabled in tscontain/ only, limits in v2 files', (t) => {
@@ -57,16 +62,25 @@ test('v2: one cgroup, controllers enabled in tscontain/ only, limits in v2 files
   const d = cgroupDriver(ID, limits, root);
   t.is(d.version, 2);
   t.deepEqual(d.all, [join(root, 'tscontain', ID)]);
-  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, " ")}`, ...d.setLimits()]);
+  sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, ' ')}`, ...d.setLimits()]);
   const rd = (f: string) => readFileSync(join(root, 'tscontain', ID, f), 'utf8').trim();
   t.is(rd('memory.max'), String(32 * 1024 * 1024));
   t.is(rd('pids.max'), '20');
   t.is(rd('cpu.max'), '20000 100000');
   t.is(rd('cpu.weight'), '59', 'cpu-shares 512');
   t.is(readFileSync(join(root, 'tscontain', 'cgroup.subtree_control'), 'utf8').trim(), '+memory +pids +cpu');
-  t.is(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8').trim(), 'cpuset cpu io memory pids', 'the root cgroup is never written');
+  t.is(
+    readFileSync(join(root, 'cgroup.subtree_control'), 'utf8').trim(),
+    'cpuset cpu io memory pids',
+    'the root cgroup is never written',
+  );
   writeFileSync(join(d.all[0], 'memory.events'), 'low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n');
-  t.is(execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${text([...d.vars(), ...d.oomCount()])}\necho $tsc_oom`]).toString().trim(), '1');
+  t.is(
+    execFileSync('/bin/sh', ['-c', `tsc_id=${ID}\n${text([...d.vars(), ...d.oomCount()])}\necho $tsc_oom`])
+      .toString()
+      .trim(),
+    '1',
+  );
 });
 
 test('v2: a limit whose controller is not enabled is a clear error', (t) => {
@@ -78,14 +92,29 @@ test('v2: a limit whose controller is not enabled is a clear error', (t) => {
 
 test('v1: a missing hierarchy is a clear error', (t) => {
   const root = tempDir('tscontain-fakecg1-');
-  mkdirSync(join(root, 'memory')); writeFileSync(join(root, 'memory', 'cgroup.procs'), '');
+  mkdirSync(join(root, 'memory'));
+  writeFileSync(join(root, 'memory', 'cgroup.procs'), '');
   t.throws(() => cgroupDriver(ID, { pids: 5 }, root), { message: /"pids" hierarchy is missing/ });
   t.false(existsSync(join(root, 'memory', 'tscontain')), 'nothing created');
 });
 
-test('cpu-shares to cpu.weight: the ends and docker\'s default map to v2\'s, like runc and crun', (t) => {
-  const table: [number, number][] = [[2, 1], [3, 2], [100, 17], [512, 59], [1000, 99], [1024, 100], [2048, 174], [4096, 303], [262143, 10000], [262144, 10000]];
-  t.deepEqual(table.map(([s]) => [s, sharesToWeight(s)]), table);
+test("cpu-shares to cpu.weight: the ends and docker's default map to v2's, like runc and crun", (t) => {
+  const table: [number, number][] = [
+    [2, 1],
+    [3, 2],
+    [100, 17],
+    [512, 59],
+    [1000, 99],
+    [1024, 100],
+    [2048, 174],
+    [4096, 303],
+    [262143, 10000],
+    [262144, 10000],
+  ];
+  t.deepEqual(
+    table.map(([s]) => [s, sharesToWeight(s)]),
+    table,
+  );
   const bad: string[] = [];
   for (let s = 3, last = 1; s <= 262144; s += 97) {
     const w = sharesToWeight(s);
@@ -95,21 +124,27 @@ test('cpu-shares to cpu.weight: the ends and docker\'s default map to v2\'s, lik
   t.deepEqual(bad, [], 'whole numbers, never decreasing, within 1..10000');
 });
 
-test('v2: --cpu-shares 1024 and no flag give the same weight (the kernel\'s default, 100)', (t) => {
+test("v2: --cpu-shares 1024 and no flag give the same weight (the kernel's default, 100)", (t) => {
   const root = fakeV2();
   const d = cgroupDriver(ID, { cpuShares: 1024 }, root);
   sh([...d.vars(), `mkdir -p ${text(d.mkdirs()).replace(/\n/g, ' ')}`, ...d.setLimits()]);
   t.is(readFileSync(join(root, 'tscontain', ID, 'cpu.weight'), 'utf8').trim(), '100');
-  t.false(cgroupDriver(ID, {}, root).setLimits().some((l) => l.text.includes('cpu.weight')), 'no flag: the weight is left at the default');
+  t.false(
+    cgroupDriver(ID, {}, root)
+      .setLimits()
+      .some((l) => l.text.includes('cpu.weight')),
+    'no flag: the weight is left at the default',
+  );
 });
 
 test.after.always(removeTempDirs);
 
-test('removeWith: the container\'s files and its cgroup directory go in one find; control files and other cgroups are never touched', (t) => {
+test("removeWith: the container's files and its cgroup directory go in one find; control files and other cgroups are never touched", (t) => {
   for (const root of [fakeV1(), fakeV2()]) {
     const d = cgroupDriver(ID, {}, root);
     const base = tempDir('tscontain-rm-');
-    const ctr = join(base, 'ctr'), run = join(base, 'run');
+    const ctr = join(base, 'ctr'),
+      run = join(base, 'run');
     mkdirSync(join(ctr, 'upper/etc'), { recursive: true });
     writeFileSync(join(ctr, 'upper/etc/x'), 'x');
     mkdirSync(join(ctr, 'work/work'), { recursive: true });
@@ -123,10 +158,18 @@ test('removeWith: the container\'s files and its cgroup directory go in one find
     t.false(existsSync(ctr));
     t.false(existsSync(run));
     for (const c of d.all) t.false(existsSync(c), `${c} removed`);
-    t.true(existsSync(join(other, 'cgroup.procs')), 'another container\'s cgroup is untouched');
+    t.true(existsSync(join(other, 'cgroup.procs')), "another container's cgroup is untouched");
     // a control file is never unlinked (in cgroupfs rmdir removes them with the cgroup; here the directory stays)
-    for (const c of d.all) { mkdirSync(c, { recursive: true }); writeFileSync(join(c, 'cgroup.procs'), ''); }
-    shNoE([...d.vars(), `tsc_ctr=${ctr}`, `tsc_run=${run}`, ...d.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')]).map((l) => l.text.replace('1 2 3 4 5 6 7 8 9 10', '1'))]);
+    for (const c of d.all) {
+      mkdirSync(c, { recursive: true });
+      writeFileSync(join(c, 'cgroup.procs'), '');
+    }
+    shNoE([
+      ...d.vars(),
+      `tsc_ctr=${ctr}`,
+      `tsc_run=${run}`,
+      ...d.removeWith([lit('"$tsc_ctr"'), lit('"$tsc_run"')]).map((l) => l.text.replace('1 2 3 4 5 6 7 8 9 10', '1')),
+    ]);
     for (const c of d.all) t.true(existsSync(join(c, 'cgroup.procs')));
   }
 });

@@ -6,7 +6,10 @@ import { checks, canRun, render, type DoctorEnv } from '../../src/host/doctor.js
 import { fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
-function fakeProc(ns = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'], fs = ['sysfs', 'tmpfs', 'proc', 'devpts', 'overlay']): string {
+function fakeProc(
+  ns = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'],
+  fs = ['sysfs', 'tmpfs', 'proc', 'devpts', 'overlay'],
+): string {
   const p = tempDir('tscontain-fakeproc-');
   mkdirSync(join(p, 'self', 'ns'), { recursive: true });
   for (const n of ns) writeFileSync(join(p, 'self', 'ns', n), '');
@@ -16,12 +19,35 @@ function fakeProc(ns = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'], fs
   return p;
 }
 
-const ALL = new Set(['unshare', 'mount', 'umount', 'pivot_root', 'setpriv', 'nsenter', 'env', 'cp', 'find', 'ip', 'apt-get', 'dpkg-deb', 'perl', 'nft', 'flock']);
+const ALL = new Set([
+  'unshare',
+  'mount',
+  'umount',
+  'pivot_root',
+  'setpriv',
+  'nsenter',
+  'env',
+  'cp',
+  'find',
+  'ip',
+  'apt-get',
+  'dpkg-deb',
+  'perl',
+  'nft',
+  'flock',
+]);
 function env(over: Partial<DoctorEnv> = {}): DoctorEnv {
   return {
-    proc: fakeProc(), cgroup: fakeCgroupV1(), uid: 0,
+    proc: fakeProc(),
+    cgroup: fakeCgroupV1(),
+    uid: 0,
     which: (c) => (ALL.has(c) ? `/usr/bin/${c}` : undefined),
-    probe: (_cmd, args) => (args[0] === '--version' ? { code: 0, out: 'unshare from util-linux 2.38.1' } : args[0] === '-e' ? { code: 0, out: '5.036000\n' } : { code: 0, out: '' }),
+    probe: (_cmd, args) =>
+      args[0] === '--version'
+        ? { code: 0, out: 'unshare from util-linux 2.38.1' }
+        : args[0] === '-e'
+          ? { code: 0, out: '5.036000\n' }
+          : { code: 0, out: '' },
     ...over,
   };
 }
@@ -46,12 +72,14 @@ test('a v2 machine: controllers read from cgroup.subtree_control', (t) => {
 });
 
 test('a broken machine: no root, no overlay, no ip, a namespace that fails, no cgroups', (t) => {
-  const cs = checks(env({
-    uid: 1000,
-    proc: fakeProc(['ipc', 'mnt', 'pid', 'uts'], ['proc', 'sysfs', 'tmpfs', 'devpts']),
-    cgroup: '/nonexistent/cgroup',
-    which: (c) => (ALL.has(c) && c !== 'ip' ? `/usr/bin/${c}` : undefined),
-  }));
+  const cs = checks(
+    env({
+      uid: 1000,
+      proc: fakeProc(['ipc', 'mnt', 'pid', 'uts'], ['proc', 'sysfs', 'tmpfs', 'devpts']),
+      cgroup: '/nonexistent/cgroup',
+      which: (c) => (ALL.has(c) && c !== 'ip' ? `/usr/bin/${c}` : undefined),
+    }),
+  );
   t.false(canRun(cs));
   t.is(find(cs, 'root').status, 'fail');
   t.is(find(cs, 'filesystem overlay').status, 'fail');
@@ -63,7 +91,16 @@ test('a broken machine: no root, no overlay, no ip, a namespace that fails, no c
 });
 
 test('a namespace unshare refuses is a failure with the reason', (t) => {
-  const cs = checks(env({ probe: (_cmd, args) => (args[0] === '--version' ? { code: 0, out: '2.38.1' } : args[0] === '--net' ? { code: 1, out: 'unshare: unshare failed: Operation not permitted' } : { code: 0, out: '' }) }));
+  const cs = checks(
+    env({
+      probe: (_cmd, args) =>
+        args[0] === '--version'
+          ? { code: 0, out: '2.38.1' }
+          : args[0] === '--net'
+            ? { code: 1, out: 'unshare: unshare failed: Operation not permitted' }
+            : { code: 0, out: '' },
+    }),
+  );
   const net = find(cs, 'namespace net');
   t.is(net.status, 'fail');
   t.regex(net.detail, /Operation not permitted/);

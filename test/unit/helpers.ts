@@ -20,7 +20,10 @@ export function fakeRootfs(): string {
 /** A fake cgroup v1 (or hybrid) tree: one hierarchy per controller, each with its root's cgroup.procs. */
 export function fakeCgroupV1(controllers = ['memory', 'pids', 'cpu', 'cpuacct', 'devices']): string {
   const root = tempDir('tscontain-fakecg1-');
-  for (const c of controllers) { mkdirSync(join(root, c)); writeFileSync(join(root, c, 'cgroup.procs'), ''); }
+  for (const c of controllers) {
+    mkdirSync(join(root, c));
+    writeFileSync(join(root, c, 'cgroup.procs'), '');
+  }
   if (controllers.includes('devices')) writeFileSync(join(root, 'devices', 'devices.allow'), '');
   return root;
 }

@@ -1,7 +1,16 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { bootId, checkCommand, resolveInRoot, resolveUser, recipeConfig, resolveImage, recipePath, UNSYNCED } from '../../src/store/image.js';
+import {
+  bootId,
+  checkCommand,
+  resolveInRoot,
+  resolveUser,
+  recipeConfig,
+  resolveImage,
+  recipePath,
+  UNSYNCED,
+} from '../../src/store/image.js';
 import { TscError } from '../../src/errors.js';
 import { fakeRootfs } from './helpers.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';

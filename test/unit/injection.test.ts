@@ -17,9 +17,49 @@ import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 test.after.always(removeTempDirs);
 
 /** What an attacker would type: sh syntax, line ends, escapes, and a call of the canary. */
-const PIECES = ['\n', '\r', "'", '"', '$(', ')', '`', ';', '&', '|', '\\', '*', '~', '-', '--', '#', ' ', '\t', '$', '{', '}',
-  '>', '<', '!', 'a', 'é', '\u2028', '\u001b[2J', '\u0085', 'tsc_canary', '$(tsc_canary)', '`tsc_canary`', ';tsc_canary;',
-  '\ntsc_canary #', "'\ntsc_canary\n'", '"$(tsc_canary)"', '${tsc_x:=$(tsc_canary)}', '%s', '\\n', '*)', 'esac'];
+const PIECES = [
+  '\n',
+  '\r',
+  "'",
+  '"',
+  '$(',
+  ')',
+  '`',
+  ';',
+  '&',
+  '|',
+  '\\',
+  '*',
+  '~',
+  '-',
+  '--',
+  '#',
+  ' ',
+  '\t',
+  '$',
+  '{',
+  '}',
+  '>',
+  '<',
+  '!',
+  'a',
+  'é',
+  '\u2028',
+  '\u001b[2J',
+  '\u0085',
+  'tsc_canary',
+  '$(tsc_canary)',
+  '`tsc_canary`',
+  ';tsc_canary;',
+  '\ntsc_canary #',
+  "'\ntsc_canary\n'",
+  '"$(tsc_canary)"',
+  '${tsc_x:=$(tsc_canary)}',
+  '%s',
+  '\\n',
+  '*)',
+  'esac',
+];
 const hostile = fc.oneof(
   { weight: 8, arbitrary: fc.array(fc.constantFrom(...PIECES), { maxLength: 12 }).map((a) => a.join('')) },
   { weight: 1, arbitrary: fc.constantFrom(...PIECES).map((p) => p.repeat(2000)) },
@@ -30,12 +70,19 @@ const asWritten = (s: string) => Buffer.from(s, 'utf8').toString('utf8');
 
 const STUB = '#!/bin/sh\nfor a; do printf \'%s\\0\' "$a"; done > "$TSC_STUB_OUT"\n';
 
-interface Run { canary: boolean; start: string[]; become: string[]; stderr: string }
+interface Run {
+  canary: boolean;
+  start: string[];
+  become: string[];
+  stderr: string;
+}
 
 /** Run the plan's functions (not its supervisor) with stub programs and a canary. */
 function exercise(p: Plan, dir: string): Run {
   const defs = p.script.slice(0, p.script.indexOf('# ---- the supervisor:'));
-  const canary = join(dir, 'canary'), start = join(dir, 'start'), become = join(dir, 'become');
+  const canary = join(dir, 'canary'),
+    start = join(dir, 'start'),
+    become = join(dir, 'become');
   const script = [
     `tsc_canary() { echo ran >> ${q(canary)}; }`,
     defs,
@@ -90,7 +137,11 @@ test('argv, env values, workdir: the plan runs nothing they spell, and the progr
   fc.assert(
     fc.property(fc.array(hostile, { minLength: 1, maxLength: 4 }), hostile, hostile, (args, value, wd) => {
       const f = fixture();
-      const p = planOrRefused(['-e', `X=${value}`, '-w', `/${wd}`, '--name', 'web'], ['sh', ...args], { roots: f.roots, cg: f.cg, tools: f.tools });
+      const p = planOrRefused(['-e', `X=${value}`, '-w', `/${wd}`, '--name', 'web'], ['sh', ...args], {
+        roots: f.roots,
+        cg: f.cg,
+        tools: f.tools,
+      });
       if (!p) return;
       const r = exercise(p, f.dir);
       t.false(r.canary, r.stderr);
@@ -109,10 +160,17 @@ test('the config record written by the plan holds the data exactly', (t) => {
   fc.assert(
     fc.property(fc.array(hostile, { maxLength: 3 }), hostile, (args, value) => {
       const f = fixture();
-      const p = planOrRefused(['-e', `X=${value}`, '-d'], ['sh', ...args], { roots: f.roots, cg: f.cg, tools: f.tools });
+      const p = planOrRefused(['-e', `X=${value}`, '-d'], ['sh', ...args], {
+        roots: f.roots,
+        cg: f.cg,
+        tools: f.tools,
+      });
       if (!p) return;
       const defs = p.script.slice(0, p.script.indexOf('# ---- the supervisor:'));
-      writeFileSync(join(f.dir, 'h.sh'), `tsc_canary() { echo ran > ${q(join(f.dir, 'canary'))}; }\n${defs}\nsay() { :; }\ntsc_host_setup\n`);
+      writeFileSync(
+        join(f.dir, 'h.sh'),
+        `tsc_canary() { echo ran > ${q(join(f.dir, 'canary'))}; }\n${defs}\nsay() { :; }\ntsc_host_setup\n`,
+      );
       spawnSync('/bin/sh', [join(f.dir, 'h.sh')]);
       t.false(existsSync(join(f.dir, 'canary')));
       const c = JSON.parse(readFileSync(join(p.ctr, 'config.json'), 'utf8'));
@@ -127,11 +185,23 @@ test('the config record written by the plan holds the data exactly', (t) => {
 test('every other field: env names, env files, hostname, user, name, volumes, tmpfs, image, roots', (t) => {
   const fields: [string, (v: string, dir: string) => [string[], PlanOptions]][] = [
     ['env name', (v) => [['-e', v], {}]],
-    ['env file', (v, dir) => { writeFileSync(join(dir, 'env'), `A=${v}\n${v}\n`); return [['--env-file', join(dir, 'env')], {}]; }],
+    [
+      'env file',
+      (v, dir) => {
+        writeFileSync(join(dir, 'env'), `A=${v}\n${v}\n`);
+        return [['--env-file', join(dir, 'env')], {}];
+      },
+    ],
     ['hostname', (v) => [['-h', v], {}]],
     ['user', (v) => [['-u', v], {}]],
     ['name', (v) => [['--name', v], {}]],
-    ['volume', (v, dir) => { mkdirSync(join(dir, `v${v.length}`), { recursive: true }); return [['-v', `${join(dir, `v${v.length}`)}/${v}:/${v}`], {}]; }],
+    [
+      'volume',
+      (v, dir) => {
+        mkdirSync(join(dir, `v${v.length}`), { recursive: true });
+        return [['-v', `${join(dir, `v${v.length}`)}/${v}:/${v}`], {}];
+      },
+    ],
     ['tmpfs', (v) => [['--tmpfs', `/${v}`], {}]],
     ['tmpfs options', (v) => [['--tmpfs', `/t:${v}`], {}]],
     ['image path', (v) => [[], { rootfs: `/${v}` }]],
@@ -154,23 +224,29 @@ test('every other field: env names, env files, hostname, user, name, volumes, tm
 
 test('an image config is data: Cmd, Entrypoint, Env, WorkingDir', (t) => {
   fc.assert(
-    fc.property(fc.array(hostile, { minLength: 1, maxLength: 3 }), fc.array(hostile, { maxLength: 2 }), hostile, hostile, (cmd, ep, env, wd) => {
-      const f = fixture();
-      const name = 'img';
-      const image = join(f.roots.lib, 'images', name);
-      mkdirSync(image, { recursive: true });
-      const rootfs = fakeRootfs();
-      execFileSync('cp', ['-a', `${rootfs}/.`, join(image, 'rootfs')]);
-      const config = { Cmd: cmd, Entrypoint: ['sh', ...ep], Env: [`E=${env}`], WorkingDir: `/${wd}` };
-      writeFileSync(join(image, 'config.json'), JSON.stringify({ config }));
-      const p = planOrRefused([], [], { roots: f.roots, cg: f.cg, tools: f.tools, rootfs: name });
-      if (!p) return;
-      const r = exercise(p, f.dir);
-      t.false(r.canary, r.stderr);
-      const b = becameWith(r.become);
-      t.deepEqual(b.cmd, ['sh', ...ep, ...cmd].map(asWritten));
-      t.true(b.env.includes(asWritten(`E=${env}`)));
-    }),
+    fc.property(
+      fc.array(hostile, { minLength: 1, maxLength: 3 }),
+      fc.array(hostile, { maxLength: 2 }),
+      hostile,
+      hostile,
+      (cmd, ep, env, wd) => {
+        const f = fixture();
+        const name = 'img';
+        const image = join(f.roots.lib, 'images', name);
+        mkdirSync(image, { recursive: true });
+        const rootfs = fakeRootfs();
+        execFileSync('cp', ['-a', `${rootfs}/.`, join(image, 'rootfs')]);
+        const config = { Cmd: cmd, Entrypoint: ['sh', ...ep], Env: [`E=${env}`], WorkingDir: `/${wd}` };
+        writeFileSync(join(image, 'config.json'), JSON.stringify({ config }));
+        const p = planOrRefused([], [], { roots: f.roots, cg: f.cg, tools: f.tools, rootfs: name });
+        if (!p) return;
+        const r = exercise(p, f.dir);
+        t.false(r.canary, r.stderr);
+        const b = becameWith(r.become);
+        t.deepEqual(b.cmd, ['sh', ...ep, ...cmd].map(asWritten));
+        t.true(b.env.includes(asWritten(`E=${env}`)));
+      },
+    ),
     { numRuns: RUNS },
   );
 });

@@ -1,11 +1,41 @@
 import test from 'ava';
-import { parseArgs, parseBytes, parseMemory, parseCpus, parseCpuShares, parseEnv, mergeEnv, parseHostname, helpText } from '../../src/spec/options.js';
+import {
+  parseArgs,
+  parseBytes,
+  parseMemory,
+  parseCpus,
+  parseCpuShares,
+  parseEnv,
+  mergeEnv,
+  parseHostname,
+  helpText,
+} from '../../src/spec/options.js';
 import { validateOptions } from '../../src/spec/spec.js';
 import { TscError } from '../../src/errors.js';
 
 test('options stop at the image; the rest is the command', (t) => {
-  const p = parseArgs(['-it', '--rm', '-m', '64m', '--pids-limit=20', '-e', 'A=1', '-eB=2', 'busybox', 'sh', '-c', 'ls -l']);
-  t.deepEqual(p.opts, { interactive: true, tty: true, rm: true, memory: '64m', 'pids-limit': '20', env: ['A=1', 'B=2'] });
+  const p = parseArgs([
+    '-it',
+    '--rm',
+    '-m',
+    '64m',
+    '--pids-limit=20',
+    '-e',
+    'A=1',
+    '-eB=2',
+    'busybox',
+    'sh',
+    '-c',
+    'ls -l',
+  ]);
+  t.deepEqual(p.opts, {
+    interactive: true,
+    tty: true,
+    rm: true,
+    memory: '64m',
+    'pids-limit': '20',
+    env: ['A=1', 'B=2'],
+  });
   t.deepEqual(p.positionals, ['busybox', 'sh', '-c', 'ls -l']);
 });
 
@@ -51,7 +81,10 @@ test('cpus, cpu-shares, pids-limit, hostname, network validation', (t) => {
   t.throws(() => validateOptions(parseArgs(['-w', 'rel/dir', 'x'])), { message: /not absolute/ });
   t.is(parseHostname('web-1'), 'web-1');
   t.throws(() => parseHostname('bad_name!'));
-  const v = validateOptions(parseArgs(['-m', '32m', '--pids-limit', '20', '--cpus', '0.5', '--cpu-shares', '512', 'x']), 2);
+  const v = validateOptions(
+    parseArgs(['-m', '32m', '--pids-limit', '20', '--cpus', '0.5', '--cpu-shares', '512', 'x']),
+    2,
+  );
   t.deepEqual(v.limits, { memory: 32 * 1024 * 1024, pids: 20, cpus: 0.5, cpuShares: 512 });
   t.deepEqual(v.net.mode, { kind: 'bridge' }, 'bridge is the default, as in docker');
 });

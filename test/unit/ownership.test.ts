@@ -7,14 +7,23 @@ import { join } from 'node:path';
 import { checkPidFile, writePidFile } from '../../src/plan/plan.js';
 import { lit } from '../../src/plan/sh.js';
 import {
-  ancestorMark, gc, inspectContainer, markAlive, pidFileText, stagingName, startTicks,
+  ancestorMark,
+  gc,
+  inspectContainer,
+  markAlive,
+  pidFileText,
+  stagingName,
+  startTicks,
 } from '../../src/store/state.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 
 test.after.always(removeTempDirs);
 
 const ID = 'd'.repeat(64);
-const store = () => { const b = tempDir('tscontain-own-'); return { lib: join(b, 'lib'), run: join(b, 'run') }; };
+const store = () => {
+  const b = tempDir('tscontain-own-');
+  return { lib: join(b, 'lib'), run: join(b, 'run') };
+};
 /** The mark of a process that has ended (and was reaped): its pid and start time, both stale. */
 function deadMark(): string {
   const f = join(tempDir('tscontain-own-'), 'pid');
@@ -24,14 +33,16 @@ function deadMark(): string {
   return mark;
 }
 /** The sh copy of the check, run on a pid file: true if it says alive. */
-const shAlive = (file: string) => spawnSync('/bin/sh', ['-c', `${checkPidFile(lit('"$1"')).text}`, 'sh', file]).status === 0;
+const shAlive = (file: string) =>
+  spawnSync('/bin/sh', ['-c', `${checkPidFile(lit('"$1"')).text}`, 'sh', file]).status === 0;
 
-test('the sh check of the container\'s init agrees with markAlive: live, dead, recycled pid, zombie, no mark', (t) => {
+test("the sh check of the container's init agrees with markAlive: live, dead, recycled pid, zombie, no mark", (t) => {
   const dir = tempDir('tscontain-own-');
   const f = join(dir, 'supervisor');
   const zombie = spawn('/bin/sh', ['-c', 'exit 0']); // not reaped while this test runs synchronously
   let zmark = '';
-  for (let i = 0; i < 1e6 && !zmark; i++) { // until the kernel shows it as a zombie
+  for (let i = 0; i < 1e6 && !zmark; i++) {
+    // until the kernel shows it as a zombie
     const st = readFileSync(`/proc/${zombie.pid}/stat`, 'utf8');
     if (/\) Z /.test(st)) zmark = `${zombie.pid} ${st.slice(st.lastIndexOf(')') + 2).split(' ')[19]}`;
   }
@@ -79,7 +90,7 @@ test('the owner of a run dir: its supervisor once that wrote its pid file, befor
   t.is(inspectContainer(r, ID).supervisor, process.pid);
 });
 
-test('gc removes a dead owner\'s staging run dir, a gone container\'s half-made /dev skeleton; not live ones', (t) => {
+test("gc removes a dead owner's staging run dir, a gone container's half-made /dev skeleton; not live ones", (t) => {
   const r = store();
   const live = 'e'.repeat(64);
   const keep = [stagingName(live, pidFileText()), live, `dev.${live}`];
@@ -91,7 +102,8 @@ test('gc removes a dead owner\'s staging run dir, a gone container\'s half-made 
   try {
     t.is(gc(r), 2);
   } finally {
-    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT; else process.env.TSCONTAIN_CGROUP_ROOT = old;
+    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
+    else process.env.TSCONTAIN_CGROUP_ROOT = old;
   }
   t.deepEqual(readdirSync(r.run).sort(), keep.sort());
 });

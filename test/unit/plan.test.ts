@@ -14,20 +14,60 @@ type Row = [string, string[], string[], keyof ReturnType<typeof makePlan>['phase
 // [what, options, command, phase, lines that phase must hold, exactly]
 const rows: Row[] = [
   ['own network: lo comes up in the background', [], ['sh'], 'prepare', ['/usr/sbin/ip link set lo up & tsc_ip=$!']],
-  ['the hostname is the short id', [], ['sh'], 'prepare', [`printf '%s' ${ID.slice(0, 12)} > /proc/sys/kernel/hostname`]],
+  [
+    'the hostname is the short id',
+    [],
+    ['sh'],
+    'prepare',
+    [`printf '%s' ${ID.slice(0, 12)} > /proc/sys/kernel/hostname`],
+  ],
   ['-h sets it', ['-h', 'box'], ['sh'], 'prepare', [`printf '%s' box > /proc/sys/kernel/hostname`]],
-  ['one mount --all for the fstab', [], ['sh'], 'prepare', ['mount --all --fstab "$tsc_run/fstab" --target-prefix "$tsc_root"']],
-  ['--read-only remounts the root', ['--read-only'], ['sh'], 'prepare', ['mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it']],
+  [
+    'one mount --all for the fstab',
+    [],
+    ['sh'],
+    'prepare',
+    ['mount --all --fstab "$tsc_run/fstab" --target-prefix "$tsc_root"'],
+  ],
+  [
+    '--read-only remounts the root',
+    ['--read-only'],
+    ['sh'],
+    'prepare',
+    ['mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it'],
+  ],
   ['-w makes the directory', ['-w', '/srv/data'], ['sh'], 'prepare', ['mkdir -p "$tsc_root"/srv/data']],
   ['pivot_root, then the old root detached', [], ['sh'], 'switch', ['pivot_root . dev/shm', 'cd /dev/shm']],
 
   ['--rm: the exit is the discard', ['--rm'], ['sh'], 'exit', ['tsc_discard']],
-  ['v1 limits in v1 files', ['-m', '32m', '--pids-limit', '20', '--cpus', '0.5'], ['sh'], 'host',
-    ['echo 33554432 > "$tsc_cg_memory"/memory.limit_in_bytes', 'echo 20 > "$tsc_cg_pids"/pids.max', 'echo 50000 > "$tsc_cg_cpu"/cpu.cfs_quota_us']],
-  ['a volume and a tmpfs are fstab entries', ['-v', '/tmp:/data:ro', '--tmpfs', '/run:size=1m'], ['sh'], 'prepare',
-    ['  tmpfs /run tmpfs nosuid,nodev,size=1m,X-mount.mkdir \\', '  /tmp /data none bind,ro,X-mount.mkdir > "$tsc_run/fstab"']],
-  ['a path with blanks is encoded for fstab, then quoted', ['--tmpfs', '/a b#c'], ['sh'], 'prepare',
-    ["  tmpfs '/a\\040b\\043c' tmpfs nosuid,nodev,X-mount.mkdir > \"$tsc_run/fstab\""]],
+  [
+    'v1 limits in v1 files',
+    ['-m', '32m', '--pids-limit', '20', '--cpus', '0.5'],
+    ['sh'],
+    'host',
+    [
+      'echo 33554432 > "$tsc_cg_memory"/memory.limit_in_bytes',
+      'echo 20 > "$tsc_cg_pids"/pids.max',
+      'echo 50000 > "$tsc_cg_cpu"/cpu.cfs_quota_us',
+    ],
+  ],
+  [
+    'a volume and a tmpfs are fstab entries',
+    ['-v', '/tmp:/data:ro', '--tmpfs', '/run:size=1m'],
+    ['sh'],
+    'prepare',
+    [
+      '  tmpfs /run tmpfs nosuid,nodev,size=1m,X-mount.mkdir \\',
+      '  /tmp /data none bind,ro,X-mount.mkdir > "$tsc_run/fstab"',
+    ],
+  ],
+  [
+    'a path with blanks is encoded for fstab, then quoted',
+    ['--tmpfs', '/a b#c'],
+    ['sh'],
+    'prepare',
+    ['  tmpfs \'/a\\040b\\043c\' tmpfs nosuid,nodev,X-mount.mkdir > "$tsc_run/fstab"'],
+  ],
 ];
 for (const [what, opts, cmd, phase, want] of rows)
   test(`plan: ${what}`, (t) => {
@@ -52,15 +92,18 @@ test('plan: host programs start with a host environment; PID 1 gets the argv, ea
   const start = lineTexts(p, 'start').join('\n');
   t.true(start.includes(`--init sh -c 'echo "$A"'`));
   t.true(start.includes('/usr/bin/env -i --default-signal=INT,QUIT -- PATH=/usr/local/sbin:'));
-  t.false(start.includes('LD_PRELOAD'), 'the container\'s environment never reaches a host program');
+  t.false(start.includes('LD_PRELOAD'), "the container's environment never reaches a host program");
 });
 
 /** become.pl's argv in the become step, as sh would split it (one option a line). */
 const becomeText = (opts: string[], cmd = ['sh'], o = {}) => lineTexts(makePlan(opts, cmd, o), 'become').join('\n');
 
-test('become: docker\'s capabilities, a cgroup namespace, the environment as --env, then the command', (t) => {
+test("become: docker's capabilities, a cgroup namespace, the environment as --env, then the command", (t) => {
   const b = becomeText(['-e', 'A=1 2', '-w', '/srv']);
-  t.regex(b, /^exec \.\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2 --library-path \.\/usr\/lib\/x86_64-linux-gnu \.\/usr\/bin\/perl -e "\$tsc_become_pl" --/m);
+  t.regex(
+    b,
+    /^exec \.\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2 --library-path \.\/usr\/lib\/x86_64-linux-gnu \.\/usr\/bin\/perl -e "\$tsc_become_pl" --/m,
+  );
   t.regex(b, /--caps 00000000a80425fb/);
   t.regex(b, /--cgroupns/);
   t.regex(b, /--wd \/srv/);
@@ -79,7 +122,7 @@ const capsRows: [string[], RegExp][] = [
 ];
 for (const [opts, re] of capsRows) test(`become: ${opts.join(' ')}`, (t) => t.regex(becomeText(opts), re));
 
-test('--no-pivot: become.pl chroots (from the host\'s root)', (t) => {
+test("--no-pivot: become.pl chroots (from the host's root)", (t) => {
   const b = becomeText(['--no-pivot']);
   t.regex(b, /^exec \/usr\/bin\/perl -e "\$tsc_become_pl" -- \\\n +--chroot "\$tsc_root"/m);
 });
@@ -88,8 +131,14 @@ test('script: step numbers run in order, each title once, each function once', (
   for (const cg of [fakeCgroupV1(), fakeCgroupV2()]) {
     const p = makePlan(['--rm', '--name', 'web', '-m', '8m'], ['sh'], { cg });
     const nums = [...p.script.matchAll(/^ *# (\d+)\. /gm)].map((m) => Number(m[1]));
-    t.deepEqual(nums, nums.map((_, i) => i + 1));
-    t.is(nums.length, PHASES.reduce((n, ph) => n + p.phases[ph].length, 0));
+    t.deepEqual(
+      nums,
+      nums.map((_, i) => i + 1),
+    );
+    t.is(
+      nums.length,
+      PHASES.reduce((n, ph) => n + p.phases[ph].length, 0),
+    );
     const titles = [...p.script.matchAll(/^ *# \d+\. (.*)$/gm)].map((m) => m[1]);
     t.is(new Set(titles).size, titles.length);
     const fns = [...p.script.matchAll(/^(\w+)\(\) \{$/gm)].map((m) => m[1]);
@@ -104,33 +153,49 @@ test('script: every step has a manual page line', (t) => {
 
 /** A matrix of specs: each rendered plan parses (sh -n) and shellcheck finds no error. */
 const matrix: string[][] = [
-  [], ['--rm'], ['-d'], ['-i'], ['--network', 'host'], ['--no-pivot'], ['--read-only'], ['-u', 'app', '-w', '/x y'],
+  [],
+  ['--rm'],
+  ['-d'],
+  ['-i'],
+  ['--network', 'host'],
+  ['--no-pivot'],
+  ['--read-only'],
+  ['-u', 'app', '-w', '/x y'],
   ['--name', 'web', '-m', '8m', '--pids-limit', '5', '--cpus', '0.5', '--cpu-shares', '512'],
-  ['-v', '/tmp:/data', '-v', '/etc/hostname:/etc/h:ro', '--tmpfs', "/it's"], ['-e', 'X=$(id)\n`id`'],
+  ['-v', '/tmp:/data', '-v', '/etc/hostname:/etc/h:ro', '--tmpfs', "/it's"],
+  ['-e', 'X=$(id)\n`id`'],
 ];
 const shellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 for (const cg of ['v1', 'v2'])
-  (shellcheck ? test : test.skip)(`script: sh -n and shellcheck (errors) pass for a matrix of specs, cgroup ${cg}`, (t) => {
-    const dir = tempDir('tscontain-plan-');
-    matrix.forEach((opts, i) => {
-      const p = makePlan(opts, ['sh', '-c', 'echo "$@"', "it's"], { cg: cg === 'v1' ? fakeCgroupV1() : fakeCgroupV2() });
-      const f = join(dir, `plan${i}.sh`);
-      writeFileSync(f, p.script);
-      execFileSync('/bin/sh', ['-n', f]);
-      const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'error', f], { encoding: 'utf8' });
-      t.is(r.status, 0, `${opts.join(' ')}\n${r.stdout}`);
-    });
-  });
+  (shellcheck ? test : test.skip)(
+    `script: sh -n and shellcheck (errors) pass for a matrix of specs, cgroup ${cg}`,
+    (t) => {
+      const dir = tempDir('tscontain-plan-');
+      matrix.forEach((opts, i) => {
+        const p = makePlan(opts, ['sh', '-c', 'echo "$@"', "it's"], {
+          cg: cg === 'v1' ? fakeCgroupV1() : fakeCgroupV2(),
+        });
+        const f = join(dir, `plan${i}.sh`);
+        writeFileSync(f, p.script);
+        execFileSync('/bin/sh', ['-n', f]);
+        const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'error', f], { encoding: 'utf8' });
+        t.is(r.status, 0, `${opts.join(' ')}\n${r.stdout}`);
+      });
+    },
+  );
 
 (shellcheck ? test : test.skip)('the supervisor file passes shellcheck (warnings too)', (t) => {
   const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'warning', 'src/plan/supervisor.sh'], { encoding: 'utf8' });
   t.is(r.status, 0, r.stdout);
 });
 
-test('step 1\'s directories are data: tscontain makes them itself; the script makes them only when missing', (t) => {
+test("step 1's directories are data: tscontain makes them itself; the script makes them only when missing", (t) => {
   for (const cg of [fakeCgroupV1(), fakeCgroupV2()]) {
     const p = makePlan(['--name', 'web'], ['sh'], { cg });
-    t.deepEqual(p.dirs.slice(0, 6), [p.run, ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(p.ctr, d))]);
+    t.deepEqual(p.dirs.slice(0, 6), [
+      p.run,
+      ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(p.ctr, d)),
+    ]);
     t.true(p.dirs.includes('/var/lib/tscontain/names'), 'the names directory with --name');
     t.deepEqual(p.dirs.slice(-p.cgroup.all.length), p.cgroup.all, 'the cgroup directories last');
     const guard = p.cgroup.mkdirs()[p.cgroup.mkdirs().length - 1].text;

@@ -18,9 +18,18 @@ test('relay flags: -i relays stdin, -d never touches a terminal, -t alone only c
 
 test('startRelay: stdin from the given fd only with -i, the path read from the FIFO; the lines parse', (t) => {
   const relay = sh`/usr/bin/perl ${'/run/tscontain/x y/pty-relay.pl'}`;
-  const it = startRelay({ interactive: true, detach: false }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5).map((l) => l.text);
-  t.true(it[1].startsWith(`/usr/bin/perl '/run/tscontain/x y/pty-relay.pl' --stdin --report-fd 6 "$tsc_pid1" <&5 6>"$tsc_run/pts" &`), it[1]);
-  const d = startRelay({ interactive: true, detach: true }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5).map((l) => l.text);
+  const it = startRelay({ interactive: true, detach: false }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5).map(
+    (l) => l.text,
+  );
+  t.true(
+    it[1].startsWith(
+      `/usr/bin/perl '/run/tscontain/x y/pty-relay.pl' --stdin --report-fd 6 "$tsc_pid1" <&5 6>"$tsc_run/pts" &`,
+    ),
+    it[1],
+  );
+  const d = startRelay({ interactive: true, detach: true }, relay, lit('"$tsc_pid1"'), lit('"$tsc_run/pts"'), 5).map(
+    (l) => l.text,
+  );
   t.regex(d[1], / --detach --report-fd 6 "\$tsc_pid1" <\/dev\/null /);
   const f = join(tempDir('tscontain-pty-'), 'lines.sh');
   writeFileSync(f, [...it, ...waitRelay.map((l) => l.text)].join('\n') + '\n');
@@ -29,27 +38,55 @@ test('startRelay: stdin from the given fd only with -i, the path read from the F
 
 test('startRelay: only a /dev/pts/N path passes the check', (t) => {
   const check = startRelay({ interactive: false, detach: false }, lit('true'), lit('1'), lit('f'), 5).at(-1)!.text;
-  const run = (v: string) => execFileSync('/bin/sh', ['-c', `tsc_pts=$1\n${check}\nprintf %s "$tsc_pts"`, 'sh', v], { encoding: 'utf8' });
+  const run = (v: string) =>
+    execFileSync('/bin/sh', ['-c', `tsc_pts=$1\n${check}\nprintf %s "$tsc_pts"`, 'sh', v], { encoding: 'utf8' });
   t.is(run('/dev/pts/0'), '/dev/pts/0');
   t.is(run('/dev/pts/17'), '/dev/pts/17');
-  for (const bad of ['', '/dev/pts/', '/dev/pts/ptmx', '/etc/passwd', '/dev/pts/../../etc/shadow', '/dev/pts/1/../../etc/shadow', '/dev/pts/1x', '/dev/pts/01', 'x/dev/pts/1']) t.is(run(bad), '', bad);
+  for (const bad of [
+    '',
+    '/dev/pts/',
+    '/dev/pts/ptmx',
+    '/etc/passwd',
+    '/dev/pts/../../etc/shadow',
+    '/dev/pts/1/../../etc/shadow',
+    '/dev/pts/1x',
+    '/dev/pts/01',
+    'x/dev/pts/1',
+  ])
+    t.is(run(bad), '', bad);
 });
 
 test('initArgs: environment and directory as arguments, the command after --', (t) => {
-  t.deepEqual(initArgs({ workdir: '/srv', env: ['PATH=/bin', 'A=x=y'], argv: ['sleep', '30'] }),
-    ['--wd', '/srv', '--env', 'PATH=/bin', '--env', 'A=x=y', '--', 'sleep', '30']);
+  t.deepEqual(initArgs({ workdir: '/srv', env: ['PATH=/bin', 'A=x=y'], argv: ['sleep', '30'] }), [
+    '--wd',
+    '/srv',
+    '--env',
+    'PATH=/bin',
+    '--env',
+    'A=x=y',
+    '--',
+    'sleep',
+    '30',
+  ]);
   t.throws(() => initArgs({ workdir: '/', env: ['NOEQUALS'], argv: ['true'] }));
   t.throws(() => initArgs({ workdir: '/', env: [], argv: [] }));
 });
 
-test('init.pl loads no module and changes to the container\'s root before anything else', (t) => {
+test("init.pl loads no module and changes to the container's root before anything else", (t) => {
   const code = kernel_init_pl.split('\n').filter((l) => !/^\s*(#|$)/.test(l));
-  t.deepEqual(code.filter((l) => /^\s*(use|no|require|do)\b|\bBEGIN\b/.test(l)), [], 'a use or BEGIN would run while the cwd is the host\'s root');
+  t.deepEqual(
+    code.filter((l) => /^\s*(use|no|require|do)\b|\bBEGIN\b/.test(l)),
+    [],
+    "a use or BEGIN would run while the cwd is the host's root",
+  );
   t.regex(code[0], /^chdir\('\/'\) or die/);
 });
 
 test('both programs compile with perl -c', (t) => {
-  for (const [name, text] of [['pty-relay.pl', kernel_pty_relay_pl], ['init.pl', kernel_init_pl]]) {
+  for (const [name, text] of [
+    ['pty-relay.pl', kernel_pty_relay_pl],
+    ['init.pl', kernel_init_pl],
+  ]) {
     const f = join(tempDir('tscontain-pl-'), name);
     writeFileSync(f, text);
     const r = spawnSync('perl', ['-c', f], { encoding: 'utf8' });

@@ -53,11 +53,20 @@ test('gc: a container whose starter died before its plan ran (directories made, 
   // what tscontain run does before it hands the plan over: `starting` names the shell that will run it
   mkdirSync(join(r.run, id), { recursive: true });
   spawnSync('/bin/sh', ['-c', writePidFile(lit('"$1"')).text, 'sh', join(r.run, id, 'starting')]); // the plan's own line, by a shell that is gone now
-  for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs']) mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
+  for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'])
+    mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
   const old = process.env.TSCONTAIN_CGROUP_ROOT;
   process.env.TSCONTAIN_CGROUP_ROOT = cg;
-  try { t.is(gc(r), 1); } finally { if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT; else process.env.TSCONTAIN_CGROUP_ROOT = old; }
+  try {
+    t.is(gc(r), 1);
+  } finally {
+    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
+    else process.env.TSCONTAIN_CGROUP_ROOT = old;
+  }
   t.false(existsSync(join(r.run, id)), 'its run directory is gone');
   t.false(existsSync(join(r.lib, 'containers', id)), 'and its layer: no config, so nothing to keep');
-  t.deepEqual(readdirSync(join(r.lib, 'containers')).filter((d) => !d.startsWith('.')), []);
+  t.deepEqual(
+    readdirSync(join(r.lib, 'containers')).filter((d) => !d.startsWith('.')),
+    [],
+  );
 });

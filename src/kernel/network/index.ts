@@ -78,7 +78,9 @@ export function hostBridge(r: Pick<NetRequest, 'facts' | 'roots' | 'bin' | 'net'
   const made = r.facts.routes.find((x) => x.dev === BRIDGE && x.dst.len > 0);
   // a bridge made before this directory remembered its subnet (or whose record was removed): adopt it
   const subnet =
-    made && !r.facts.remembered ? made.dst : bridgeSubnet(r.facts.remembered, r.facts.routes, BRIDGE, containerResolvers(r));
+    made && !r.facts.remembered
+      ? made.dst
+      : bridgeSubnet(r.facts.remembered, r.facts.routes, BRIDGE, containerResolvers(r));
   if (made && (made.dst.base !== subnet.base || made.dst.len !== subnet.len))
     throw new TscError(
       `the bridge ${BRIDGE} has ${formatCidr(made.dst)}, but this store uses ${formatCidr(subnet)}`,

@@ -7,7 +7,10 @@ import { parseDns, parseDnsOption, parseDnsSearch } from './resolv.js';
 import { type PortMapping, checkMappings, parsePublish } from './publish.js';
 
 export type NetworkMode =
-  { kind: 'bridge' } | { kind: 'none' } | { kind: 'host' } | { kind: 'container'; name: string };
+  | { kind: 'bridge' }
+  | { kind: 'none' }
+  | { kind: 'host' }
+  | { kind: 'container'; name: string };
 
 export const NETWORK_OPTIONS: OptDef[] = [
   {
