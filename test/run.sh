@@ -12,5 +12,6 @@ rc=0
 npx ava "$@" || rc=$?
 node dist/test/leak-check.js || rc=1
 # the bridge and its nft table may stay while empty; the suite leaves the machine as it found it
-[ "$(id -u)" != 0 ] || node bin/tscontain.cjs network prune >/dev/null || rc=1
+[ "$(id -u)" != 0 ] || node bin/tscontain.cjs network prune >/dev/null || { echo "network prune failed"; rc=1; }
+echo "tscontain-test: status $rc"
 exit $rc
