@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { env as suiteEnv, isRoot, privateStore, removeStoreContainers, tsc } from './helpers.js';
+import { cases } from '../fixtures/poll.js';
 import { ociLayout } from '../fixtures/tarball.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 
@@ -97,7 +98,7 @@ it('argv, env and workdir reach the container byte for byte; nothing they spell 
       t.deepEqual(d.tmp, [], 'nothing ran in the container');
       t.false(existsSync(CANARY), 'nothing ran on the host');
     }),
-    { numRuns: 12 },
+    { numRuns: cases(12) },
   );
 });
 

@@ -12,6 +12,7 @@ import type { Plan } from '../../src/plan/plan.js';
 import { inert, q } from '../../src/plan/sh.js';
 import { fakeCgroupV1, fakeCgroupV2, fakeRootfs } from './helpers.js';
 import { makePlan, type PlanOptions } from './plan-fixture.js';
+import { cases } from '../fixtures/poll.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 
 test.after.always(removeTempDirs);
@@ -131,7 +132,7 @@ function fixture() {
   return { dir, roots, tools, cg: Math.random() < 0.5 ? fakeCgroupV1() : fakeCgroupV2() };
 }
 
-const RUNS = 40;
+const RUNS = cases(40);
 
 test('argv, env values, workdir: the plan runs nothing they spell, and the programs get them byte for byte', (t) => {
   fc.assert(
@@ -217,7 +218,7 @@ test('every other field: env names, env files, hostname, user, name, volumes, tm
         const r = exercise(p, f.dir);
         t.false(r.canary, `${what}: ${JSON.stringify(v)}\n${r.stderr}`);
       }),
-      { numRuns: 15 },
+      { numRuns: cases(15) },
     );
   t.pass();
 });
@@ -256,7 +257,7 @@ test('inert: any text becomes one printable line', (t) => {
     fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
       t.notRegex(inert(s), /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
     }),
-    { numRuns: 300 },
+    { numRuns: cases(300) },
   );
 });
 
@@ -266,6 +267,6 @@ test('q: sh reads back exactly what was quoted', (t) => {
       const out = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${words.map(q).join(' ')} ''`]).toString('utf8');
       t.deepEqual(out.split('\0').slice(0, -2), words.map(asWritten));
     }),
-    { numRuns: 60 },
+    { numRuns: cases(60) },
   );
 });
