@@ -286,23 +286,25 @@ function killCgroup(dir: string) {
 
 const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-/** rmdir(2) of a cgroup, retried while the kernel finishes reaping its last processes. */
-/** Kill what is left in a container's cgroups, then remove them. */
-function removeCgroups(id: string) {
+/** Kill what is left in a container's cgroups, then remove them; false if one is still there. */
+function removeCgroups(id: string): boolean {
   const dirs = cgroupDirsFor(id);
   for (const d of dirs) killCgroup(d);
-  for (const d of dirs) rmdirRetry(d);
+  return dirs.map(rmdirRetry).every(Boolean);
 }
 
-function rmdirRetry(dir: string) {
-  for (let i = 0; i < 50 && existsSync(dir); i++) {
+/** rmdir(2) of a cgroup, retried for a second while the kernel finishes reaping its last processes. */
+function rmdirRetry(dir: string): boolean {
+  for (let i = 0; i < 50; i++) {
+    if (!existsSync(dir)) return true;
     try {
       rmdirSync(dir);
-      return;
+      return true;
     } catch {
       pause(20);
     }
   }
+  return !existsSync(dir);
 }
 
 /**
@@ -409,7 +411,12 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
     for (const id of suspects) {
       const c = inspectContainer(r, id);
       if (c.running) continue;
-      removeCgroups(id);
+      // a cgroup still busy: its record stays, so the next command's gc tries again (once the
+      // record is gone the cgroup would be an orphan, which is left alone for a minute)
+      if (!removeCgroups(id)) {
+        log(`container ${id.slice(0, 12)}: its cgroup is still busy; the next command retries`);
+        continue;
+      }
       // --rm, or never got as far as its config (tscontain made its directories, then died before
       // the plan ran): nothing of it is kept
       if (c.config.rm || !c.config.id) removeContainer(r, c);

@@ -472,8 +472,11 @@ it("SIGKILL of tscontain kills the container; what it left is removed (by Node.j
     await c.done;
     await until(() => !pidsOf('sleep', S3138).length, `${what}: the container to die with it`).catch(() => undefined);
     t.deepEqual(pidsOf('sleep', S3138), [], `${what}: the container died with it`);
-    if (!node) await tsc(['ps']); // the supervisor itself was killed: the next command reconciles
-    await until(() => !existsSync(cg), `${what}: ${cg} to be removed`).catch(() => undefined);
+    // the supervisor itself was killed: the next command reconciles (each command tries again)
+    await until(
+      async () => (node || (await tsc(['ps']))) && !existsSync(cg),
+      `${what}: ${cg} to be removed`,
+    ).catch(() => undefined);
     t.false(existsSync(cg), `${what}: cgroup removed`);
     t.false(existsSync(`${env.TSCONTAIN_ROOT}/run/${id}`), `${what}: runtime state removed`);
     t.false(existsSync(`${env.TSCONTAIN_ROOT}/lib/containers/${id}`), `${what}: --rm honoured`);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gc, pidFileText, startTicks, writerAlive } from '../../src/store/state.js';
 import { writePidFile } from '../../src/plan/plan.js';
@@ -69,4 +69,33 @@ test('gc: a container whose starter died before its plan ran (directories made, 
     readdirSync(join(r.lib, 'containers')).filter((d) => !d.startsWith('.')),
     [],
   );
+});
+
+test('gc: a dead container whose cgroup is still busy keeps its record, and a later gc removes both', (t) => {
+  const base = tempDir('tscontain-gc-');
+  const r = { lib: join(base, 'lib'), run: join(base, 'run') };
+  const cg = fakeCgroupV1(['memory']);
+  const id = 'd'.repeat(64);
+  mkdirSync(join(r.run, id), { recursive: true });
+  spawnSync('/bin/sh', ['-c', writePidFile(lit('"$1"')).text, 'sh', join(r.run, id, 'supervisor')]); // gone now
+  mkdirSync(join(r.lib, 'containers', id), { recursive: true });
+  writeFileSync(join(r.lib, 'containers', id, 'config.json'), JSON.stringify({ id, rm: true }));
+  // a fake cgroup rmdir(2) cannot remove while it holds a file: as the kernel's while a process is reaped
+  const busy = join(cg, 'memory', 'tscontain', id);
+  mkdirSync(busy, { recursive: true });
+  writeFileSync(join(busy, 'cgroup.procs'), '');
+  const old = process.env.TSCONTAIN_CGROUP_ROOT;
+  process.env.TSCONTAIN_CGROUP_ROOT = cg;
+  try {
+    t.is(gc(r), 0, 'nothing done while the cgroup is busy');
+    t.true(existsSync(join(r.run, id)), 'its record stays for the next gc');
+    rmSync(join(busy, 'cgroup.procs'));
+    t.is(gc(r), 1);
+  } finally {
+    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
+    else process.env.TSCONTAIN_CGROUP_ROOT = old;
+  }
+  t.false(existsSync(busy), 'the cgroup is gone');
+  t.false(existsSync(join(r.run, id)), 'and the run directory');
+  t.false(existsSync(join(r.lib, 'containers', id)), 'and, with --rm, the container');
 });
