@@ -28,14 +28,23 @@ export interface CgroupDriver {
   mkdirs(): Sh[];
   /** sh lines run once the directories exist: enable controllers (v2) and write the limits */
   setLimits(): Sh[];
-  /** sh lines run by the container's init: move itself in (writing 0 moves the writer) */
-  join(): Sh[];
+  /** sh lines that move process `pid` in (writing 0 moves the writer itself) */
+  join(pid?: Sh): Sh[];
+  /**
+   * sh lines for the supervisor, once the directories exist: a throwaway subshell joins the
+   * container's cgroup in the background and ends. The kernel makes the first migration after a
+   * quiet spell wait for an RCU grace period (cgroup_threadgroup_rwsem, a percpu rw-semaphore,
+   * leaves its fast mode), several ms; started now, that wait runs beside the rest of the setup,
+   * and PID 1's own join a few ms later finds the semaphore still in its slow mode and is quick.
+   */
+  prime(): Sh[];
   /** sh lines that set $tsc_oom to the number of OOM kills in the container's cgroup */
   oomCount(): Sh[];
   /** sh lines: remove the cgroup(s), retrying while the kernel finishes reaping */
   remove(): Sh[];
   /**
-   * sh lines: delete these paths (recursively) and remove the cgroup(s), in one program: find
+   * sh lines: delete these paths (recursively) and remove the cgroup(s), in one program (after the
+   * prime() subshell ended, which may still be in the cgroup, or about to join it): find
    * -delete unlinks files and removes directories with rmdir(2); in cgroupfs it only removes the
    * cgroup directories (it never touches their control files: the kernel removes them with the cgroup)
    */
@@ -86,6 +95,7 @@ function removeLines(root: string, names: string[], paths: Sh[] = []): Sh[] {
       )
     : sh`rmdir ${dirs} 2>/dev/null`;
   return [
+    lit('[ -z "${tsc_prime-}" ] || wait "$tsc_prime" 2>/dev/null   # the warm-up subshell has left the cgroup'),
     lit('for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping'),
     sh`  ${act}`,
     sh`  ${joinSh(
@@ -105,6 +115,9 @@ function readEvent(file: Sh, key: string): Sh[] {
     lit('fi'),
   ];
 }
+
+/** The throwaway join of prime(): a subshell moves itself in, then ends (before the container starts). */
+const primeLine = (dir: Sh): Sh => sh`( echo 0 > ${dir}/cgroup.procs ) 2>/dev/null & tsc_prime=$!`;
 
 /** tsc_cg_NAME=<hierarchy>/tscontain/$tsc_id */
 const defVar = (name: string, dir: string, id: string) =>
@@ -141,7 +154,8 @@ export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver
       if (limits.cpuShares !== undefined) l.push(w('cpu', 'cpu.shares', limits.cpuShares));
       return l;
     },
-    join: () => present.map((c) => sh`echo 0 > ${ref(c)}/cgroup.procs`),
+    join: (pid = lit('0')) => present.map((c) => sh`echo ${pid} > ${ref(c)}/cgroup.procs`),
+    prime: () => (present.length ? [primeLine(ref(present.includes('pids') ? 'pids' : present[0]))] : []),
     oomCount: () => (dirs.memory ? readEvent(sh`${ref('memory')}/memory.oom_control`, 'oom_kill') : [lit('tsc_oom=0')]),
     remove: () => removeLines(root, present),
     removeWith: (paths) => removeLines(root, present, paths),
@@ -184,7 +198,8 @@ export function v2Driver(root: string, id: string, limits: Limits): CgroupDriver
       if (limits.cpuShares !== undefined) l.push(w('cpu.weight', sharesToWeight(limits.cpuShares)));
       return l;
     },
-    join: () => [sh`echo 0 > ${ref('unified')}/cgroup.procs`],
+    join: (pid = lit('0')) => [sh`echo ${pid} > ${ref('unified')}/cgroup.procs`],
+    prime: () => [primeLine(ref('unified'))],
     oomCount: () => readEvent(sh`${ref('unified')}/memory.events`, 'oom_kill'),
     remove: () => removeLines(root, ['unified']),
     removeWith: (paths) => removeLines(root, ['unified'], paths),

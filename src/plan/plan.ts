@@ -187,6 +187,16 @@ function hostPhase(spec: RunSpec, ctx: PlanContext, net: NetworkPlan): Step[] {
       lines: [sh`[ -d "$tsc_image" ] || sh ${spec.image.recipe} "$tsc_image"`],
     });
   steps.push(dirsStep(spec, cg, ctx.now, net.record));
+  const prime = cg.prime();
+  if (prime.length)
+    steps.push({
+      title: "Warm up cgroup migration: a throwaway subshell joins the container's cgroup and ends",
+      man: 'cgroups(7), the first migration after a quiet spell waits for an RCU grace period',
+      lines: [
+        lit('# started now, the kernel\'s wait runs beside the rest of the setup: PID 1 joins quickly later'),
+        ...prime,
+      ],
+    });
   const missing = spec.volumes.filter((v) => !v.file && !v.exists);
   if (missing.length)
     steps.push({
@@ -306,6 +316,18 @@ function pid1Step(net: NetworkPlan): Step {
   };
 }
 
+/** Before the command: PID 1 is in its cgroup, and someone will clean up after it. */
+const joinedStep: Step = {
+  title: 'Wait until PID 1 is in its cgroup; stop if the supervisor is gone',
+  man: 'cgroups(7), wait(1p)',
+  lines: [
+    lit('wait "$tsc_join"   # set -e: a failed join stops the container'),
+    lit('# the supervisor may have died before setpriv --pdeathsig took effect: then nobody would clean up, so stop;'),
+    lit('# if it dies later, PID 1 dies of the death signal, or gc finds it by its cgroup, joined now'),
+    checkPidFile(lit('"$tsc_run/supervisor"')),
+  ],
+};
+
 function exitPhase(spec: RunSpec, cg: CgroupDriver, net: NetworkPlan): Step[] {
   if (spec.rm)
     return [
@@ -361,15 +383,13 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   if (ownNet && !tools.ip) throw new Error('planRun: tools.ip is needed for a network namespace');
   const prepare: Step[] = [
     {
-      title: "Join the container's cgroup, if its supervisor still lives",
+      title: "Join the container's cgroup (in the background, while the mounts are made)",
       man: 'cgroups(7)',
       lines: [
-        ...cg.join(),
-        lit(
-          '# the supervisor may have died before setpriv --pdeathsig took effect: then nobody would clean up, so stop;',
-        ),
-        lit('# if it dies later, PID 1 dies of the death signal, or gc finds it by its cgroup, joined now'),
-        checkPidFile(lit('"$tsc_run/supervisor"')),
+        lit('# a subshell writes $$, the pid of this shell (PID 1), into each cgroup.procs: it moves PID 1, not itself'),
+        lit('{'),
+        ...cg.join(lit('$$')).map((l, i, all) => (i < all.length - 1 ? sh`  ${l} &&` : sh`  ${l}`)),
+        lit('} & tsc_join=$!'),
       ],
     },
     hostnameStep(spec.hostname),
@@ -378,6 +398,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
       { ...spec, masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }) },
       ownNet ? [loopbackWait] : [],
     ),
+    // before the root switch: the subshell reaches the cgroups by their host paths
+    joinedStep,
   ];
   const pivot = spec.pivot && tools.ldso;
   if (!tools.perl)
