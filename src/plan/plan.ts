@@ -193,7 +193,7 @@ function hostPhase(spec: RunSpec, ctx: PlanContext, net: NetworkPlan): Step[] {
       title: "Warm up cgroup migration: a throwaway subshell joins the container's cgroup and ends",
       man: 'cgroups(7), the first migration after a quiet spell waits for an RCU grace period',
       lines: [
-        lit('# started now, the kernel\'s wait runs beside the rest of the setup: PID 1 joins quickly later'),
+        lit("# started now, the kernel's wait runs beside the rest of the setup: PID 1 joins quickly later"),
         ...prime,
       ],
     });
@@ -386,7 +386,9 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
       title: "Join the container's cgroup (in the background, while the mounts are made)",
       man: 'cgroups(7)',
       lines: [
-        lit('# a subshell writes $$, the pid of this shell (PID 1), into each cgroup.procs: it moves PID 1, not itself'),
+        lit(
+          '# a subshell writes $$, the pid of this shell (PID 1), into each cgroup.procs: it moves PID 1, not itself',
+        ),
         lit('{'),
         ...cg.join(lit('$$')).map((l, i, all) => (i < all.length - 1 ? sh`  ${l} &&` : sh`  ${l}`)),
         lit('} & tsc_join=$!'),

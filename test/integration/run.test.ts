@@ -473,10 +473,9 @@ it("SIGKILL of tscontain kills the container; what it left is removed (by Node.j
     await until(() => !pidsOf('sleep', S3138).length, `${what}: the container to die with it`).catch(() => undefined);
     t.deepEqual(pidsOf('sleep', S3138), [], `${what}: the container died with it`);
     // the supervisor itself was killed: the next command reconciles (each command tries again)
-    await until(
-      async () => (node || (await tsc(['ps']))) && !existsSync(cg),
-      `${what}: ${cg} to be removed`,
-    ).catch(() => undefined);
+    await until(async () => (node || (await tsc(['ps']))) && !existsSync(cg), `${what}: ${cg} to be removed`).catch(
+      () => undefined,
+    );
     t.false(existsSync(cg), `${what}: cgroup removed`);
     t.false(existsSync(`${env.TSCONTAIN_ROOT}/run/${id}`), `${what}: runtime state removed`);
     t.false(existsSync(`${env.TSCONTAIN_ROOT}/lib/containers/${id}`), `${what}: --rm honoured`);
