@@ -73,7 +73,6 @@ export function checks(env: DoctorEnv): Check[] {
   const tools: [string, string][] = [
     ['unshare', 'util-linux'],
     ['mount', 'util-linux'],
-    ['umount', 'util-linux'],
     ['pivot_root', 'util-linux'],
     ['setpriv', 'util-linux'],
     ['nsenter', 'util-linux'],

@@ -86,7 +86,7 @@ export function bin(name: string): string {
  * After pivot_root the host's root is only reachable below the old-root mount point, and a host
  * binary there cannot be started by name: its ELF interpreter path would be looked up in the
  * container's root. So the plan starts such binaries through the loader itself:
- *   ./LDSO --library-path LIBS ./usr/bin/umount ...
+ *   ./LDSO --library-path LIBS ./usr/bin/perl ...
  * Paths are real paths (no absolute symlinks) because they are used relative to the old root.
  */
 export function hostTools(need: { ip: boolean; awk: boolean; perl: boolean }): HostTools {
@@ -110,8 +110,6 @@ export function hostTools(need: { ip: boolean; awk: boolean; perl: boolean }): H
     ldso,
     libPath,
     unshare,
-    umount: real(which('umount') ?? '/usr/bin/umount'),
-    env: bin('env'),
     setpriv: bin('setpriv'),
     ip: need.ip ? bin('ip') : undefined,
     awk: need.awk ? awkCommand() : undefined,

@@ -1,6 +1,7 @@
 # become.pl: the container's process makes itself what the container must be, then becomes the command.
 #
-#   perl become.pl --caps HEX [--uid N] [--gid N] [--groups N,N,...] [--cgroupns] [--chroot DIR] [--tty PATH] [--keep-cwd]
+#   perl become.pl --caps HEX [--uid N] [--gid N] [--groups N,N,...] [--cgroupns] [--chroot DIR] [--detach DIR]
+#                  [--tty PATH] [--keep-cwd]
 #                  [--nnp] [--seccomp FILE | --seccomp-hex HEX] [--seccomp-flags N] [--wd DIR] [--preserve-fds N]
 #                  [--env NAME=VALUE]... -- COMMAND [ARG...]
 #
@@ -19,14 +20,15 @@
 BEGIN { @INC = () }
 
 # ---- constants (x86_64 and the generic table of aarch64/riscv64; errno values are the same) ----
-my %NR_X86_64 = (chroot => 161, prctl => 157, seccomp => 317, unshare => 272, setsid => 112, dup3 => 292, fcntl => 72,
+my %NR_X86_64 = (chroot => 161, umount2 => 166, prctl => 157, seccomp => 317, unshare => 272, setsid => 112, dup3 => 292, fcntl => 72,
   setgroups => 116, setresgid => 119, setresuid => 117, capget => 125, capset => 126, close_range => 436);
-my %NR_GENERIC = (chroot => 51, prctl => 167, seccomp => 277, unshare => 97, setsid => 157, dup3 => 24, fcntl => 25,
+my %NR_GENERIC = (chroot => 51, umount2 => 39, prctl => 167, seccomp => 277, unshare => 97, setsid => 157, dup3 => 24, fcntl => 25,
   setgroups => 159, setresgid => 149, setresuid => 147, capget => 90, capset => 91, close_range => 436);
 my ($EPERM, $ENOENT, $EACCES, $ENOTDIR, $EINVAL, $ENOSYS) = (1, 2, 13, 20, 22, 38);
 my ($O_RDWR, $O_NOCTTY, $TIOCSCTTY, $F_SETFD, $FD_CLOEXEC) = (2, 0400, 0x540E, 2, 1);
 my ($PR_SET_SECCOMP, $PR_CAPBSET_READ, $PR_CAPBSET_DROP, $PR_SET_NO_NEW_PRIVS, $PR_CAP_AMBIENT) = (22, 23, 24, 38, 47);
 my ($CLONE_NEWCGROUP, $SECCOMP_SET_MODE_FILTER, $SECCOMP_MODE_FILTER, $CLOSE_RANGE_CLOEXEC) = (0x02000000, 1, 2, 4);
+my $MNT_DETACH = 2;
 my $CAP_V3 = 0x20080522;
 
 sub fail { print STDERR "tscontain: $_[0]\n"; exit 125 }
@@ -52,7 +54,7 @@ for (sort keys %ENV) {
   fail('become.pl must be started with a clean environment (' . shown($_) . " is set): the command's goes in --env")
     if /\A(?:LD_|PERL|GCONV_PATH\z|GLIBC_TUNABLES\z|LOCPATH\z|NLSPATH\z|MALLOC_)/;
 }
-my %VALUE = map { $_ => 1 } qw(--caps --uid --gid --groups --tty --chroot --seccomp --seccomp-hex --seccomp-flags --wd --preserve-fds);
+my %VALUE = map { $_ => 1 } qw(--caps --uid --gid --groups --tty --chroot --detach --seccomp --seccomp-hex --seccomp-flags --wd --preserve-fds);
 my %FLAG = map { $_ => 1 } qw(--cgroupns --nnp --keep-cwd);
 my (%o, @env, $dashdash);
 while (@ARGV) {
@@ -113,6 +115,15 @@ if (defined $filter) {
   fail('the seccomp filter is not a whole number of 8-byte instructions (1 to 4096)')
     unless length($filter) % 8 == 0 && $n >= 1 && $n <= 4096;
   $fprog = pack('S x![p] p', $n, $filter);   # $filter stays alive (file scope) while the kernel reads it
+}
+
+# ---- 0. the host's root, which pivot_root put at DIR: detached lazily (umount -l), in this program
+# rather than by umount, one program start less. perl is loaded by now, and the cwd keeps the
+# detached tree reachable for what is started from it (init.pl with --init) ----
+if (defined $o{'--detach'}) {
+  $o{'--detach'} =~ m{\A/} or fail('become: --detach needs an absolute path');
+  syscall($NR->{umount2}, $o{'--detach'}, $MNT_DETACH) == 0
+    or fail("cannot detach the host's root at $o{'--detach'}: $!");
 }
 
 sub load_seccomp {
@@ -223,6 +234,9 @@ if (!$cd) { chdir($wd) or fail("cannot change to the working directory $wd: $!")
 # ---- 9. the command's environment: exactly --env (the last of a name wins) ----
 %ENV = ();
 for (@env) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }
+# and default actions for INT and QUIT, which a non-interactive sh ignores in a background job (the
+# supervisor starts the container as one): the command starts as docker's does
+$SIG{INT} = $SIG{QUIT} = 'DEFAULT';
 
 # ---- 10. seccomp with no_new_privs: as late as possible, so a profile need allow only execve ----
 load_seccomp() if $o{'--nnp'};

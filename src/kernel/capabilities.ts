@@ -229,6 +229,8 @@ export interface BecomeSpec {
   keepCwd?: boolean;
   /** absolute path of a pty slave in the container (its own devpts) to become fds 0-2 and the controlling tty */
   tty?: string;
+  /** after pivot_root: where the host's old root is, detached (umount2 MNT_DETACH) first */
+  detach?: string;
   noNewPrivileges?: boolean;
   /** a compiled filter (raw struct sock_filter[]), relative to the caller's cwd or absolute */
   seccompFile?: string;
@@ -263,6 +265,7 @@ export function becomeOptions(b: BecomeSpec): string[] {
   if (b.groups?.length) out.push('--groups', b.groups.map((g) => id(g, 'group')).join(','));
   if (b.cgroupns) out.push('--cgroupns');
   if (b.keepCwd) out.push('--keep-cwd');
+  if (b.detach !== undefined) out.push('--detach', b.detach);
   if (b.tty !== undefined) out.push('--tty', b.tty);
   if (b.noNewPrivileges) out.push('--nnp');
   if (b.seccompFile !== undefined) out.push('--seccomp', b.seccompFile);

@@ -4,7 +4,7 @@
 import { BECOME_MAN, becomeOptions, type BecomeSpec } from './capabilities.js';
 import { joinSh, lit, sh, showArgv, type Sh } from '../plan/sh.js';
 import type { Step } from '../plan/step.js';
-import { type Loader, viaLoader } from './rootfs.js';
+import { type Loader, OLD_ROOT, viaLoader } from './rootfs.js';
 import { INIT_MAN, initArgs } from './pty.js';
 
 export interface ProcessSpec {
@@ -55,7 +55,7 @@ export function becomeStep(
   const title = `Become the command: ${showArgv(p.argv)}${who(p)}, in ${showArgv([p.workdir])}`;
   const ids = { uid: p.user?.uid, gid: p.user?.gid };
   if (!p.init) {
-    const opts = becomeOptions({ ...b, workdir: p.workdir, env: p.env, ...ids });
+    const opts = becomeOptions({ ...b, detach: OLD_ROOT, workdir: p.workdir, env: p.env, ...ids });
     return {
       title,
       man: BECOME_MAN,
@@ -77,7 +77,7 @@ export function becomeStep(
   // --init: become.pl makes the process what the container must be, then execs init.pl (host perl
   // again, from the old root, with an empty environment), which changes into the container and runs
   // the command as its child
-  const opts = becomeOptions({ ...b, workdir: '/', env: [], keepCwd: true, ...ids });
+  const opts = becomeOptions({ ...b, detach: OLD_ROOT, workdir: '/', env: [], keepCwd: true, ...ids });
   const init = initArgs({ workdir: p.workdir, env: p.env, argv: ['-'] }).slice(0, -1);
   return {
     title: `${title}, under init.pl as PID 1 (--init)`,

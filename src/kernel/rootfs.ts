@@ -136,15 +136,13 @@ export function viaLoader(l: Loader, prog: string): Sh {
   return sh`${rel(l.ldso)} --library-path ${l.libPath.map(rel).join(':')} ${rel(prog)}`;
 }
 
-export function pivotStep(l: Loader, umount: string): Step {
+/** Where pivot_root puts the host's root: a directory every image's root has (become.pl detaches it). */
+export const OLD_ROOT = '/dev/shm';
+
+export function pivotStep(): Step {
   return {
-    title: "Switch root with pivot_root and detach the host's root",
-    man: 'pivot_root(2), umount(2), ld.so(8)',
-    lines: [
-      lit('cd "$tsc_root"'),
-      lit('pivot_root . dev/shm'),
-      lit('cd /dev/shm'),
-      sh`${viaLoader(l, umount)} -l /dev/shm`,
-    ],
+    title: "Switch root with pivot_root; the host's root stays at /dev/shm until become.pl detaches it",
+    man: 'pivot_root(2), pivot_root(8)',
+    lines: [lit('cd "$tsc_root"'), lit('pivot_root . dev/shm'), lit('cd /dev/shm')],
   };
 }

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import type { CgroupDriver } from '../kernel/cgroup.js';
 import { formatBytes } from '../spec/options.js';
-import { containerDir, runDir, SYSTEM_PATH, type Roots } from '../store/paths.js';
+import { containerDir, runDir, type Roots } from '../store/paths.js';
 import type { RunSpec } from '../spec/spec.js';
 import { devSkeletonStep } from '../kernel/devfs.js';
 import { hostnameStep, loopbackStep, loopbackWait, namespaceFlags } from '../kernel/namespaces.js';
@@ -24,8 +24,6 @@ import { capHex } from '../kernel/capabilities.js';
 /** Host programs the plan starts, by absolute path (found by src/host/tools.ts). */
 export interface HostTools {
   unshare: string;
-  umount: string;
-  env: string;
   setpriv: string;
   /** iproute2's ip, when the container gets its own network namespace */
   ip?: string;
@@ -252,26 +250,20 @@ function limitText(s: RunSpec): string {
     .join(', ');
 }
 
-/** What the host programs of the start run with: never the container's environment (see become.pl). */
-const HOST_ENV = [`PATH=${SYSTEM_PATH}`];
-
 function startStep(spec: RunSpec, t: HostTools, net: NetworkPlan, gated: boolean): Step {
   const ns = namespaceFlags(net.unshareNet);
   const prefix = net.startPrefix.length ? [joinSh(net.startPrefix)] : [];
   const stdin = spec.interactive ? lit('<&5') : lit('</dev/null');
   return {
     title: `Start the container: new ${ns.map((f) => f.slice(2)).join(', ')} namespaces; its first process is PID 1`,
-    man: 'unshare(1), namespaces(7), env(1), setpriv(1)',
+    man: 'unshare(1), namespaces(7), setpriv(1)',
     lines: [
-      lit(
-        "# env -i: nothing of this shell's environment; setpriv --pdeathsig: if this supervisor dies, so does unshare",
-      ),
-      lit('# PID 1 runs this script again (tsc_self: where it is when bin/tscontain read it with .)'),
+      lit("# setpriv --reset-env: nothing of this shell's environment, a host PATH; --pdeathsig: if this supervisor"),
+      lit('# dies, so does unshare. PID 1 runs this script again (tsc_self: where bin/tscontain read it with .)'),
       joinSh(
         [
           ...prefix,
-          sh`${t.env} -i --default-signal=INT,QUIT -- ${HOST_ENV}`,
-          sh`${t.setpriv} --pdeathsig KILL`,
+          sh`${t.setpriv} --reset-env --pdeathsig KILL`,
           sh`${t.unshare} ${ns} --fork --kill-child=SIGKILL --propagation private`,
           sh`/bin/sh ${lit('"${tsc_self:-$0}"')} --init ${spec.argv}`,
           sh`${stdin} 5<&- ${gated ? lit('6<&- ') : lit('')}${prefix.length ? lit('8<&- ') : lit('')}2>"$tsc_run/unshare.err" &`,
@@ -363,7 +355,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   plainPath(join(ctx.roots.run, 'dev'), 'the /dev skeleton');
   const dirs = [
     run,
-    ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(ctr, d)),
+    // upper/etc: the container's own /etc files are written there before it starts (every mode)
+    ...['upper/etc', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(ctr, d)),
     ...(spec.name ? [join(ctx.roots.lib, 'names')] : []),
     ...cg.all,
   ];
@@ -395,10 +388,10 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
       ],
     },
     hostnameStep(spec.hostname),
-    ...(ownNet ? [loopbackStep(tools.ip!)] : []),
+    ...(net.loopbackByPid1 ? [loopbackStep(tools.ip!)] : []),
     mountStep(
       { ...spec, masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }) },
-      ownNet ? [loopbackWait] : [],
+      net.loopbackByPid1 ? [loopbackWait] : [],
     ),
     // before the root switch: the subshell reaches the cgroups by their host paths
     joinedStep,
@@ -420,7 +413,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     host: hostPhase(spec, ctx, net),
     start: [startStep(spec, tools, net, gated)],
     prepare,
-    switch: pivot ? [pivotStep(loader, tools.umount)] : [],
+    switch: pivot ? [pivotStep()] : [],
     gate: [pid1Step(net), ...net.gate],
     become: [pivot ? becomeStep(spec, become, loader, tools.perl!) : chrootBecomeStep(spec, become, tools.perl!)],
     exit: exitPhase(spec, cg, net),

@@ -20,6 +20,7 @@ import { gcNetwork } from '../../src/kernel/network/gc.js';
 import { hostBridge, systemBin } from '../../src/kernel/network/index.js';
 import { joinPrefix, joinStep } from '../../src/kernel/network/join.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
+import { until } from '../fixtures/poll.js';
 import { env, isRoot, sleep } from './helpers.js';
 
 const serial = isRoot ? test.serial : test.serial.skip;
@@ -285,11 +286,13 @@ serial(
       stop(x);
       t.is(exit(x, s.plan).code, 0);
     }
-    t.deepEqual(
-      links().filter((l) => l.startsWith('tsc') && l !== 'tsc0'),
-      [],
-      'no veth left',
-    );
+    // the kernel deletes each veth pair with its network namespace, in the background
+    const veths = () => links().filter((l) => l.startsWith('tsc') && l !== 'tsc0');
+    await until(
+      () => !veths().length,
+      () => `the veths to go: ${veths().join(' ')}`,
+    ).catch(() => undefined);
+    t.deepEqual(veths(), [], 'no veth left');
     t.deepEqual(elements(maps()), [], 'no map element left');
     t.deepEqual(addresses(), [], 'no address left');
     t.not(get(H, 'http://127.0.0.1:8080/').code, 0, 'unpublished');

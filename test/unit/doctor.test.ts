@@ -22,7 +22,6 @@ function fakeProc(
 const ALL = new Set([
   'unshare',
   'mount',
-  'umount',
   'pivot_root',
   'setpriv',
   'nsenter',

@@ -134,7 +134,7 @@ function fixture() {
   const roots = { lib: join(dir, 'lib'), run: join(dir, 'run') };
   const stub = join(dir, 'stub');
   writeFileSync(stub, STUB, { mode: 0o755 });
-  const tools = { env: stub, setpriv: stub, unshare: stub, umount: stub, ip: stub, ldso: stub, bin: () => stub };
+  const tools = { setpriv: stub, unshare: stub, ip: stub, ldso: stub, bin: () => stub };
   return { dir, roots, tools, cg: Math.random() < 0.5 ? fakeCgroupV1() : fakeCgroupV2() };
 }
 

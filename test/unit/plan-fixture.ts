@@ -13,8 +13,6 @@ export const ROOTS = { lib: '/var/lib/tscontain', run: '/run/tscontain' };
 
 export const TOOLS: HostTools = {
   unshare: '/usr/bin/unshare',
-  umount: '/usr/bin/umount',
-  env: '/usr/bin/env',
   setpriv: '/usr/bin/setpriv',
   ip: '/usr/sbin/ip',
   perl: '/usr/bin/perl',

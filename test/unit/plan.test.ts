@@ -13,7 +13,13 @@ test.after.always(removeTempDirs);
 type Row = [string, string[], string[], keyof ReturnType<typeof makePlan>['phases'], string[]];
 // [what, options, command, phase, lines that phase must hold, exactly]
 const rows: Row[] = [
-  ['own network: lo comes up in the background', [], ['sh'], 'prepare', ['/usr/sbin/ip link set lo up & tsc_ip=$!']],
+  [
+    '--network none: lo comes up in the background',
+    ['--network', 'none'],
+    ['sh'],
+    'prepare',
+    ['/usr/sbin/ip link set lo up & tsc_ip=$!'],
+  ],
   [
     'the hostname is the short id',
     [],
@@ -87,11 +93,17 @@ test('plan: v2 limits in the one unified cgroup', (t) => {
   t.true(have.includes(`echo '50000 100000' > "$tsc_cg_unified"/cpu.max`));
 });
 
+test('plan: with the bridge PID 1 starts no ip of its own: the gate brings lo up with eth0', (t) => {
+  const p = makePlan([], ['sh']);
+  t.false(lineTexts(p, 'prepare').some((l) => l.includes('ip link set lo up')));
+  t.true(lineTexts(p, 'gate').some((l) => l.includes('link set lo up')));
+});
+
 test('plan: host programs start with a host environment; PID 1 gets the argv, each one word', (t) => {
   const p = makePlan(['-e', 'A=1 2', '-e', 'LD_PRELOAD=/x.so'], ['sh', '-c', 'echo "$A"']);
   const start = lineTexts(p, 'start').join('\n');
   t.true(start.includes(`--init sh -c 'echo "$A"'`));
-  t.true(start.includes('/usr/bin/env -i --default-signal=INT,QUIT -- PATH=/usr/local/sbin:'));
+  t.true(start.includes('/usr/bin/setpriv --reset-env --pdeathsig KILL'));
   t.false(start.includes('LD_PRELOAD'), "the container's environment never reaches a host program");
 });
 
@@ -194,7 +206,7 @@ test("step 1's directories are data: tscontain makes them itself; the script mak
     const p = makePlan(['--name', 'web'], ['sh'], { cg });
     t.deepEqual(p.dirs.slice(0, 6), [
       p.run,
-      ...['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(p.ctr, d)),
+      ...['upper/etc', 'work', 'dev/upper', 'dev/work', 'rootfs'].map((d) => join(p.ctr, d)),
     ]);
     t.true(p.dirs.includes('/var/lib/tscontain/names'), 'the names directory with --name');
     t.deepEqual(p.dirs.slice(-p.cgroup.all.length), p.cgroup.all, 'the cgroup directories last');

@@ -56,6 +56,8 @@ export interface NetworkPlan {
   exit: Step[];
   /** give unshare --net (bridge, none) */
   unshareNet: boolean;
+  /** PID 1 brings lo up itself (none); the bridge's gate step does it with eth0 */
+  loopbackByPid1: boolean;
   /** words before the start command (container:NAME: nsenter into the held namespace; the command also gets 8<&-) */
   startPrefix: Sh[];
   /** for config.json / inspect */
@@ -131,6 +133,7 @@ export function planNetwork(r: NetRequest): NetworkPlan {
       afterStart: [pidStep],
       exit: [],
       unshareNet: false,
+      loopbackByPid1: false,
       startPrefix: [joinPrefix((r.bin ?? systemBin)('nsenter'))],
       record: record(),
     };
@@ -142,6 +145,7 @@ export function planNetwork(r: NetRequest): NetworkPlan {
       afterStart: mode.kind === 'none' ? [pidStep] : [],
       exit: [],
       unshareNet: mode.kind === 'none',
+      loopbackByPid1: mode.kind === 'none',
       startPrefix: [],
       record: record(),
     };
@@ -172,12 +176,13 @@ export function planNetwork(r: NetRequest): NetworkPlan {
     afterStart: [pidStep],
     exit: [
       {
-        title: `Disconnect from ${b.name}: unpublish its ports, delete ${vethName(r.id)}, give its address back`,
+        title: `Disconnect from ${b.name}: unpublish its ports, give its address back`,
         man: 'nft(8) delete element, ip-link(8) delete',
-        lines: [...unpublishLines(b), ...vethExitLines(b, r.id), ...freeLines(b)],
+        lines: [...unpublishLines(b), ...vethExitLines(), ...freeLines(b)],
       },
     ],
     unshareNet: true,
+    loopbackByPid1: false,
     startPrefix: [],
     record: record({
       bridge: b.name,

@@ -68,7 +68,7 @@ export function joinStep(t: JoinTarget): Step {
 }
 
 /**
- * Words to put before the start command (env -i ... unshare ...): enter the held namespace. The
+ * Words to put before the start command (setpriv ... unshare ...): enter the held namespace. The
  * start command must also get `8<&-`, so the container does not inherit the fd; nsenter opens the
  * supervisor's fd 8 by path, it does not need its own copy, but the supervisor shell ($$) must
  * still be there: the start command runs in the background (`&`), never as the shell's last

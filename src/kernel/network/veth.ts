@@ -38,11 +38,15 @@ export function vethGateStep(b: Bridge, id: string, pid: Sh): Step {
   };
 }
 
-/** Exit: delete the host side (the pair goes with it). It is usually gone already: the namespace died with PID 1. */
-export function vethExitLines(b: Bridge, id: string): Sh[] {
-  const link = vethName(id);
-  return [sh`[ ! -d ${`/sys/class/net/${link}`} ] || ${b.bin('ip')} link del ${link} 2>/dev/null || :`];
-}
+/**
+ * Exit: nothing to do. The pair goes with the container's network namespace: the kernel deletes
+ * both ends once the namespace's last process ended, in the background, where `ip link del` would
+ * wait for it (an RCU grace period, ~10 ms). A namespace still held (a container that joined it
+ * with --network container:NAME) keeps its veth; gc deletes one whose container is gone.
+ */
+export const vethExitLines = (): Sh[] => [
+  lit('# the veth pair goes with the network namespace: the kernel deletes it once its last process ended'),
+];
 
 /** For --network none: the namespace's lo, from the host (PID 1 can also do it itself, as today). */
 export const loUpLines = (b: Bridge, pid: Sh): Sh[] => [
