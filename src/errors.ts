@@ -37,8 +37,8 @@ export function report(err: unknown, debug = false): number {
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;
-  const msg = e && e.message ? e.message : String(err);
+  const msg = e?.message ? e.message : String(err);
   process.stderr.write(`tscontain: ${msg}${debug ? '' : ' (run with --debug for details)'}\n`);
-  if (debug && e && e.stack) process.stderr.write(e.stack + '\n');
+  if (debug && e?.stack) process.stderr.write(e.stack + '\n');
   return EXIT_RUNTIME;
 }

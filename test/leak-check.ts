@@ -56,7 +56,7 @@ try {
     .toString()
     .split('\n')
     .map((l) => l.split(': ')[1]?.split('@')[0])
-    .filter((n) => n && n.startsWith('tsc') && n !== 'tsc0');
+    .filter((n) => n?.startsWith('tsc') && n !== 'tsc0');
   if (links.length) problems.push(`network links: ${links.join(' ')}`);
 } catch {
   /* no iproute2 */

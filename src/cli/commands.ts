@@ -367,7 +367,7 @@ export async function cli(argv: string[]): Promise<number> {
   const words = argv.filter((a) => !a.startsWith('-'));
   if (words.length === 0) throw new TscError('no command given', 'see tscontain --help');
   const c = cs.find((x) => x.name.every((n, i) => words[i] === n)) ?? cs.find((x) => x.name[0] === words[0]);
-  if (!c || !c.name.every((n, i) => words[i] === n)) {
+  if (!c?.name.every((n, i) => words[i] === n)) {
     const want = c ? `${c.name[0]} ${words[1] ?? ''}`.trim() : words[0];
     throw new TscError(
       `unknown command: ${want}`,

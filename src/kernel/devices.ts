@@ -234,7 +234,7 @@ export function v1Rule(r: DeviceRule): string {
 export function v1Lines(rules: readonly DeviceRule[], dir: string | Sh): Sh[] {
   const [first, ...rest] = rules;
   if (first?.type === 'a' && first.allow && rest.length === 0) return [sh`echo a > ${dir}/devices.allow`];
-  if (!first || first.type !== 'a' || first.allow || accessBits(first.access) !== 7 || rest.some((r) => r.type === 'a'))
+  if (first?.type !== 'a' || first.allow || accessBits(first.access) !== 7 || rest.some((r) => r.type === 'a'))
     throw new Error('a v1 device rule list is `a` allowed alone, or `a` denied first and no other `a`');
   return [
     sh`echo a > ${dir}/devices.deny`,

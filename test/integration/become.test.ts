@@ -16,7 +16,7 @@ const BECOME = join(REPO, 'src', 'kernel', 'become.pl');
 const PATH = 'PATH=/usr/sbin:/usr/bin:/sbin:/bin';
 const HOST_BND = statusMask(readFileSync('/proc/self/status', 'utf8'), 'CapBnd')!;
 const CGROUPS = ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'].filter(
-  (d, i, a) =>
+  (d, _i, a) =>
     existsSync(join(d, 'cgroup.procs')) && !(d === '/sys/fs/cgroup' && a.slice(0, 2).some((x) => existsSync(x))),
 );
 const CG_NAME = `tscontain-test-become-${process.pid}`;
