@@ -242,7 +242,12 @@ export async function logs(
 // ---- exec ----
 export const EXEC_OPTIONS: OptDef[] = [
   { name: 'interactive', short: 'i', type: 'bool', desc: 'keep STDIN open' },
-  { name: 'tty', short: 't', type: 'bool', desc: 'give the command your terminal and set TERM=xterm' },
+  {
+    name: 'tty',
+    short: 't',
+    type: 'bool',
+    desc: "a terminal of the container's own, relayed to yours (TERM=xterm)",
+  },
   { name: 'env', short: 'e', type: 'list', arg: 'KEY=VAL', desc: 'set an environment variable' },
   { name: 'workdir', short: 'w', type: 'string', arg: 'DIR', desc: 'working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', arg: 'UID[:GID]', desc: 'run as this user' },
@@ -282,7 +287,7 @@ const LDSO_FD = 3,
 export function execArgv(
   pid: number,
   cgroups: string[],
-  o: { env: string[]; workdir: string; user?: { uid: number; gid: number }; cmd: string[] },
+  o: { env: string[]; workdir: string; user?: { uid: number; gid: number }; cmd: string[]; tty?: string },
   sec: ExecSecurity,
   t: ExecTools,
 ): string[] {
@@ -296,6 +301,7 @@ export function execArgv(
     noNewPrivileges: sec.noNewPrivileges,
     seccompHex: sec.seccompHex,
     seccompFlags: sec.seccompFlags,
+    tty: o.tty,
     workdir: o.workdir,
     env: o.env,
   });
@@ -368,16 +374,18 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
   if (!tools.ldso)
     throw new TscError("exec needs the dynamic loader of the host's perl", 'a dynamically linked perl-base');
   const t: ExecTools = { nsenter: bin('nsenter'), perl: tools.perl!, ldso: tools.ldso, libPath: tools.libPath };
+  // -t: a pseudo-terminal of the container's own devpts, never the caller's terminal (TIOCSTI)
+  const relay = p.opts.tty ? await ptyRelay(t.perl, pid, !!p.opts.interactive) : undefined;
   const args = execArgv(
     pid,
     cgroupDirsFor(c.id),
-    { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd },
+    { env, workdir, user: user ? { uid: user.uid, gid: user.gid } : undefined, cmd, tty: relay?.pts },
     sec,
     t,
   );
   // the loader, perl and its library directories, opened here on the host's root (fds 3, 4, 5..)
   const fds = [t.ldso, t.perl, ...t.libPath].map((f) => openSync(f, 'r'));
-  const stdin = p.opts.interactive ? 'inherit' : 'ignore';
+  const stdin = p.opts.interactive && !relay ? 'inherit' : 'ignore';
   const child = spawn(args[0], args.slice(1), {
     stdio: [stdin, 'inherit', 'inherit', ...fds],
     env: { PATH: SYSTEM_PATH },
@@ -391,7 +399,42 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
         /* gone */
       }
     });
-  return new Promise((res) => child.on('exit', (code, sig) => res(exitCode(code, sig))));
+  const code = await new Promise<number>((res) => child.on('exit', (c, sig) => res(exitCode(c, sig))));
+  if (relay) await relay.end();
+  return code;
+}
+
+/**
+ * exec -t: pty-relay.pl (as for `run -t`) opens a new pty in the container's devpts through
+ * /proc/PID1/root, reports its path (/dev/pts/N inside) on fd 3, and relays it to the caller's
+ * terminal (raw with -i). become.pl makes that path the command's controlling terminal.
+ */
+async function ptyRelay(perl: string, pid: number, stdin: boolean): Promise<{ pts: string; end: () => Promise<void> }> {
+  const { kernel_pty_relay_pl } = await import('../gen/assets.js');
+  const relay = spawn(
+    perl,
+    ['-e', kernel_pty_relay_pl, '--', ...(stdin ? ['--stdin'] : []), '--report-fd', '3', String(pid)],
+    { stdio: [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'], env: { PATH: SYSTEM_PATH } },
+  );
+  const exited = new Promise<void>((res) => relay.on('exit', () => res()));
+  let report = '';
+  relay.stdio[3]!.on('data', (b) => (report += b));
+  await new Promise<void>((res) => relay.stdio[3]!.on('close', () => res()));
+  const pts = report.trim();
+  if (!/^\/dev\/pts\/[0-9]+$/.test(pts)) {
+    relay.kill('SIGTERM');
+    await exited;
+    throw new TscError("exec -t: no terminal could be made in the container's /dev/pts", 'run it without -t');
+  }
+  // The relay ends when no process holds the terminal any more. One the command left behind may
+  // hold it for ever: as with docker exec, the relay then ends shortly after the command (TERM
+  // restores the caller's terminal first), and what that process writes later is not shown.
+  const end = async () => {
+    const t = setTimeout(() => relay.kill('SIGTERM'), 1000);
+    await exited;
+    clearTimeout(t);
+  };
+  return { pts, end };
 }
 
 // ---- kill, stop, wait ----

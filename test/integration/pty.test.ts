@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { startRelay } from '../../src/kernel/pty.js';
 import { lit, q, sh } from '../../src/plan/sh.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
-import { isRoot, REPO, waitFor, pidsOf } from './helpers.js';
+import { BIN, CLEAN_FDS, env as suiteEnv, isRoot, REPO, pidsOf, tsc, waitFor } from './helpers.js';
+import { DEADLINE_MS } from '../fixtures/poll.js';
 
 const it = isRoot ? test : test.skip;
 const FIX = join(REPO, 'test', 'fixtures', 'pty');
@@ -248,4 +249,33 @@ it("the relay follows no symlink in the container's tree (it would resolve again
   c.kill('SIGKILL');
   t.is(r.code, 1);
   t.regex(r.err, /symbolic link/);
+});
+
+/** `tscontain exec ARGS` on a terminal of its own (script -qec), KEYS typed into it. */
+function execOnTerminal(args: string[], keys = '') {
+  const cmd = ['sh', CLEAN_FDS, BIN, 'exec', ...args].map(q).join(' ');
+  return spawnSync('script', ['-qec', cmd, '/dev/null'], {
+    input: keys,
+    encoding: 'utf8',
+    env: suiteEnv,
+    timeout: DEADLINE_MS,
+  });
+}
+
+it("exec -t and -it: the command gets a terminal of the container's own, never the caller's; its exit code", async (t) => {
+  const name = `exec-tty-${process.pid}`;
+  const r = await tsc(['run', '-d', '--name', name, 'busybox', 'sleep', marker()]);
+  t.is(r.code, 0, r.stderr);
+  try {
+    // the caller's terminal is a pty of the host's devpts: inside, it would have no name (tty: "not a tty")
+    const o = execOnTerminal(['-t', name, 'sh', '-c', 'echo T-$(tty)-T; readlink /proc/self/fd/1; exit 3']);
+    t.regex(o.stdout, /T-\/dev\/pts\/[0-9]+-T/, o.stdout + o.stderr);
+    t.regex(o.stdout, /^\/dev\/pts\/[0-9]+\r?$/m, 'stdout is that terminal');
+    t.is(o.status, 3, "the command's exit code");
+    const i = execOnTerminal(['-it', name, 'sh'], 'echo hi-$((6*7))\nexit 5\n');
+    t.regex(i.stdout, /hi-42/, i.stdout + i.stderr);
+    t.is(i.status, 5);
+  } finally {
+    await tsc(['rm', '-f', name]);
+  }
 });
