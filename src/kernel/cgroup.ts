@@ -98,10 +98,14 @@ function removeLines(root: string, names: string[], paths: Sh[] = []): Sh[] {
     lit('[ -z "${tsc_prime-}" ] || wait "$tsc_prime" 2>/dev/null   # the warm-up subshell has left the cgroup'),
     lit('for tsc_try in 1 2 3 4 5 6 7 8 9 10; do   # retried while the kernel finishes reaping'),
     sh`  ${act}`,
-    sh`  ${joinSh(
-      dirs.map((d) => sh`[ -d ${d} ]`),
-      ' || ',
-    )} || break`,
+    ...(dirs.length === 1
+      ? [sh`  [ -d ${dirs[0]} ] || break`]
+      : [
+          lit('  tsc_left='),
+          joinSh([lit('  for tsc_d in'), joinSh(dirs)], ' \\\n    '),
+          lit('  do [ ! -d "$tsc_d" ] || tsc_left=1; done'),
+          lit('  [ -n "$tsc_left" ] || break'),
+        ]),
     lit('  sleep 0.05'),
     lit('done'),
   ];

@@ -100,7 +100,12 @@ export interface MountSpec {
 /** Step: write the fstab and mount it all, then file volumes, the workdir, --read-only. */
 export function mountStep(s: MountSpec, extra: Sh[] = []): Step {
   const R = ref('tsc_root');
-  const rows = entries(s).map((e) => joinSh(e.map(field)));
+  // a wide row continues on the next line: printf takes its arguments, not lines
+  const rows = entries(s).map((e) => {
+    const f = e.map(field);
+    const row = joinSh(f);
+    return row.text.length <= 100 ? row : joinSh([joinSh(f.slice(0, 3)), f[3]], ' \\\n    ');
+  });
   return {
     title:
       "Mount the container's filesystems from its fstab: overlayfs as /, /proc, a read-only /sys, /dev, devpts, /dev/shm",
@@ -133,7 +138,10 @@ export interface Loader {
 /** ./LDSO --library-path LIBS ./PROG: a host program run from the detached old root (the cwd). */
 export function viaLoader(l: Loader, prog: string): Sh {
   const rel = (p: string) => `.${p}`;
-  return sh`${rel(l.ldso)} --library-path ${l.libPath.map(rel).join(':')} ${rel(prog)}`;
+  return joinSh(
+    [sh`${rel(l.ldso)}`, sh`--library-path ${l.libPath.map(rel).join(':')}`, sh`${rel(prog)}`],
+    ' \\\n    ',
+  );
 }
 
 /** Where pivot_root puts the host's root: a directory every image's root has (become.pl detaches it). */

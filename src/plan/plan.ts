@@ -89,22 +89,21 @@ export interface Plan {
 }
 
 /** sh that writes "PID START-TICKS" of this shell to a file, with builtins only (no program started). */
-export const writePidFile = (file: Sh): Sh =>
-  sh`read -r tsc_stat < /proc/$$/stat; tsc_pidline() { shift 19; echo "$$ $1"; }; tsc_pidline ${lit('${tsc_stat##*) }')} > ${file}`;
+export const writePidFile = (file: Sh): Sh[] => [
+  lit('read -r tsc_stat < /proc/$$/stat; tsc_pidline() { shift 19; echo "$$ $1"; }'),
+  sh`tsc_pidline ${lit('${tsc_stat##*) }')} > ${file}`,
+];
 
 /**
  * sh that fails unless the process a pid file names ("PID START-TICKS") is alive and not a zombie:
  * state.ts markAlive, with builtins only.
  */
-export const checkPidFile = (file: Sh): Sh =>
-  joinSh(
-    [
-      sh`tsc_p=; tsc_t=; tsc_s=; { read -r tsc_p tsc_t < ${file}; read -r tsc_s < ${lit('"/proc/${tsc_p:-0}/stat"')}; } 2>/dev/null`,
-      lit('tsc_alive() { [ $# -ge 20 ] && [ "$1" != Z ] && shift 19 && [ "$1" = "$tsc_t" ]; }'),
-      lit('tsc_alive ${tsc_s##*) }'),
-    ],
-    '; ',
-  );
+export const checkPidFile = (file: Sh): Sh[] => [
+  lit('tsc_p=; tsc_t=; tsc_s='),
+  sh`{ read -r tsc_p tsc_t < ${file}; read -r tsc_s < ${lit('"/proc/${tsc_p:-0}/stat"')}; } 2>/dev/null`,
+  lit('tsc_alive() { [ $# -ge 20 ] && [ "$1" != Z ] && shift 19 && [ "$1" = "$tsc_t" ]; }'),
+  lit('tsc_alive ${tsc_s##*) }'),
+];
 
 /** Give the container's name back, if it is still ours (a failed claim never owned it). */
 function release(name: string | undefined): Sh[] {
@@ -163,12 +162,13 @@ function dirsStep(spec: RunSpec, cg: CgroupDriver, now: string, net: NetworkPlan
       joinSh(
         [
           sh`[ -d ${guard} ] || mkdir -p "$tsc_run" "$tsc_ctr/upper" "$tsc_ctr/work"`,
-          sh`"$tsc_ctr/dev/upper" "$tsc_ctr/dev/work" "$tsc_root"${names} ${cgRefs}`,
+          sh`"$tsc_ctr/dev/upper" "$tsc_ctr/dev/work" "$tsc_root"${names}`,
+          sh`${cgRefs}`,
         ],
         ' \\\n    ',
       ),
       lit('# who watches this container (pid and start time, /proc/PID/stat field 22): gc cleans up after a dead one'),
-      writePidFile(lit('"$tsc_run/supervisor"')),
+      ...writePidFile(lit('"$tsc_run/supervisor"')),
       sh`printf '%s\n' ${configJson(spec, now, net)} > "$tsc_ctr/config.json"`,
       ...claim,
     ],
@@ -316,7 +316,7 @@ const joinedStep: Step = {
     lit('wait "$tsc_join"   # set -e: a failed join stops the container'),
     lit('# the supervisor may have died before setpriv --pdeathsig took effect: then nobody would clean up, so stop;'),
     lit('# if it dies later, PID 1 dies of the death signal, or gc finds it by its cgroup, joined now'),
-    checkPidFile(lit('"$tsc_run/supervisor"')),
+    ...checkPidFile(lit('"$tsc_run/supervisor"')),
   ],
 };
 

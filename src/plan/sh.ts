@@ -23,10 +23,43 @@ export const isSh = (v: unknown): v is Sh => typeof v === 'object' && v !== null
  * POSIX sh quoting, the one quoting function: the result is one word that sh reads back as
  * exactly `s`. NUL cannot be passed to a program at all, so it is refused.
  */
+/** The widest a line of the plan may be. */
+export const WIDTH = 120;
+/** A long quoted value is folded: its first line at most this wide (text may come before it on its line)... */
+const FIRST = 72;
+/** ...and each further line (text may come after the last one). */
+const REST = 88;
+
 export function q(s: string): string {
   if (s.includes('\0')) throw new Error('a NUL byte cannot be passed to a program');
-  if (s !== '' && /^[A-Za-z0-9_/.,:=@%+^-]+$/.test(s)) return s;
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+  if (s !== '' && s.length <= FIRST && /^[A-Za-z0-9_/.,:=@%+^-]+$/.test(s)) return s;
+  return quote(s, true);
+}
+
+/**
+ * 'TEXT' with each ' written '\''. Folded (the default for the plan): where a line would grow too
+ * wide the quote is closed, the line continued with a backslash-newline and the quote reopened on
+ * the next line, at its start: sh removes backslash-newline before it splits words, so 'ab'\<newline>'cd'
+ * is the one word abcd. A fold never falls inside '\'' nor between the halves of a surrogate pair.
+ */
+function quote(s: string, fold: boolean): string {
+  let out = "'";
+  let col = 1;
+  let limit = FIRST;
+  for (const ch of s) {
+    const piece = ch === "'" ? "'\\''" : ch;
+    if (fold && ch !== '\n' && col + piece.length > limit - 2) {
+      out += "'\\\n'";
+      col = 1;
+      limit = REST;
+    }
+    out += piece;
+    if (ch === '\n') {
+      col = 0;
+      limit = REST;
+    } else col += piece.length;
+  }
+  return out + "'";
 }
 
 export type ShValue = string | number | Sh | readonly (string | Sh)[];
@@ -38,7 +71,10 @@ function word(v: ShValue): string {
     return String(v);
   }
   if (typeof v === 'string') return q(v);
-  return v.map(word).join(' ');
+  // a list of words: on one line if it fits, else one word a line (a backslash-newline between words)
+  const words = v.map(word);
+  const flat = words.join(' ');
+  return Math.max(...flat.split('\n').map((l) => l.length)) <= FIRST ? flat : words.join(' \\\n    ');
 }
 
 /**
@@ -84,11 +120,17 @@ export function inert(text: string): string {
   );
 }
 
-/** A comment line: `# ` and inert text. */
-export const comment = (text: string): Sh => make(`# ${inert(text)}`);
+/** A comment line: `# ` and inert text, cut to the plan's width (ending in …). */
+export const comment = (text: string): Sh => make(cut(`# ${inert(text)}`, WIDTH - 8)); // room for indentation
 
-/** How a user's value is shown in a title: quoted as sh would take it, and inert. */
-export const show = (v: string): string => inert(q(v));
+/** At most `width` code points, the last one … when cut. */
+export function cut(text: string, width: number): string {
+  const cps = [...text];
+  return cps.length <= width ? text : `${cps.slice(0, width - 1).join('')}…`;
+}
+
+/** How a user's value is shown in a title: quoted as sh would take it (not folded), and inert. */
+export const show = (v: string): string => inert(v !== '' && /^[A-Za-z0-9_/.,:=@%+^-]+$/.test(v) ? v : quote(v, false));
 
 /** How an argv is shown in a title. */
 export const showArgv = (argv: readonly string[]): string => argv.map(show).join(' ');

@@ -23,7 +23,7 @@ import {
   type Device,
   type DeviceRule,
 } from '../../src/kernel/devices.js';
-import { lit } from '../../src/plan/sh.js';
+import { lit, q } from '../../src/plan/sh.js';
 import { decode, run, structuralProblems } from './ebpf.js';
 
 const R = ACC_READ,
@@ -250,7 +250,7 @@ test('cgroup v2: one perl run with the constant loader, the directory and the by
   const [line] = v2Lines(DEFAULT_RULES, '/sys/fs/cgroup/tscontain/x y', '/usr/bin/perl');
   const hex = Buffer.from(compileProgram(DEFAULT_RULES)).toString('hex');
   t.true(line.text.startsWith("/usr/bin/perl -e '# devices-attach.pl"));
-  t.true(line.text.endsWith(` -- '/sys/fs/cgroup/tscontain/x y' ${hex}`));
+  t.true(line.text.endsWith(` -- '/sys/fs/cgroup/tscontain/x y' ${q(hex)}`)); // long: folded as q folds it
 });
 
 test("the plan's lines: none for --privileged (a new cgroup allows every device), else v1 or v2", (t) => {

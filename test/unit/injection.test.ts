@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { TscError } from '../../src/errors.js';
 import type { Plan } from '../../src/plan/plan.js';
-import { inert, q } from '../../src/plan/sh.js';
+import { inert, q, WIDTH } from '../../src/plan/sh.js';
 import { fakeCgroupV1, fakeCgroupV2, fakeRootfs } from './helpers.js';
 import { makePlan, type PlanOptions } from './plan-fixture.js';
 import { cases } from '../fixtures/poll.js';
@@ -130,7 +130,7 @@ function planOrRefused(opts: string[], cmd: string[], o: PlanOptions = {}): Plan
 
 /** A temp dir with roots and a stub program, a fake cgroup tree; plans made with it start only the stub. */
 function fixture() {
-  const dir = tempDir('tscontain-inject-');
+  const dir = tempDir('tscontain-'); // short: the plan's lines hold its paths, as the real roots'
   const roots = { lib: join(dir, 'lib'), run: join(dir, 'run') };
   const stub = join(dir, 'stub');
   writeFileSync(stub, STUB, { mode: 0o755 });
@@ -158,6 +158,12 @@ heavy('argv, env values, workdir: the plan runs nothing they spell, and the prog
       t.true(b.env.includes(asWritten(`X=${value}`)));
       t.deepEqual(b.cmd, ['sh', ...args].map(asWritten));
       t.is(r.become[r.become.indexOf('--wd') + 1], asWritten(`/${wd}`));
+      // long values are folded, comments cut: the plan stays readable
+      t.deepEqual(
+        p.script.split('\n').filter((l) => [...l].length > WIDTH),
+        [],
+        'no line over WIDTH columns',
+      );
     }),
     { numRuns: RUNS },
   );

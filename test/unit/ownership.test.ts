@@ -27,14 +27,28 @@ const store = () => {
 /** The mark of a process that has ended (and was reaped): its pid and start time, both stale. */
 function deadMark(): string {
   const f = join(tempDir('tscontain-own-'), 'pid');
-  spawnSync('/bin/sh', ['-c', writePidFile(lit('"$1"')).text, 'sh', f]); // the plan's own line
+  spawnSync('/bin/sh', [
+    '-c',
+    writePidFile(lit('"$1"'))
+      .map((l) => l.text)
+      .join('\n'),
+    'sh',
+    f,
+  ]); // the plan's own line
   const mark = readFileSync(f, 'utf8').trim();
   if (!/^\d+ \d+$/.test(mark)) throw new Error(`no mark: ${mark}`);
   return mark;
 }
 /** The sh copy of the check, run on a pid file: true if it says alive. */
 const shAlive = (file: string) =>
-  spawnSync('/bin/sh', ['-c', `${checkPidFile(lit('"$1"')).text}`, 'sh', file]).status === 0;
+  spawnSync('/bin/sh', [
+    '-c',
+    `${checkPidFile(lit('"$1"'))
+      .map((l) => l.text)
+      .join('\n')}`,
+    'sh',
+    file,
+  ]).status === 0;
 
 test("the sh check of the container's init agrees with markAlive: live, dead, recycled pid, zombie, no mark", (t) => {
   const dir = tempDir('tscontain-own-');

@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PHASES } from '../../src/plan/plan.js';
+import { WIDTH } from '../../src/plan/sh.js';
 import { fakeCgroupV1, fakeCgroupV2 } from './helpers.js';
 import { lineTexts, makePlan, ID } from './plan-fixture.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
@@ -114,11 +115,12 @@ test("become: docker's capabilities, a cgroup namespace, the environment as --en
   const b = becomeText(['-e', 'A=1 2', '-w', '/srv']);
   t.regex(
     b,
-    /^exec \.\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2 --library-path \.\/usr\/lib\/x86_64-linux-gnu \.\/usr\/bin\/perl -e "\$tsc_become_pl" --/m,
+    /^exec \.\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2 \\\n +--library-path \.\/usr\/lib\/x86_64-linux-gnu \\\n +\.\/usr\/bin\/perl -e "\$tsc_become_pl" --/m,
   );
   t.regex(b, /--caps 00000000a80425fb/);
   t.regex(b, /--cgroupns/);
   t.regex(b, /--wd \/srv/);
+  t.regex(b, /--detach \/dev\/shm/, "become.pl detaches the host's old root");
   t.regex(b, /--env 'A=1 2'/);
   t.regex(b, /-- \\\n +"\$@"$/);
   t.notRegex(b, /--nnp/);
@@ -163,7 +165,7 @@ test('script: every step has a manual page line', (t) => {
   for (const ph of PHASES) for (const s of p.phases[ph]) t.regex(s.man, /\S/, s.title);
 });
 
-/** A matrix of specs: each rendered plan parses (sh -n) and shellcheck finds no error. */
+/** A matrix of specs: each rendered plan parses (sh -n), shellcheck finds no error, no line is wider than WIDTH. */
 const matrix: string[][] = [
   [],
   ['--rm'],
@@ -176,11 +178,14 @@ const matrix: string[][] = [
   ['--name', 'web', '-m', '8m', '--pids-limit', '5', '--cpus', '0.5', '--cpu-shares', '512'],
   ['-v', '/tmp:/data', '-v', '/etc/hostname:/etc/h:ro', '--tmpfs', "/it's"],
   ['-e', 'X=$(id)\n`id`'],
+  ['--init', '-t', '--network', 'none', '--device', '/dev/null:/dev/x', '--cap-add', 'ALL'],
+  ['-p', '8080:80', '--name', 'web'],
+  ['--privileged', '-e', `LONG=${"x'y ".repeat(100)}`, '-w', `/${'d'.repeat(300)}`],
 ];
 const shellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 for (const cg of ['v1', 'v2'])
   (shellcheck ? test : test.skip)(
-    `script: sh -n and shellcheck (errors) pass for a matrix of specs, cgroup ${cg}`,
+    `script: sh -n and shellcheck (errors) pass for a matrix of specs, and no line is over 120 columns, cgroup ${cg}`,
     (t) => {
       const dir = tempDir('tscontain-plan-');
       matrix.forEach((opts, i) => {
@@ -192,6 +197,8 @@ for (const cg of ['v1', 'v2'])
         execFileSync('/bin/sh', ['-n', f]);
         const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'error', f], { encoding: 'utf8' });
         t.is(r.status, 0, `${opts.join(' ')}\n${r.stdout}`);
+        const wide = p.script.split('\n').filter((l) => [...l].length > WIDTH);
+        t.deepEqual(wide, [], opts.join(' '));
       });
     },
   );

@@ -35,7 +35,10 @@ test('the plan script writes the same pid file from sh, with builtins only', asy
   const dir = tempDir('tscontain-state-');
   const f = join(dir, 'supervisor');
   // the plan's own line, run by a sh that waits so we can check it while it lives
-  const line = writePidFile(lit('"$1"')).text + '; read x';
+  const line =
+    writePidFile(lit('"$1"'))
+      .map((l) => l.text)
+      .join('\n') + '\nread x';
   const sh = spawn('/bin/sh', ['-c', line, 'sh', f], { stdio: ['pipe', 'ignore', 'inherit'] });
   await until(() => writerAlive(f), 'the pid file').catch(() => undefined);
   t.is(writerAlive(f), sh.pid);
@@ -52,7 +55,14 @@ test('gc: a container whose starter died before its plan ran (directories made, 
   const id = 'c'.repeat(64);
   // what tscontain run does before it hands the plan over: `starting` names the shell that will run it
   mkdirSync(join(r.run, id), { recursive: true });
-  spawnSync('/bin/sh', ['-c', writePidFile(lit('"$1"')).text, 'sh', join(r.run, id, 'starting')]); // the plan's own line, by a shell that is gone now
+  spawnSync('/bin/sh', [
+    '-c',
+    writePidFile(lit('"$1"'))
+      .map((l) => l.text)
+      .join('\n'),
+    'sh',
+    join(r.run, id, 'starting'),
+  ]); // the plan's own line, by a shell that is gone now
   for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'])
     mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
   const old = process.env.TSCONTAIN_CGROUP_ROOT;
@@ -77,7 +87,14 @@ test('gc: a dead container whose cgroup is still busy keeps its record, and a la
   const cg = fakeCgroupV1(['memory']);
   const id = 'd'.repeat(64);
   mkdirSync(join(r.run, id), { recursive: true });
-  spawnSync('/bin/sh', ['-c', writePidFile(lit('"$1"')).text, 'sh', join(r.run, id, 'supervisor')]); // gone now
+  spawnSync('/bin/sh', [
+    '-c',
+    writePidFile(lit('"$1"'))
+      .map((l) => l.text)
+      .join('\n'),
+    'sh',
+    join(r.run, id, 'supervisor'),
+  ]); // gone now
   mkdirSync(join(r.lib, 'containers', id), { recursive: true });
   writeFileSync(join(r.lib, 'containers', id, 'config.json'), JSON.stringify({ id, rm: true }));
   // a fake cgroup rmdir(2) cannot remove while it holds a file: as the kernel's while a process is reaped

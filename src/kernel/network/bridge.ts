@@ -116,7 +116,9 @@ export function bridgeSetupStep(b: Bridge): Step {
       sh`    ${bin('flock')} 9`,
       sh`    [ -s ${p.subnet} ] || echo ${net} > ${p.subnet}`,
       sh`    read -r tsc_net_sub < ${p.subnet}`,
-      sh`    [ "$tsc_net_sub" = ${net} ] || { echo ${changed} "$tsc_net_sub" >&2; exit 1; }`,
+      sh`    [ "$tsc_net_sub" = ${net} ] || {`,
+      sh`      echo ${changed} "$tsc_net_sub" >&2; exit 1`,
+      lit('    }'),
       readyCheck(b, '    '),
       sh`    if [ "$tsc_net_ready" != 1 ]; then`,
       // dash's read gets the value from /proc/sys but returns 1: the kernel ends the file at its second byte-sized read
@@ -124,7 +126,8 @@ export function bridgeSetupStep(b: Bridge): Step {
       sh`      [ "$tsc_net_fwd" = 1 ] || : > ${p.forwardingWasOff}`,
       sh`      if ! ${bin('nft')} list table ip ${b.table} >/dev/null 2>&1; then`,
       sh`        printf '%s' ${ruleset(b)} | ${bin('nft')} -f -`,
-      sh`        [ ! -e ${p.forwardingWasOff} ] || printf '%s' ${forwardingGuard(b)} | ${bin('nft')} -f -`,
+      sh`        [ ! -e ${p.forwardingWasOff} ] ||`,
+      sh`          printf '%s' ${forwardingGuard(b)} | ${bin('nft')} -f -`,
       lit('      fi'),
       // a bridge left half made (a crash in between) is completed, never deleted: containers may be on it
       sh`      [ -d ${`/sys/class/net/${b.name}`} ] || ${bin('ip')} link add ${b.name} type bridge`,

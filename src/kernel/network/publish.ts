@@ -251,7 +251,9 @@ export function unpublishLines(b: Bridge): Sh[] {
     lit('    done < "$tsc_run/ports"'),
     lit('  }'),
     sh`  tsc_net_del | ${b.bin('nft')} -f - 2>/dev/null ||`,
-    sh`    tsc_net_del | while read -r tsc_net_l; do echo "$tsc_net_l" | ${b.bin('nft')} -f - 2>/dev/null; done || :`,
+    lit('    tsc_net_del | while read -r tsc_net_l; do'),
+    sh`      echo "$tsc_net_l" | ${b.bin('nft')} -f - 2>/dev/null`,
+    lit('    done || :'),
     lit('  rm -f "$tsc_run/ports"'),
     lit('fi'),
   ];

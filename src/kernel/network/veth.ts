@@ -2,7 +2,7 @@
 // (by pid, named eth0 there), the other end tsc<12 hex of the id> on the bridge. Then, inside the
 // namespace (nsenter --net), lo, the address and the default route. Two programs in all: one `ip`
 // on the host and one `nsenter ip` for the container, each running its commands from -batch.
-import { type Sh, lit, sh } from '../../plan/sh.js';
+import { joinSh, type Sh, lit, sh } from '../../plan/sh.js';
 import type { Step } from '../../plan/step.js';
 import type { Bridge } from './bridge.js';
 import { formatIPv4 } from './ipv4.js';
@@ -32,8 +32,11 @@ export function vethGateStep(b: Bridge, id: string, pid: Sh): Step {
       `its address, the default route via ${formatIPv4(b.gateway)}`,
     man: 'veth(4), ip-link(8) netns PID, ip-address(8), ip-route(8), nsenter(1) --net, network_namespaces(7)',
     lines: [
-      sh`printf ${hostSide} ${octets} ${pid} | ${b.bin('ip')} -batch -`,
-      sh`printf ${inside} "$tsc_net_ip" | ${b.bin('nsenter')} --target ${pid} --net ${b.bin('ip')} -batch -`,
+      joinSh([sh`printf ${hostSide}`, octets, sh`${pid} |`, sh`${b.bin('ip')} -batch -`], ' \\\n    '),
+      joinSh(
+        [sh`printf ${inside} "$tsc_net_ip" |`, sh`${b.bin('nsenter')} --target ${pid} --net ${b.bin('ip')} -batch -`],
+        ' \\\n    ',
+      ),
     ],
   };
 }
