@@ -2,14 +2,15 @@
 // containers it starts. Publishing, container to container, a port taken twice, --network container.
 import test from 'ava';
 import { isRoot, start, tsc, waitFor } from './helpers.js';
+import { DEADLINE_MS, SLOWDOWN } from '../fixtures/poll.js';
 
 const it = isRoot ? test.serial : test.skip;
 
 /** GET from the host, with Node.js (busybox wget is not used: it crashes on this kind of machine). */
 async function get(url: string): Promise<string> {
-  for (const end = Date.now() + 20000; ; ) {
+  for (const end = Date.now() + DEADLINE_MS; ; ) {
     try {
-      return await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text();
+      return await (await fetch(url, { signal: AbortSignal.timeout(3000 * SLOWDOWN) })).text();
     } catch (e) {
       if (Date.now() > end) throw e;
       await new Promise((r) => setTimeout(r, 100));
