@@ -403,7 +403,8 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   const suspects = ids.filter((id) => running.has(id) || withCgroup.has(id));
   // addresses (and published ports) of containers that died without their exit steps
   const addrs = readAllocations(netPaths(r).addresses);
-  const netStale = addrs.some((a) => a.id !== '' && !running.has(a.id));
+  // (by the rule freeDeadAddresses applies: another store's container, its run dir there, is alive)
+  const netStale = addrs.some((a) => a.id !== '' && !running.has(a.id) && !(a.runDir && existsSync(a.runDir)));
   if (!suspects.length && !removing.length && !orphanCgroups.length && !staged.length && !devs.length && !netStale)
     return 0;
   return withLock(r, () => {

@@ -116,3 +116,23 @@ test('gc: a dead container whose cgroup is still busy keeps its record, and a la
   t.false(existsSync(join(r.run, id)), 'and the run directory');
   t.false(existsSync(join(r.lib, 'containers', id)), 'and, with --rm, the container');
 });
+
+test("gc: an address held by another store's live container (its run dir there) is nothing to do: no lock taken", (t) => {
+  const base = tempDir('tscontain-gc-');
+  // r.run cannot be made (a file is in the way): taking the lock would throw
+  writeFileSync(join(base, 'file'), '');
+  const r = { lib: join(base, 'lib'), run: join(base, 'file', 'run'), net: join(base, 'net') };
+  const other = join(base, 'other-store-run', 'e'.repeat(64));
+  mkdirSync(other, { recursive: true });
+  mkdirSync(join(r.net, 'addresses'), { recursive: true });
+  writeFileSync(join(r.net, 'addresses', '172.17.0.2'), `${'e'.repeat(64)} ${other}\n`);
+  const old = process.env.TSCONTAIN_CGROUP_ROOT;
+  process.env.TSCONTAIN_CGROUP_ROOT = fakeCgroupV1(['memory']);
+  try {
+    t.is(gc(r), 0);
+  } finally {
+    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
+    else process.env.TSCONTAIN_CGROUP_ROOT = old;
+  }
+  t.true(existsSync(join(r.net, 'addresses', '172.17.0.2')), 'its address stays');
+});
