@@ -43,23 +43,42 @@ export function q(s: string): string {
  * is the one word abcd. A fold never falls inside '\'' nor between the halves of a surrogate pair.
  */
 function quote(s: string, fold: boolean): string {
-  let out = "'";
-  let col = 1;
-  let limit = FIRST;
-  for (const ch of s) {
-    const piece = ch === "'" ? "'\\''" : ch;
-    if (fold && ch !== '\n' && col + piece.length > limit - 2) {
-      out += "'\\\n'";
-      col = 1;
-      limit = REST;
+  const esc = (t: string) => t.replace(/'/g, `'\\''`);
+  if (!fold) return `'${esc(s)}'`;
+  const lines = s.split('\n');
+  const out: string[] = [];
+  lines.forEach((line, i) => {
+    const limit = i === 0 ? FIRST : REST;
+    const whole = esc(line);
+    // the closing quote and backslash of a fold need 2 columns (the first line also has its opening ')
+    if (whole.length + (i === 0 ? 1 : 0) <= limit - 2 || !line.length) {
+      out.push(whole);
+      return;
     }
-    out += piece;
-    if (ch === '\n') {
-      col = 0;
-      limit = REST;
-    } else col += piece.length;
-  }
-  return out + "'";
+    if (/^[\x20-\x26\x28-\x7e]*$/.test(line)) {
+      // printable ASCII without ': cut by length (the seccomp filter's hex is one such line)
+      const first = limit - 3 - (i === 0 ? 1 : 0);
+      const parts = [line.slice(0, first)];
+      for (let k = first; k < line.length; k += REST - 3) parts.push(line.slice(k, k + REST - 3));
+      out.push(parts.join("'\\\n'"));
+      return;
+    }
+    let cur = '';
+    let col = i === 0 ? 1 : 0;
+    let max = limit;
+    for (const ch of line) {
+      const piece = ch === "'" ? "'\\''" : ch;
+      if (col + piece.length > max - 2) {
+        cur += "'\\\n'";
+        col = 1;
+        max = REST;
+      }
+      cur += piece;
+      col += piece.length;
+    }
+    out.push(cur);
+  });
+  return `'${out.join('\n')}'`;
 }
 
 export type ShValue = string | number | Sh | readonly (string | Sh)[];
