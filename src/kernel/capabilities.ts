@@ -5,11 +5,12 @@
 import { readFileSync } from 'node:fs';
 import type { Check, DoctorEnv } from '../host/doctor.js';
 import { TscError } from '../errors.js';
-import { kernel_become_pl } from '../gen/assets.js';
+import { kernel_become_pl_code } from '../gen/assets.js';
 import type { OptDef } from '../spec/options.js';
 
 /** The program itself (src/kernel/become.pl), for the plan to hand to perl. */
-export const BECOME_PL = kernel_become_pl;
+/** become.pl as the plan and exec run it: its code, without the comments of src/kernel/become.pl */
+export const BECOME_PL = kernel_become_pl_code;
 export const BECOME_MAN =
   'capabilities(7), prctl(2), seccomp(2), cgroup_namespaces(7), pty(7), credentials(7), execve(2)';
 

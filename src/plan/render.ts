@@ -2,7 +2,7 @@
 // two kinds of text reach it: Sh fragments (src/plan/sh.ts: data only ever quoted) and inert
 // text in comments and narration. The supervisor's fixed part is src/plan/supervisor.sh.
 import { join } from 'node:path';
-import { kernel_init_pl, kernel_pty_relay_pl, plan_supervisor_sh as SUPERVISOR } from '../gen/assets.js';
+import { kernel_init_pl_code, kernel_pty_relay_pl_code, plan_supervisor_sh as SUPERVISOR } from '../gen/assets.js';
 import { formatBytes } from '../spec/options.js';
 import { BECOME_PL } from '../kernel/capabilities.js';
 import { comment, inert, lit, q, setVar, sh, showArgv, type Sh } from './sh.js';
@@ -57,8 +57,8 @@ function header(p: Plan, ctx: PlanContext): string {
     setVar('tsc_detach', s.detach ? '1' : ''),
     setVar('tsc_explain', ctx.explain ? '1' : ''),
     setVar('tsc_become_pl', BECOME_PL),
-    ...(s.init ? [setVar('tsc_init_pl', kernel_init_pl)] : []),
-    ...(s.tty ? [setVar('tsc_pty_relay_pl', kernel_pty_relay_pl)] : []),
+    ...(s.init ? [setVar('tsc_init_pl', kernel_init_pl_code)] : []),
+    ...(s.tty ? [setVar('tsc_pty_relay_pl', kernel_pty_relay_pl_code)] : []),
     ...(ctx.seccomp ? [setVar('tsc_seccomp_bpf', ctx.seccomp.hex)] : []),
     setVar('tsc_memory_limit', s.limits.memory !== undefined ? formatBytes(s.limits.memory) : 'none'),
     ...(s.detach && ctx.tools.awk
