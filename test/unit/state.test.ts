@@ -11,6 +11,18 @@ import { fakeCgroupV1 } from './helpers.js';
 
 test.after.always(removeTempDirs);
 
+/** Run fn with gc's cgroup root moved to a fake tree (TSCONTAIN_CGROUP_ROOT), put back after. */
+function withCgroupRoot(root: string, fn: () => void) {
+  const old = process.env.TSCONTAIN_CGROUP_ROOT;
+  process.env.TSCONTAIN_CGROUP_ROOT = root;
+  try {
+    fn();
+  } finally {
+    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
+    else process.env.TSCONTAIN_CGROUP_ROOT = old;
+  }
+}
+
 test('a pid file names its writer by pid and start time; the wall clock plays no part', (t) => {
   const dir = tempDir('tscontain-state-');
   const f = join(dir, 'supervisor');
@@ -65,14 +77,9 @@ test('gc: a container whose starter died before its plan ran (directories made, 
   ]); // the plan's own line, by a shell that is gone now
   for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'])
     mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
-  const old = process.env.TSCONTAIN_CGROUP_ROOT;
-  process.env.TSCONTAIN_CGROUP_ROOT = cg;
-  try {
+  withCgroupRoot(cg, () => {
     t.is(gc(r), 1);
-  } finally {
-    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
-    else process.env.TSCONTAIN_CGROUP_ROOT = old;
-  }
+  });
   t.false(existsSync(join(r.run, id)), 'its run directory is gone');
   t.false(existsSync(join(r.lib, 'containers', id)), 'and its layer: no config, so nothing to keep');
   t.deepEqual(
@@ -101,17 +108,12 @@ test('gc: a dead container whose cgroup is still busy keeps its record, and a la
   const busy = join(cg, 'memory', 'tscontain', id);
   mkdirSync(busy, { recursive: true });
   writeFileSync(join(busy, 'cgroup.procs'), '');
-  const old = process.env.TSCONTAIN_CGROUP_ROOT;
-  process.env.TSCONTAIN_CGROUP_ROOT = cg;
-  try {
+  withCgroupRoot(cg, () => {
     t.is(gc(r), 0, 'nothing done while the cgroup is busy');
     t.true(existsSync(join(r.run, id)), 'its record stays for the next gc');
     rmSync(join(busy, 'cgroup.procs'));
     t.is(gc(r), 1);
-  } finally {
-    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
-    else process.env.TSCONTAIN_CGROUP_ROOT = old;
-  }
+  });
   t.false(existsSync(busy), 'the cgroup is gone');
   t.false(existsSync(join(r.run, id)), 'and the run directory');
   t.false(existsSync(join(r.lib, 'containers', id)), 'and, with --rm, the container');
@@ -126,13 +128,8 @@ test("gc: an address held by another store's live container (its run dir there) 
   mkdirSync(other, { recursive: true });
   mkdirSync(join(r.net, 'addresses'), { recursive: true });
   writeFileSync(join(r.net, 'addresses', '172.17.0.2'), `${'e'.repeat(64)} ${other}\n`);
-  const old = process.env.TSCONTAIN_CGROUP_ROOT;
-  process.env.TSCONTAIN_CGROUP_ROOT = fakeCgroupV1(['memory']);
-  try {
+  withCgroupRoot(fakeCgroupV1(['memory']), () => {
     t.is(gc(r), 0);
-  } finally {
-    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
-    else process.env.TSCONTAIN_CGROUP_ROOT = old;
-  }
+  });
   t.true(existsSync(join(r.net, 'addresses', '172.17.0.2')), 'its address stays');
 });
