@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { writePidFile } from '../../src/plan/plan.js';
+import { lit, type Sh } from '../../src/plan/sh.js';
 import { tempDir } from '../fixtures/temp.js';
 
 /** A fake root filesystem: /bin/sh (executable), /bin/ls -> sh, /etc/passwd, a non-executable file. */
@@ -34,4 +37,12 @@ export function fakeCgroupV2(controllers = 'cpu memory pids', enabled = controll
   writeFileSync(join(root, 'cgroup.controllers'), controllers + '\n');
   writeFileSync(join(root, 'cgroup.subtree_control'), enabled + '\n');
   return root;
+}
+
+/** The plan's sh lines as one script, with "$1" the file they act on (sh -c SCRIPT sh FILE). */
+export const shScript = (lines: readonly Sh[]): string => lines.map((l) => l.text).join('\n');
+
+/** The plan's pid-file line, run by a sh that has ended by the time this returns: a dead owner's mark in `file`. */
+export function writeDeadMark(file: string): void {
+  spawnSync('/bin/sh', ['-c', shScript(writePidFile(lit('"$1"'))), 'sh', file]);
 }

@@ -4,7 +4,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPidFile, writePidFile } from '../../src/plan/plan.js';
+import { checkPidFile } from '../../src/plan/plan.js';
 import { lit } from '../../src/plan/sh.js';
 import {
   ancestorMark,
@@ -16,6 +16,7 @@ import {
   startTicks,
 } from '../../src/store/state.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
+import { shScript, writeDeadMark } from './helpers.js';
 
 test.after.always(removeTempDirs);
 
@@ -27,28 +28,14 @@ const store = () => {
 /** The mark of a process that has ended (and was reaped): its pid and start time, both stale. */
 function deadMark(): string {
   const f = join(tempDir('tscontain-own-'), 'pid');
-  spawnSync('/bin/sh', [
-    '-c',
-    writePidFile(lit('"$1"'))
-      .map((l) => l.text)
-      .join('\n'),
-    'sh',
-    f,
-  ]); // the plan's own line
+  writeDeadMark(f); // the plan's own line
   const mark = readFileSync(f, 'utf8').trim();
   if (!/^\d+ \d+$/.test(mark)) throw new Error(`no mark: ${mark}`);
   return mark;
 }
 /** The sh copy of the check, run on a pid file: true if it says alive. */
 const shAlive = (file: string) =>
-  spawnSync('/bin/sh', [
-    '-c',
-    `${checkPidFile(lit('"$1"'))
-      .map((l) => l.text)
-      .join('\n')}`,
-    'sh',
-    file,
-  ]).status === 0;
+  spawnSync('/bin/sh', ['-c', shScript(checkPidFile(lit('"$1"'))), 'sh', file]).status === 0;
 
 test("the sh check of the container's init agrees with markAlive: live, dead, recycled pid, zombie, no mark", (t) => {
   const dir = tempDir('tscontain-own-');

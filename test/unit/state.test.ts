@@ -7,7 +7,7 @@ import { writePidFile } from '../../src/plan/plan.js';
 import { lit } from '../../src/plan/sh.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 import { until } from '../fixtures/poll.js';
-import { fakeCgroupV1 } from './helpers.js';
+import { fakeCgroupV1, shScript, writeDeadMark } from './helpers.js';
 
 test.after.always(removeTempDirs);
 
@@ -47,10 +47,7 @@ test('the plan script writes the same pid file from sh, with builtins only', asy
   const dir = tempDir('tscontain-state-');
   const f = join(dir, 'supervisor');
   // the plan's own line, run by a sh that waits so we can check it while it lives
-  const line =
-    writePidFile(lit('"$1"'))
-      .map((l) => l.text)
-      .join('\n') + '\nread x';
+  const line = `${shScript(writePidFile(lit('"$1"')))}\nread x`;
   const sh = spawn('/bin/sh', ['-c', line, 'sh', f], { stdio: ['pipe', 'ignore', 'inherit'] });
   await until(() => writerAlive(f), 'the pid file').catch(() => undefined);
   t.is(writerAlive(f), sh.pid);
@@ -67,14 +64,7 @@ test('gc: a container whose starter died before its plan ran (directories made, 
   const id = 'c'.repeat(64);
   // what tscontain run does before it hands the plan over: `starting` names the shell that will run it
   mkdirSync(join(r.run, id), { recursive: true });
-  spawnSync('/bin/sh', [
-    '-c',
-    writePidFile(lit('"$1"'))
-      .map((l) => l.text)
-      .join('\n'),
-    'sh',
-    join(r.run, id, 'starting'),
-  ]); // the plan's own line, by a shell that is gone now
+  writeDeadMark(join(r.run, id, 'starting')); // the plan's own line, by a shell that is gone now
   for (const d of ['upper', 'work', 'dev/upper', 'dev/work', 'rootfs'])
     mkdirSync(join(r.lib, 'containers', id, d), { recursive: true });
   withCgroupRoot(cg, () => {
@@ -94,14 +84,7 @@ test('gc: a dead container whose cgroup is still busy keeps its record, and a la
   const cg = fakeCgroupV1(['memory']);
   const id = 'd'.repeat(64);
   mkdirSync(join(r.run, id), { recursive: true });
-  spawnSync('/bin/sh', [
-    '-c',
-    writePidFile(lit('"$1"'))
-      .map((l) => l.text)
-      .join('\n'),
-    'sh',
-    join(r.run, id, 'supervisor'),
-  ]); // gone now
+  writeDeadMark(join(r.run, id, 'supervisor')); // gone now
   mkdirSync(join(r.lib, 'containers', id), { recursive: true });
   writeFileSync(join(r.lib, 'containers', id, 'config.json'), JSON.stringify({ id, rm: true }));
   // a fake cgroup rmdir(2) cannot remove while it holds a file: as the kernel's while a process is reaped
