@@ -3,7 +3,7 @@
 # start-up of a container on overlay against one on a plain directory (within 5 ms).
 set -eu
 cd "$(dirname "$0")/.."
-export TSCONTAIN_ROOT="${TSCONTAIN_BENCH_ROOT:-/tmp/tscontain-bench}"
+. bench/store.sh
 node bin/tscontain.cjs rootfs build busybox >/dev/null
 # On disk, as an import really runs (BENCH_DIR=/dev/shm to compare on tmpfs, where tar itself
 # takes ~0.13 s and node's start-up alone is most of the difference).

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
 npm run build --silent
-export TSCONTAIN_ROOT="${TSCONTAIN_BENCH_ROOT:-/tmp/tscontain-bench}"
+. bench/store.sh
 node bin/tscontain.cjs rootfs build busybox >/dev/null
 R="$TSCONTAIN_ROOT/lib/images/busybox/rootfs"
 out=$(mktemp -d /tmp/tscontain-bench.XXXXXX)

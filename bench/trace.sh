@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -n "${TSC_CLEAN_FDS-}" ] || TSC_CLEAN_FDS=1 exec sh bench/clean-fds sh "$0" "$@"   # as from a terminal
 [ "$(id -u)" = 0 ] || { echo "trace: run as root" >&2; exit 1; }
-export TSCONTAIN_ROOT="${TSCONTAIN_BENCH_ROOT:-/tmp/tscontain-bench}"
+. bench/store.sh
 node bin/tscontain.cjs rootfs build busybox >/dev/null
 node bin/tscontain.cjs run --rm busybox /bin/true   # warm: the /dev skeleton, the page cache
 

@@ -28,12 +28,12 @@ import type { JoinTarget } from '../kernel/network/join.js';
 import { planRun, type Plan, type PlanContext } from '../plan/plan.js';
 import { buildRunRequest, type RunSpec } from '../spec/spec.js';
 import {
-  ancestorMark,
   findContainer,
   gc,
   inspectContainer,
   nameOwner,
   pidFileText,
+  pipePeerMark,
   removeContainer,
   stagingName,
   withLock,
@@ -41,13 +41,24 @@ import {
 
 /**
  * bin/tscontain sets TSCONTAIN_HANDOFF="3 PID": read the plan's path from fd 3 and exec it, PID being
- * that shell itself (see handOff).
+ * that shell itself (see handOff). It reads our exit code there instead when there is no plan.
  */
-const HANDOFF_FD = 3;
-const handOffTo = (): number | undefined => {
-  const [fd, pid] = (process.env.TSCONTAIN_HANDOFF ?? '').split(' ');
+export const HANDOFF_FD = 3;
+export const handOffTo = (env: NodeJS.ProcessEnv = process.env): number | undefined => {
+  const [fd, pid] = (env.TSCONTAIN_HANDOFF ?? '').split(' ');
   return fd === String(HANDOFF_FD) && Number(pid) > 0 ? Number(pid) : undefined;
 };
+let handedOff = false;
+
+/** No plan to hand over: bin/tscontain reads our exit code from fd 3 instead (it does not wait for us). */
+export function tellFrontEnd(code: number): void {
+  if (handedOff || handOffTo() === undefined) return;
+  try {
+    writeSync(HANDOFF_FD, `${code}\n`);
+  } catch {
+    /* nobody reads it any more */
+  }
+}
 
 export const RUN_USAGE = 'tscontain run [OPTIONS] IMAGE|ROOTFS [CMD [ARG...]]';
 
@@ -200,16 +211,18 @@ function abandon(r: Roots, plan: Plan): void {
  * Under bin/tscontain (the sh front end) a foreground run hands its plan back instead of starting
  * it: that shell execs the plan, so the supervisor is the very process the user started (signals
  * sent to tscontain reach it directly) and no Node.js process waits beside the container. That
- * shell, named by its pid in TSCONTAIN_HANDOFF, owns the container from the start: if it is killed
- * now or later, gc finds a dead owner. If it is gone already, nobody would run the plan: nothing is
- * made, and nothing said (nobody listens).
+ * shell, named by its pid in TSCONTAIN_HANDOFF and reading the other end of our fd 3, owns the
+ * container from the start: if it is killed now or later, gc finds a dead owner. If it is gone
+ * already, nobody would run the plan: nothing is made, and nothing said (nobody listens).
  */
 export function handOff(r: Roots, plan: Plan, frontEnd: number): number {
-  const owner = ancestorMark(frontEnd);
+  const owner = pipePeerMark(frontEnd, HANDOFF_FD);
   if (!owner) return EXIT_RUNTIME;
   const file = writePlan(plan, owner);
   try {
     writeSync(HANDOFF_FD, file + '\n');
+    handedOff = true;
+    closeSync(HANDOFF_FD); // the front end reads to the end of the pipe: it goes on while we exit
   } catch (e) {
     abandon(r, plan);
     if ((e as NodeJS.ErrnoException).code === 'EPIPE') return EXIT_RUNTIME; // the front end died meanwhile
@@ -244,6 +257,7 @@ export async function execute(plan: Plan): Promise<number> {
 }
 
 export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): Promise<number> {
+  if (mode === 'run') process.on('exit', tellFrontEnd);
   const r = roots();
   const req = buildRunRequest(mode === 'plan' ? ['--dry-run', ...argv] : argv, r, process.env);
   if (req.help) {

@@ -9,6 +9,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   rmdirSync,
@@ -101,15 +102,34 @@ export function startTicks(pid: number | 'self'): string | undefined {
 export const pidFileText = (pid = process.pid) => `${pid} ${startTicks(pid === process.pid ? 'self' : pid)}`;
 
 /**
- * The mark ("PID START-TICKS") of one of our ancestors, e.g. the bin/tscontain shell that started
- * us: undefined once it is gone. That it is still an ancestor after its start time was read proves
- * the start time is its own and not that of a process that took over its pid.
+ * The mark ("PID START-TICKS") of the process at the other end of our pipe on fd, e.g. the
+ * bin/tscontain shell that reads the plan's path from it: undefined unless pid holds that very pipe.
+ * Holding it after its start time was read proves the start time is its own and not that of a
+ * process that took over its pid; and it is the one that reads what we write.
  */
-export function ancestorMark(pid: number): string | undefined {
+export function pipePeerMark(pid: number, fd: number): string | undefined {
+  let pipe: string;
+  try {
+    pipe = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
   const ticks = startTicks(pid);
-  let p: number | undefined = Number(statFields('self')?.[1]);
-  for (let i = 0; i < 8 && p && p !== pid && p > 1; i++) p = Number(statFields(p)?.[1]);
-  return ticks && p === pid ? `${pid} ${ticks}` : undefined;
+  if (!ticks || !pipe.startsWith('pipe:')) return undefined;
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    /* gone */
+  }
+  const holds = fds.some((f) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${f}`) === pipe;
+    } catch {
+      return false;
+    }
+  });
+  return holds && startTicks(pid) === ticks ? `${pid} ${ticks}` : undefined;
 }
 
 /**

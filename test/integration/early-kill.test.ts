@@ -51,6 +51,18 @@ function descendants(pid: number): number[] {
   return out;
 }
 
+/**
+ * The Node.js process planning for the front end `front` (bin/tscontain starts it in the background,
+ * so it need not stay front's descendant): named by its TSCONTAIN_HANDOFF; undefined once it ended.
+ */
+function planner(front: number): number | undefined {
+  for (const d of list('/proc')) {
+    if (!/^[0-9]+$/.test(d) || /\) Z /.test(read(`/proc/${d}/stat`) ?? ') Z ')) continue;
+    if ((read(`/proc/${d}/environ`) ?? '').split('\0').includes(`TSCONTAIN_HANDOFF=3 ${front}`)) return Number(d);
+  }
+  return undefined;
+}
+
 /** What a process is, for the sweep: its program's name ("init" for the plan run as PID 1). */
 function label(pid: number): string | undefined {
   const argv = read(`/proc/${pid}/cmdline`)?.split('\0');
@@ -112,6 +124,7 @@ async function killedStart(t: ExecutionContext, b: Batch, trigger: Trigger): Pro
   });
   const seen: string[] = [];
   const look = () => {
+    if (!b.node && !seen.includes('node') && planner(front)) seen.push('node');
     for (const p of descendants(front)) {
       const l = label(p);
       if (l && !seen.includes(l)) seen.push(l);
@@ -269,12 +282,12 @@ it('rm -f of a container being started (its owner stopped before running the pla
   const front = s.child.pid!;
   // stopped while it waits for Node.js: Node.js makes the container and hands the plan over, which is never read
   const end = Date.now() + SETTLE_MS;
-  while (!descendants(front).some((p) => label(p) === 'node') && Date.now() < end) await pause(1);
+  while (!planner(front) && Date.now() < end) await pause(1);
   process.kill(front, 'SIGSTOP');
   let id: string | undefined;
   while (Date.now() < end) {
     id = list(join(root, 'run')).find((d) => ID.test(d) && existsSync(join(root, 'run', d, 'plan.sh')));
-    if (id && !descendants(front).some((p) => !/\) Z /.test(read(`/proc/${p}/stat`) ?? ') Z '))) break; // Node.js ended
+    if (id && !planner(front)) break; // Node.js ended
     await pause(20);
   }
   t.truthy(id, 'the container was made');

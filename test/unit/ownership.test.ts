@@ -6,15 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPidFile } from '../../src/plan/plan.js';
 import { lit } from '../../src/plan/sh.js';
-import {
-  ancestorMark,
-  gc,
-  inspectContainer,
-  markAlive,
-  pidFileText,
-  stagingName,
-  startTicks,
-} from '../../src/store/state.js';
+import { gc, inspectContainer, markAlive, pidFileText, stagingName, startTicks } from '../../src/store/state.js';
 import { removeTempDirs, tempDir } from '../fixtures/temp.js';
 import { shScript, writeDeadMark } from './helpers.js';
 
@@ -65,13 +57,32 @@ test("the sh check of the container's init agrees with markAlive: live, dead, re
   t.truthy(zmark, 'a zombie was seen');
 });
 
-test('ancestorMark names a live ancestor only: not a stranger, not a dead process', async (t) => {
-  t.is(ancestorMark(process.ppid), `${process.ppid} ${startTicks(process.ppid)}`);
-  t.is(ancestorMark(Number(deadMark().split(' ')[0])), undefined);
+test('pipePeerMark names the process at the other end of our pipe only: not a stranger, not a dead one', (t) => {
+  // as bin/tscontain starts Node.js: in the background of a command substitution, fd 3 the pipe to it
   const stranger = spawn('sleep', ['30']);
-  await new Promise((r) => stranger.on('spawn', r));
-  t.is(ancestorMark(stranger.pid!), undefined, 'alive, but not an ancestor (a recycled pid looks like this)');
+  const state = new URL('../../src/store/state.js', import.meta.url).href;
+  const code = `import { pipePeerMark } from ${JSON.stringify(state)}; import { writeSync } from 'node:fs';
+    const [front, stranger, dead] = process.argv.slice(1).map(Number);
+    writeSync(3, JSON.stringify([front, pipePeerMark(front, 3), pipePeerMark(stranger, 3), pipePeerMark(dead, 3),
+      pipePeerMark(front, 0)]));`;
+  const dead = Number(deadMark().split(' ')[0]);
+  const r = spawnSync(
+    'sh',
+    [
+      '-c',
+      'out=$(node --input-type=module -e "$0" $$ "$1" "$2" 3>&1 >/dev/null </dev/null &); echo "$out"',
+      code,
+      String(stranger.pid),
+      String(dead),
+    ],
+    { encoding: 'utf8' },
+  );
   stranger.kill('SIGKILL');
+  const [front, mark, strangers, deads, stdin] = JSON.parse(r.stdout.trim() || '[]');
+  t.regex(String(mark), new RegExp(`^${front} [0-9]+$`), `the front end, reading the pipe (${r.stderr})`);
+  t.is(strangers, null, 'alive, but without our pipe (a recycled pid looks like this)');
+  t.is(deads, null, 'a process that has ended');
+  t.is(stdin, null, 'fd 0 is no pipe to it');
 });
 
 test('the owner of a run dir: its supervisor once that wrote its pid file, before that `starting`', (t) => {
