@@ -83,6 +83,7 @@ function entries(s: MountSpec): Entry[] {
     ...s.volumes
       .filter((v) => !v.file)
       .map((v): Entry => [v.host, v.path, 'none', ['bind', v.readOnly && 'ro', MKDIR].filter(Boolean).join(',')]),
+    ...(s.shared ?? []).map((b): Entry => [b.host, b.path, 'none', 'bind']),
   ];
 }
 
@@ -95,6 +96,8 @@ export interface MountSpec {
   masks: string[];
   workdir: string;
   readOnly: boolean;
+  /** files bound from another container (--network container:NAME shares its /etc files); their targets exist */
+  shared?: { host: string; path: string }[];
 }
 
 /** Step: write the fstab and mount it all, then file volumes, the workdir, --read-only. */

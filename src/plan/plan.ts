@@ -13,7 +13,7 @@ import { cgroupLines, planDevices } from '../kernel/devices.js';
 import { maskFstab, type MaskFacts } from '../kernel/masks.js';
 import { TscError } from '../errors.js';
 import { planNetwork, type NetworkPlan } from '../kernel/network/index.js';
-import { findPid1Lines, type JoinTarget } from '../kernel/network/join.js';
+import { findPid1Lines, type JoinTarget, sharedEtcBinds } from '../kernel/network/join.js';
 import { startRelay } from '../kernel/pty.js';
 import type { NetFacts } from '../kernel/network/probe.js';
 import { renderScript } from './render.js';
@@ -390,7 +390,11 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     hostnameStep(spec.hostname),
     ...(net.loopbackByPid1 ? [loopbackStep(tools.ip!)] : []),
     mountStep(
-      { ...spec, masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }) },
+      {
+        ...spec,
+        masks: maskFstab(ctx.masks, { root: join(ctr, 'rootfs'), privileged: spec.privileged }),
+        shared: sharedEtcBinds(ctx.join),
+      },
       net.loopbackByPid1 ? [loopbackWait] : [],
     ),
     // before the root switch: the subshell reaches the cgroups by their host paths

@@ -2,6 +2,7 @@
 // does on the host itself is write the plan where its supervisor can read it, and start it.
 import {
   closeSync,
+  existsSync,
   fstatSync,
   mkdirSync,
   openSync,
@@ -21,12 +22,12 @@ import { capHex, capNames } from '../kernel/capabilities.js';
 import { hostSeccompArch, SECCOMP_COMPILER_VERSION } from '../kernel/seccomp-target.js';
 import type { SeccompProfile } from '../kernel/seccomp.js';
 import { helpText } from '../spec/options.js';
-import { roots, runDir, type Roots } from '../store/paths.js';
+import { containerDir, roots, runDir, type Roots } from '../store/paths.js';
 import { readNetFacts } from '../kernel/network/probe.js';
 import { netPaths } from '../kernel/network/store.js';
-import type { JoinTarget } from '../kernel/network/join.js';
+import { type JoinTarget, SHARED_ETC } from '../kernel/network/join.js';
 import { planRun, type Plan, type PlanContext } from '../plan/plan.js';
-import { buildRunRequest, type RunSpec } from '../spec/spec.js';
+import { buildRunRequest, type RunSpec, withHostname } from '../spec/spec.js';
 import {
   findContainer,
   gc,
@@ -107,12 +108,26 @@ export async function seccompFilter(
   return made;
 }
 
-/** --network container:NAME: the running container whose network namespace is joined. */
+/**
+ * --network container:NAME: the running container whose network namespace is joined, its hostname,
+ * and the /etc files it shares: those of the first container down a container:NAME chain that is
+ * still there (docker shares the same files along the chain).
+ */
 function joinTarget(r: Roots, name: string): JoinTarget {
   const c = findContainer(r, name);
   if (!c.running)
     throw new TscError(`container ${name} is not running`, `--network container:${name} needs it running`);
-  return { name, runDir: runDir(r, c.id) };
+  let src = c;
+  for (let i = 0; i < 8 && src.config.network?.startsWith('container:'); i++) {
+    try {
+      src = findContainer(r, src.config.network.slice('container:'.length));
+    } catch {
+      break; // gone: the nearest one's own files
+    }
+  }
+  const etcDir = join(containerDir(r, src.id), 'upper', 'etc');
+  const shares = SHARED_ETC.every((f) => existsSync(join(etcDir, f)));
+  return { name, runDir: runDir(r, c.id), hostname: c.config.hostname, etcDir: shares ? etcDir : undefined };
 }
 
 /** The host facts the planner needs, gathered once. */
@@ -266,7 +281,8 @@ export async function runCommand(argv: string[], mode: 'run' | 'plan' = 'run'): 
   }
   const dry = req.dryRun;
   const ctx = await planContext(req.spec, req.explain && !dry);
-  const plan = planRun(req.spec, ctx);
+  const spec = ctx.join?.hostname ? withHostname(req.spec, ctx.join.hostname) : req.spec;
+  const plan = planRun(spec, ctx);
   if (dry) {
     process.stdout.write(plan.script);
     return 0;

@@ -283,3 +283,12 @@ export function buildRunRequest(
   };
   return { spec, ...flags };
 }
+
+/**
+ * --network container:NAME: the container takes NAME's hostname, as docker's does (its own UTS
+ * namespace still), and HOSTNAME follows unless -e set it.
+ */
+export function withHostname(spec: RunSpec, hostname: string): RunSpec {
+  const env = spec.env.map((e) => (e === `HOSTNAME=${spec.hostname}` ? `HOSTNAME=${hostname}` : e));
+  return { ...spec, hostname, env };
+}

@@ -50,14 +50,16 @@ it('a published port answers on 127.0.0.1 and on the bridge; a second container 
       '--network',
       'container:tsc-net-a',
       'busybox',
-      'ip',
-      '-4',
-      '-o',
-      'addr',
-      'show',
-      'eth0',
+      'sh',
+      '-c',
+      'ip -4 -o addr show eth0; hostname; cat /etc/hosts; echo "192.0.2.99 joined" >> /etc/hosts',
     ]);
     t.regex(j.stdout, new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`));
+    // as in docker, it also takes that container's hostname and shares its /etc files
+    t.regex(j.stdout, /^web-a$/m, 'its hostname');
+    t.regex(j.stdout, new RegExp(`^${ip.replace(/\./g, '\\.')}\\s+web-a tsc-net-a$`, 'm'), 'its /etc/hosts');
+    const shared = await tsc(['exec', 'tsc-net-a', 'grep', 'joined', '/etc/hosts']);
+    t.is(shared.stdout, '192.0.2.99 joined\n', 'one /etc/hosts: a line added by the joiner is in the other');
   } finally {
     await tsc(['rm', '-f', 'tsc-net-a']);
   }

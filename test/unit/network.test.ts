@@ -14,7 +14,8 @@ import { etcFilesStep, hostsFile, parseAddHost } from '../../src/kernel/network/
 import { hostBridge, planNetwork } from '../../src/kernel/network/index.js';
 import { allocateStep, freeDeadAddresses, freeLines } from '../../src/kernel/network/ipam.js';
 import { formatIPv4, isIPv6, isLoopback, overlaps, parseCidr, parseIPv4 } from '../../src/kernel/network/ipv4.js';
-import { findPid1Lines, recordPid1Lines } from '../../src/kernel/network/join.js';
+import { findPid1Lines, recordPid1Lines, sharedEtcBinds } from '../../src/kernel/network/join.js';
+import { mountStep } from '../../src/kernel/rootfs.js';
 import { parseNetworkMode, parseNetworkOptions } from '../../src/kernel/network/options.js';
 import { parseProcNetSockets } from '../../src/kernel/network/probe.js';
 import {
@@ -485,6 +486,32 @@ test('planNetwork: which phase gets what', (t) => {
   t.false(j.unshareNet);
   t.deepEqual([j.gate.length, j.afterStart.length], [0, 1], 'no gate: nothing to wait for');
   t.is(j.startPrefix.map((s) => s.text).join(' '), '/usr/sbin/nsenter --net=/proc/$$/fd/8');
+});
+
+test("container:NAME binds the joined container's /etc files over its own, in the fstab", (t) => {
+  t.deepEqual(sharedEtcBinds({ name: 'web', runDir: '/r/w' }), [], 'none to share: its own files stay');
+  const binds = sharedEtcBinds({ name: 'web', runDir: '/r/w', etcDir: '/l/containers/w/upper/etc' });
+  t.deepEqual(
+    binds.map((b) => `${b.host} ${b.path}`),
+    [
+      '/l/containers/w/upper/etc/hosts /etc/hosts',
+      '/l/containers/w/upper/etc/resolv.conf /etc/resolv.conf',
+      '/l/containers/w/upper/etc/hostname /etc/hostname',
+    ],
+  );
+  const fstab = mountStep({
+    volumes: [],
+    tmpfs: [],
+    devices: [],
+    masks: [],
+    workdir: '/',
+    readOnly: false,
+    shared: binds,
+  })
+    .lines.map((l) => l.text)
+    .join('\n');
+  t.regex(fstab, /^ {2}\/l\/containers\/w\/upper\/etc\/hosts \/etc\/hosts none bind \\$/m);
+  t.regex(fstab, /^ {2}\/l\/containers\/w\/upper\/etc\/hostname \/etc\/hostname none bind > "\$tsc_run\/fstab"$/m);
 });
 
 test('doctor: programs, forwarding, and the kernel tried in a throwaway namespace', (t) => {

@@ -45,6 +45,21 @@ export function findPid1Lines(upid: Sh = lit('"$tsc_upid"')): Sh[] {
 export interface JoinTarget {
   name: string;
   runDir: string;
+  /** its hostname, which the joining container takes (as docker's does) */
+  hostname?: string;
+  /**
+   * The directory with the /etc/hosts, /etc/resolv.conf and /etc/hostname it shares (the upper
+   * layer's etc of the first container down a container:NAME chain): bound over the joiner's own.
+   */
+  etcDir?: string;
+}
+
+/** The /etc files a container shares with those that join its network namespace. */
+export const SHARED_ETC = ['hosts', 'resolv.conf', 'hostname'] as const;
+
+/** fstab binds of the joined container's /etc files over the joiner's own (written first, so they exist). */
+export function sharedEtcBinds(t: JoinTarget | undefined): { host: string; path: string }[] {
+  return t?.etcDir ? SHARED_ETC.map((f) => ({ host: join(t.etcDir!, f), path: `/etc/${f}` })) : [];
 }
 
 /** Host setup: open the other container's network namespace on fd 8, or fail in one line. */
