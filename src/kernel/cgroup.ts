@@ -2,7 +2,7 @@
 // Drivers only *describe* work: they return shell lines for the plan; nothing here writes cgroupfs.
 // Each container's cgroup is <hierarchy>/tscontain/<id>; tscontain never writes outside tscontain/.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { TscError } from '../errors.js';
 import { joinSh, lit, ref as shRef, setVar, sh, type Sh } from '../plan/sh.js';
 
@@ -28,8 +28,11 @@ export interface CgroupDriver {
   mkdirs(): Sh[];
   /** sh lines run once the directories exist: enable controllers (v2) and write the limits */
   setLimits(): Sh[];
-  /** sh lines that move process `pid` in (writing 0 moves the writer itself) */
-  join(pid?: Sh): Sh[];
+  /**
+   * sh lines that move process `pid` in (writing 0 moves the writer itself); with `from`, by paths
+   * relative to that directory (the writer's cwd), so they still work after pivot_root
+   */
+  join(pid?: Sh, from?: string): Sh[];
   /**
    * sh lines for the supervisor, once the directories exist: a throwaway subshell joins the
    * container's cgroup in the background and ends. The kernel makes the first migration after a
@@ -120,6 +123,21 @@ function readEvent(file: Sh, key: string): Sh[] {
   ];
 }
 
+/** The deepest directory that holds all of these (a cgroup dir holds itself). */
+export function commonDir(dirs: string[]): string {
+  const parts = dirs.map((d) => d.split('/'));
+  const out: string[] = [];
+  for (let i = 0; parts.every((p) => i < p.length && p[i] === parts[0][i]); i++) out.push(parts[0][i]);
+  return out.join('/') || '/';
+}
+
+/** dir as a path relative to from, which holds it ("." for from itself); its last part the id, as "$tsc_id". */
+function below(from: string, dir: string, id: string): Sh {
+  const rel = relative(from, dir);
+  if (!rel) return lit('.');
+  return rel.endsWith(id) ? sh`${rel.slice(0, -id.length)}${lit('"$tsc_id"')}` : sh`${rel}`;
+}
+
 /** The throwaway join of prime(): a subshell moves itself in, then ends (before the container starts). */
 const primeLine = (dir: Sh): Sh => sh`( echo 0 > ${dir}/cgroup.procs ) 2>/dev/null & tsc_prime=$!`;
 
@@ -158,7 +176,8 @@ export function v1Driver(root: string, id: string, limits: Limits): CgroupDriver
       if (limits.cpuShares !== undefined) l.push(w('cpu', 'cpu.shares', limits.cpuShares));
       return l;
     },
-    join: (pid = lit('0')) => present.map((c) => sh`echo ${pid} > ${ref(c)}/cgroup.procs`),
+    join: (pid = lit('0'), from?: string) =>
+      present.map((c) => sh`echo ${pid} > ${from ? below(from, dirs[c], id) : ref(c)}/cgroup.procs`),
     prime: () => (present.length ? [primeLine(ref(present.includes('pids') ? 'pids' : present[0]))] : []),
     oomCount: () => (dirs.memory ? readEvent(sh`${ref('memory')}/memory.oom_control`, 'oom_kill') : [lit('tsc_oom=0')]),
     remove: () => removeLines(root, present),
@@ -202,7 +221,9 @@ export function v2Driver(root: string, id: string, limits: Limits): CgroupDriver
       if (limits.cpuShares !== undefined) l.push(w('cpu.weight', sharesToWeight(limits.cpuShares)));
       return l;
     },
-    join: (pid = lit('0')) => [sh`echo ${pid} > ${ref('unified')}/cgroup.procs`],
+    join: (pid = lit('0'), from?: string) => [
+      sh`echo ${pid} > ${from ? below(from, dir, id) : ref('unified')}/cgroup.procs`,
+    ],
     prime: () => [primeLine(ref('unified'))],
     oomCount: () => readEvent(sh`${ref('unified')}/memory.events`, 'oom_kill'),
     remove: () => removeLines(root, ['unified']),

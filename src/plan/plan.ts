@@ -1,7 +1,7 @@
 // The plan: every host change a container needs, in order, as data. planRun is pure: it reads no
 // file and no clock; what it needs to know about the host comes in as PlanContext.
-import { join } from 'node:path';
-import type { CgroupDriver } from '../kernel/cgroup.js';
+import { dirname, join } from 'node:path';
+import { type CgroupDriver, commonDir } from '../kernel/cgroup.js';
 import { formatBytes } from '../spec/options.js';
 import { containerDir, runDir, type Roots } from '../store/paths.js';
 import type { RunSpec } from '../spec/spec.js';
@@ -308,16 +308,22 @@ function pid1Step(net: NetworkPlan): Step {
   };
 }
 
-/** Before the command: PID 1 is in its cgroup, and someone will clean up after it. */
-const joinedStep: Step = {
-  title: 'Wait until PID 1 is in its cgroup; stop if the supervisor is gone',
-  man: 'cgroups(7), wait(1p)',
+/** Before the root switch: someone will clean up after PID 1 (it reads the supervisor's pid file). */
+const supervisedStep: Step = {
+  title: 'Stop if the supervisor is gone',
+  man: 'proc(5) /proc/PID/stat',
   lines: [
-    lit('wait "$tsc_join"   # set -e: a failed join stops the container'),
     lit('# the supervisor may have died before setpriv --pdeathsig took effect: then nobody would clean up, so stop;'),
-    lit('# if it dies later, PID 1 dies of the death signal, or gc finds it by its cgroup, joined now'),
+    lit('# if it dies later, PID 1 dies of the death signal (unshare --kill-child)'),
     ...checkPidFile(lit('"$tsc_run/supervisor"')),
   ],
+};
+
+/** Before the command: PID 1 is in its cgroup (the subshell works from its own cwd, which pivot_root leaves). */
+const joinedStep: Step = {
+  title: 'Wait until PID 1 is in its cgroup',
+  man: 'cgroups(7), wait(1p)',
+  lines: [lit('wait "$tsc_join"   # set -e: a failed join stops the container')],
 };
 
 function exitPhase(spec: RunSpec, cg: CgroupDriver, net: NetworkPlan): Step[] {
@@ -374,6 +380,7 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
   const ownNet = net.unshareNet;
   const gated = net.gate.length > 0 || spec.tty;
   if (ownNet && !tools.ip) throw new Error('planRun: tools.ip is needed for a network namespace');
+  const cgBase = commonDir(cg.all.map((d) => dirname(d)));
   const prepare: Step[] = [
     {
       title: "Join the container's cgroup (in the background, while the mounts are made)",
@@ -382,8 +389,10 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
         lit(
           '# a subshell writes $$, the pid of this shell (PID 1), into each cgroup.procs: it moves PID 1, not itself',
         ),
+        lit("# from the cgroups' directory, its cwd: pivot_root moves a cwd that is the old root, not this one"),
+        sh`cd ${cgBase}`,
         lit('{'),
-        ...cg.join(lit('$$')).map((l, i, all) => (i < all.length - 1 ? sh`  ${l} &&` : sh`  ${l}`)),
+        ...cg.join(lit('$$'), cgBase).map((l, i, all) => (i < all.length - 1 ? sh`  ${l} &&` : sh`  ${l}`)),
         lit('} & tsc_join=$!'),
       ],
     },
@@ -397,8 +406,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
       },
       net.loopbackByPid1 ? [loopbackWait] : [],
     ),
-    // before the root switch: the subshell reaches the cgroups by their host paths
-    joinedStep,
+    // before the root switch: it reads a file of the host's
+    supervisedStep,
   ];
   const pivot = spec.pivot && tools.ldso;
   if (!tools.perl)
@@ -417,7 +426,8 @@ export function planRun(spec: RunSpec, ctx: PlanContext): Plan {
     host: hostPhase(spec, ctx, net),
     start: [startStep(spec, tools, net, gated)],
     prepare,
-    switch: pivot ? [pivotStep()] : [],
+    // the cgroup join had the mounts and the root switch to finish beside them
+    switch: pivot ? [pivotStep(), joinedStep] : [joinedStep],
     gate: [pid1Step(net), ...net.gate],
     become: [pivot ? becomeStep(spec, become, loader, tools.perl!) : chrootBecomeStep(spec, become, tools.perl!)],
     exit: exitPhase(spec, cg, net),
