@@ -116,7 +116,7 @@ export function mountStep(s: MountSpec, extra: Sh[] = []): Step {
     lines: [
       lit(`printf '%s %s %s %s 0 0\\n' \\`),
       ...rows.map((r, i) => sh`  ${r}${i < rows.length - 1 ? lit(' \\') : lit(' > "$tsc_run/fstab"')}`),
-      sh`mount --all --fstab "$tsc_run/fstab" --target-prefix ${R}`,
+      sh`mount --all --no-canonicalize --fstab "$tsc_run/fstab" --target-prefix ${R}`,
       ...s.volumes
         .filter((v) => v.file)
         .flatMap((v) => [

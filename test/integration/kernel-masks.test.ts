@@ -24,7 +24,7 @@ const BASE = [
  */
 const PROBE = `
 f=$1 r=$2; shift 2
-mount --all --fstab "$f" --target-prefix "$r" || { echo mount=failed; exit 0; }
+mount --all --no-canonicalize --fstab "$f" --target-prefix "$r" || { echo mount=failed; exit 0; }
 for p in kernel/core_pattern vm/drop_caches; do
   if err=$( { : >> "$r/proc/sys/$p"; } 2>&1 ); then echo "$p=opened"; else echo "$p=$err"; fi
 done
@@ -102,7 +102,7 @@ it('--device: the host node bound onto an empty file of our own layer above the 
   ];
   writeFileSync(join(d, 'fstab'), fstab.join('\n') + '\n');
   const sh = `${m.lines.map((l) => l.text).join('\n')}
-mount --all --fstab "$1" --target-prefix "$2" || exit 1
+mount --all --no-canonicalize --fstab "$1" --target-prefix "$2" || exit 1
 stat -c '%F %t:%T' "$2/dev/sub/mine"; cat "$2/dev/marker"; echo x > "$2/dev/sub/mine" && echo written`;
   const r = spawnSync(
     'unshare',

@@ -34,7 +34,7 @@ const rows: Row[] = [
     [],
     ['sh'],
     'prepare',
-    ['mount --all --fstab "$tsc_run/fstab" --target-prefix "$tsc_root"'],
+    ['mount --all --no-canonicalize --fstab "$tsc_run/fstab" --target-prefix "$tsc_root"'],
   ],
   [
     '--read-only remounts the root',
