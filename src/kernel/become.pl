@@ -27,6 +27,7 @@ my %NR_GENERIC = (chroot => 51, umount2 => 39, prctl => 167, seccomp => 277, uns
 my ($EPERM, $ENOENT, $EACCES, $ENOTDIR, $EINVAL, $ENOSYS) = (1, 2, 13, 20, 22, 38);
 my ($O_RDWR, $O_NOCTTY, $TIOCSCTTY, $F_SETFD, $FD_CLOEXEC) = (2, 0400, 0x540E, 2, 1);
 my ($PR_SET_SECCOMP, $PR_CAPBSET_READ, $PR_CAPBSET_DROP, $PR_SET_NO_NEW_PRIVS, $PR_CAP_AMBIENT) = (22, 23, 24, 38, 47);
+my $PR_SET_DUMPABLE = 4;
 my ($CLONE_NEWCGROUP, $SECCOMP_SET_MODE_FILTER, $SECCOMP_MODE_FILTER, $CLOSE_RANGE_CLOEXEC) = (0x02000000, 1, 2, 4);
 my $MNT_DETACH = 2;
 my $CAP_V3 = 0x20080522;
@@ -95,6 +96,12 @@ my $sflags = $o{'--seccomp-flags'} // 0;
 $sflags =~ /\A[0-9]{1,10}\z/ or fail('become: --seccomp-flags needs a number');
 ($preserve, $sflags) = (0 + $preserve, 0 + $sflags);
 my $NR = syscall_table();
+
+# Not dumpable until the exec (runc: CVE-2016-9962): once the capabilities drop to the container's,
+# a process of the container (same uid, the same capabilities) may open this one's /proc entries,
+# and `tscontain exec` holds the host's loader, perl and library directories as fds until the exec.
+# The exec of the command makes it dumpable again.
+syscall($NR->{prctl}, $PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 or fail("prctl(PR_SET_DUMPABLE) failed: $!");
 
 # The filter is read now: its path is relative to the caller's cwd (the old root) and only root
 # may read it. struct sock_fprog { unsigned short len; struct sock_filter *filter; } on LP64.
