@@ -145,6 +145,35 @@ it("exec: the container cannot reach the host through the /proc entries of exec'
   }
 });
 
+it('exec: no process of the container has a host file as its /proc/PID/exe (CVE-2019-5736)', async (t) => {
+  // A script whose interpreter is /proc/self/exe, run by exec, makes the exe of whatever execs it
+  // (the host's loader, behind become.pl) the program of a process of the container; its argument,
+  // a FIFO, holds it there. The container opens that exe for reading, lets the process end, then
+  // asks for the same file for writing (an open for append, nothing written).
+  const inside = [
+    'mkfifo /tmp/fifo; printf "#!/proc/self/exe /tmp/fifo\\n" > /tmp/x; chmod 755 /tmp/x; echo ready',
+    'me=$(readlink /proc/$$/exe)',
+    'while :; do for p in /proc/[0-9]*; do e=$(readlink $p/exe 2>/dev/null) && [ "$e" != "$me" ] && ' +
+      '{ pid=${p#/proc/}; break 2; }; done; done',
+    'echo "exe of $pid: $(readlink /proc/$pid/exe)"; exec 3</proc/$pid/exe',
+    'echo go > /tmp/fifo; while [ -e /proc/$pid ]; do :; done',
+    '( : >> /proc/$$/fd/3 ) 2>/dev/null && echo "HOST FILE OPEN FOR WRITING: $(readlink /proc/$$/fd/3)"',
+    'echo done; sleep 300',
+  ].join('\n');
+  const id = await detached(inside);
+  try {
+    await until(async () => /ready/.test((await tsc(['logs', id])).stdout), 'the container to be ready');
+    await tsc(['exec', id, '/tmp/x']);
+    const logs = await until(async () => {
+      const l = (await tsc(['logs', id])).stdout;
+      return /done/.test(l) && l;
+    }, 'the probe to end');
+    t.notRegex(logs, /HOST FILE OPEN FOR WRITING/, logs);
+  } finally {
+    await tsc(['rm', '-f', id]);
+  }
+});
+
 it('--init: the host program that is PID 1 cannot be opened for writing from inside', async (t) => {
   const r = await probe('( : >> /proc/1/exe ) 2>/dev/null && echo EXE-WRITABLE || echo refused', ['--init']);
   t.regex(r.stdout, /refused/, r.all);
