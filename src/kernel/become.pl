@@ -20,13 +20,14 @@
 BEGIN { @INC = () }
 
 # ---- constants (x86_64 and the generic table of aarch64/riscv64; errno values are the same) ----
-my %NR_X86_64 = (chroot => 161, umount2 => 166, prctl => 157, seccomp => 317, unshare => 272, setsid => 112, dup3 => 292, fcntl => 72,
+my %NR_X86_64 = (getcwd => 79, chroot => 161, umount2 => 166, prctl => 157, seccomp => 317, unshare => 272, setsid => 112, dup3 => 292, fcntl => 72,
   setgroups => 116, setresgid => 119, setresuid => 117, capget => 125, capset => 126, close_range => 436);
-my %NR_GENERIC = (chroot => 51, umount2 => 39, prctl => 167, seccomp => 277, unshare => 97, setsid => 157, dup3 => 24, fcntl => 25,
+my %NR_GENERIC = (getcwd => 17, chroot => 51, umount2 => 39, prctl => 167, seccomp => 277, unshare => 97, setsid => 157, dup3 => 24, fcntl => 25,
   setgroups => 159, setresgid => 149, setresuid => 147, capget => 90, capset => 91, close_range => 436);
 my ($EPERM, $ENOENT, $EACCES, $ENOTDIR, $EINVAL, $ENOSYS) = (1, 2, 13, 20, 22, 38);
 my ($O_RDWR, $O_NOCTTY, $TIOCSCTTY, $F_SETFD, $FD_CLOEXEC) = (2, 0400, 0x540E, 2, 1);
 my ($PR_SET_SECCOMP, $PR_CAPBSET_READ, $PR_CAPBSET_DROP, $PR_SET_NO_NEW_PRIVS, $PR_CAP_AMBIENT) = (22, 23, 24, 38, 47);
+my $PR_SET_DUMPABLE = 4;
 my ($CLONE_NEWCGROUP, $SECCOMP_SET_MODE_FILTER, $SECCOMP_MODE_FILTER, $CLOSE_RANGE_CLOEXEC) = (0x02000000, 1, 2, 4);
 my $MNT_DETACH = 2;
 my $CAP_V3 = 0x20080522;
@@ -95,6 +96,12 @@ my $sflags = $o{'--seccomp-flags'} // 0;
 $sflags =~ /\A[0-9]{1,10}\z/ or fail('become: --seccomp-flags needs a number');
 ($preserve, $sflags) = (0 + $preserve, 0 + $sflags);
 my $NR = syscall_table();
+
+# Not dumpable until the exec (runc: CVE-2016-9962): once the capabilities drop to the container's,
+# a process of the container (same uid, the same capabilities) may open this one's /proc entries,
+# and `tscontain exec` holds the host's loader, perl and library directories as fds until the exec.
+# The exec of the command makes it dumpable again.
+syscall($NR->{prctl}, $PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 or fail("prctl(PR_SET_DUMPABLE) failed: $!");
 
 # The filter is read now: its path is relative to the caller's cwd (the old root) and only root
 # may read it. struct sock_fprog { unsigned short len; struct sock_filter *filter; } on LP64.
@@ -230,6 +237,13 @@ my ($lo, $hi) = ($keep & 0xffffffff, ($keep >> 32) & 0xffffffff);
 syscall($NR->{capset}, $hdr, pack('L6', $lo, $lo, 0, $hi, $hi, 0)) == 0 or fail("capset failed: $!");
 
 if (!$cd) { chdir($wd) or fail("cannot change to the working directory $wd: $!") }
+# The directory must be inside the container's root (runc: CVE-2024-21626): a --wd through /proc
+# (/proc/self/cwd, /proc/self/fd/N) leads to a host directory, which getcwd(2) names "(unreachable)/..."
+unless ($o{'--keep-cwd'}) {
+  my $cwd = "\0" x 4096;
+  syscall($NR->{getcwd}, $cwd, 4096) > 0 && substr($cwd, 0, 1) eq '/'
+    or fail("the working directory $wd is outside the container");
+}
 
 # ---- 9. the command's environment: exactly --env (the last of a name wins) ----
 %ENV = ();
