@@ -499,19 +499,22 @@ test('doctor: programs, forwarding, and the kernel tried in a throwaway namespac
     which: (c: string) => (c === 'nft' ? undefined : `/usr/bin/${c}`),
     probe: () => ({ code: 0, out: '' }),
   };
-  const c1 = networkChecks(base);
+  const c1 = networkChecks({ ...base, which: (c: string) => (c === 'flock' ? undefined : `/usr/bin/${c}`) }, '');
   t.is(c1.find((c) => c.what === 'network programs')!.status, 'warn');
-  t.regex(c1.find((c) => c.what === 'network programs')!.fix!, /nftables/);
+  t.regex(c1.find((c) => c.what === 'network programs')!.fix!, /util-linux/);
   t.regex(c1.find((c) => c.what === 'ip forwarding')!.detail, /off now/);
   let probed = '';
-  const c2 = networkChecks({
-    ...base,
-    which: (c: string) => `/usr/bin/${c}`,
-    probe: (cmd, args) => {
-      probed = [cmd, ...args].join(' ');
-      return { code: 1, out: 'Error: Could not process rule: No such file or directory\n' };
+  const c2 = networkChecks(
+    {
+      ...base,
+      which: (c: string) => `/usr/bin/${c}`,
+      probe: (cmd, args) => {
+        probed = [cmd, ...args].join(' ');
+        return { code: 1, out: 'Error: Could not process rule: No such file or directory\n' };
+      },
     },
-  });
+    '',
+  );
   t.regex(probed, /^unshare --net sh -c /);
   t.regex(probed, /table ip tscontain/);
   t.is(c2.find((c) => c.what === 'bridge, veth, nftables')!.status, 'fail');

@@ -97,12 +97,29 @@ const ipt = (b: Bridge, table: Table) => sh`${b.bin('iptables')} -w -t ${table}`
 /** iptables arguments as sh words: `!` needs no quotes where it is an argument */
 const words = (args: readonly (Sh | string)[]): (Sh | string)[] => args.map((a) => (a === '!' ? lit('!') : a));
 
-/** `iptables ... ARGS` on one line, or with its target (-j ...) on the next when it would be wide. */
-function command(prefix: Sh, args: readonly string[]): Sh {
-  const one = sh`${prefix} ${words(args)}`;
-  const j = args.lastIndexOf('-j');
-  if (one.text.length <= 100 || j <= 0) return one;
-  return joinSh([sh`${prefix} ${words(args.slice(0, j))}`, sh`${words(args.slice(j))}`], ' \\\n    ');
+/** Where a line of the plan is full: the step and the bridge's block indent it by up to 8 more. */
+const WIDE = 108;
+
+/**
+ * `iptables ... ARGS` on as few lines as fit: a line breaks only before an option (a word that
+ * starts with -, or a !), so each option stays with its values.
+ */
+function command(prefix: Sh, args: readonly (Sh | string)[]): Sh {
+  const groups: (Sh | string)[][] = [];
+  for (const a of args) {
+    const last = groups[groups.length - 1];
+    const opens = typeof a === 'string' && /^[-!]/.test(a) && !(last?.length === 1 && last[0] === '!');
+    if (opens || !last) groups.push([a]);
+    else last.push(a);
+  }
+  const lines: Sh[] = [prefix];
+  for (const g of groups) {
+    const cur = lines[lines.length - 1];
+    const next = sh`${cur} ${words(g)}`;
+    if (next.text.length <= WIDE || cur === prefix) lines[lines.length - 1] = next;
+    else lines.push(sh`${words(g)}`);
+  }
+  return joinSh(lines, ' \\\n    ');
 }
 
 /**
@@ -188,16 +205,9 @@ const claimName = (proto: Proto, port: number | string) => `${proto}-${port}`;
 const isClaim = (name: string) => /^(tcp|udp)-\d{1,5}$/.test(name);
 const ip = lit('"$tsc_net_ip"');
 
-/** One rule: iptables -A TSCONTAIN-DNAT, the match, the comment and the target each on a line. */
-function addRule(b: Bridge, m: PortMapping, port: Sh | string): Sh {
-  const r = dnatRule(m, port, OWNER, sh`${ip}:${String(m.container)}`);
-  const [comment, target] = [r.indexOf('-m'), r.indexOf('-j')];
-  const parts = [r.slice(0, comment), r.slice(comment, target), r.slice(target)];
-  return joinSh(
-    [sh`${ipt(b, 'nat')} -A ${DNAT_CHAIN} ${words(parts[0])}`, sh`${parts[1]}`, sh`${parts[2]}`],
-    ' \\\n    ',
-  );
-}
+/** One rule: iptables -A TSCONTAIN-DNAT ... -j DNAT. */
+const addRule = (b: Bridge, m: PortMapping, port: Sh | string): Sh =>
+  command(sh`${ipt(b, 'nat')} -A ${DNAT_CHAIN}`, dnatRule(m, port, OWNER, sh`${ip}:${String(m.container)}`));
 
 /**
  * Host setup, after allocateStep (needs tsc_net_ip, $tsc_run, $tsc_id). Fixed ports: every claim
@@ -345,8 +355,8 @@ function leftovers(paths: NetPaths, runner: GcRunner, bin: (name: string) => str
 /** doctor: every chain and jump, and one DNAT rule (the matches and targets the containers' rules use). */
 function probe(b: Bridge): string {
   const m: PortMapping = { proto: 'tcp', host: { from: 1, to: 1 }, container: 1 };
-  const rule = dnatRule(m, '1', 'tscontain:doctor', `${formatIPv4(b.gateway + 1)}:1`) as string[];
-  const lines = [...setupLines(b), sh`${ipt(b, 'nat')} -A ${DNAT_CHAIN} ${rule}`];
+  const rule = dnatRule(m, '1', 'tscontain:doctor', `${formatIPv4(b.gateway + 1)}:1`);
+  const lines = [...setupLines(b), command(sh`${ipt(b, 'nat')} -A ${DNAT_CHAIN}`, rule)];
   return lines.map((l) => l.text).join('\n');
 }
 

@@ -212,7 +212,12 @@ const addressOf = (v: NftValue): string => String(typeof v === 'object' ? v.conc
 /** `nft -j list table ip T` -> delete lines for the elements whose container address is not allocated. */
 export function staleElements(json: string, table: string, allocated: ReadonlySet<string>): string[] {
   const out: string[] = [];
-  const items = (JSON.parse(json) as { nftables?: { map?: NftMap }[] }).nftables ?? [];
+  let items: { map?: NftMap }[] = [];
+  try {
+    items = (JSON.parse(json) as { nftables?: { map?: NftMap }[] }).nftables ?? [];
+  } catch {
+    return []; // not nft's JSON: nothing here is known to be ours
+  }
   for (const it of items) {
     const m = it.map;
     if (!m || m.table !== table || !/^(tcp|udp)_(pub|pub_ip|claim)$/.test(m.name)) continue;
