@@ -68,7 +68,7 @@ if (root && existsSync(join(root, 'run'))) {
   if (left.length) problems.push(`runtime state: ${left.map((e) => join(root, 'run', e)).join(' ')}`);
 }
 
-problems.push(...leftovers(netPaths(roots()), undefined, systemBin('nft')));
+problems.push(...leftovers(netPaths(roots()), undefined, systemBin));
 
 const checks = 5;
 if (problems.length) {

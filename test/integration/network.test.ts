@@ -3,7 +3,8 @@
 // running at the same time see nothing), an "outside host" is a second namespace on a veth with a
 // subnet of its own (198.18.0.0/30, a benchmarking range), and a container is
 // `unshare --net --mount --pid --fork busybox httpd`. The host namespace has no route beyond the
-// outside namespace, so no packet can leave this machine.
+// outside namespace, so no packet can leave this machine. The firewall is nft, or iptables with
+// TSCONTAIN_FIREWALL=iptables (network-iptables.test.ts runs this file so).
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
@@ -19,10 +20,12 @@ import { parsePortsFile } from '../../src/kernel/network/publish.js';
 import { gcNetwork } from '../../src/kernel/network/gc.js';
 import { hostBridge, systemBin } from '../../src/kernel/network/index.js';
 import { joinPrefix, joinStep } from '../../src/kernel/network/join.js';
+import type { FirewallName } from '../../src/kernel/network/firewall.js';
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 import { until } from '../fixtures/poll.js';
 import { env, isRoot, sleep } from './helpers.js';
 
+const FIREWALL: FirewallName = process.env.TSCONTAIN_FIREWALL === 'iptables' ? 'iptables' : 'nft';
 const serial = isRoot ? test.serial : test.serial.skip;
 const tag = `${process.pid}`;
 const H = `tscontain-test-h${tag}`; // the host
@@ -73,6 +76,7 @@ function facts(): NetFacts {
       : undefined,
     resolv: `nameserver 127.0.0.53\nnameserver ${OUT}\nsearch example.test\n`,
     listening: { tcp: new Set(), udp: new Set() },
+    firewall: { use: FIREWALL, installed: [FIREWALL], why: FIREWALL },
   };
 }
 
@@ -171,9 +175,32 @@ const links = () =>
     .split('\n')
     .map((l) => l.split(': ')[1]?.split('@')[0])
     .filter(Boolean);
-const maps = () => mustNs(H, ['nft', 'list', 'table', 'ip', 'tscontain']);
-const elements = (text: string) => [...text.matchAll(/elements = \{([^}]*)\}/g)].map((m) => m[1].trim());
 const addresses = () => readdirSync(join(roots.lib, 'network/addresses')).filter((f) => !f.startsWith('.'));
+const claims = () =>
+  existsSync(join(roots.lib, 'network/ports')) ? readdirSync(join(roots.lib, 'network/ports')) : [];
+/** The rules of ours in the host namespace (iptables: with the port claims). */
+const rules = () =>
+  FIREWALL === 'nft'
+    ? mustNs(H, ['nft', 'list', 'table', 'ip', 'tscontain'])
+    : mustNs(H, ['iptables-save'])
+        .split('\n')
+        .filter((l) => /tscontain/i.test(l))
+        .concat(claims().map((c) => `claim ${c}`))
+        .join('\n');
+/** What containers published: nft map elements, or iptables DNAT rules and port claims. */
+const published = () =>
+  FIREWALL === 'nft'
+    ? [...rules().matchAll(/elements = \{([^}]*)\}/g)].map((m) => m[1].trim())
+    : rules()
+        .split('\n')
+        .filter((l) => /tscontain:|^claim /.test(l));
+/** Whether the firewall's table or chains are there. */
+const firewallMade = () =>
+  FIREWALL === 'nft'
+    ? inNs(H, ['nft', 'list', 'table', 'ip', 'tscontain']).code === 0
+    : /TSCONTAIN/.test(mustNs(H, ['iptables-save']));
+/** The rule of the forward chain that lets DNAT traffic into the bridge. */
+const dnatForward = FIREWALL === 'nft' ? /ct status dnat accept/g : /-A TSCONTAIN-FORWARD -o tsc0 .*--ctstate DNAT/g;
 
 test.before(() => {
   if (!isRoot) return;
@@ -269,11 +296,11 @@ serial(
 
     // a third container asks for 8080 as well: one line, nothing of it left after its exit steps
     const c = await fakeContainer('c');
-    const before = maps();
+    const before = rules();
     const sc = start(t, c, ['9000:80', '8080:80']);
     t.not(sc.r.code, 0);
     t.is(sc.r.err, 'tscontain: host port 8080/tcp is already published by another container\n');
-    t.is(maps(), before, 'the transaction added nothing, not even 9000');
+    t.is(rules(), before, 'the failed start added nothing, not even 9000');
     t.is(exit(c, sc.plan).code, 0);
     t.false(addresses().includes(readFileSync(join(sc.run, 'ip'), 'utf8').trim()), 'its address is free again');
     t.is(get(H, 'http://127.0.0.1:8080/').out, 'hello a\n', 'the owner keeps its port');
@@ -293,7 +320,7 @@ serial(
       () => `the veths to go: ${veths().join(' ')}`,
     ).catch(() => undefined);
     t.deepEqual(veths(), [], 'no veth left');
-    t.deepEqual(elements(maps()), [], 'no map element left');
+    t.deepEqual(published(), [], 'no map element, rule or claim left');
     t.deepEqual(addresses(), [], 'no address left');
     t.not(get(H, 'http://127.0.0.1:8080/').code, 0, 'unpublished');
 
@@ -301,7 +328,7 @@ serial(
     const b0 = hostBridge({ facts: facts(), roots, net: parseNetworkOptions({}) });
     t.is(inNs(H, ['sh', '-c', `set -eu\n${render([bridgePruneStep(b0)])}`]).code, 0);
     t.false(links().includes('tsc0'));
-    t.not(inNs(H, ['nft', 'list', 'table', 'ip', 'tscontain']).code, 0);
+    t.false(firewallMade(), 'no table or chain of ours left');
   },
 );
 
@@ -316,7 +343,7 @@ serial('UDP: published on every address and on 127.0.0.1 only', async (t) => {
   t.not(ask(E, HOST_OUT, 5354).code, 0, '127.0.0.1 only: not from outside');
   stop(u);
   t.is(exit(u, su.plan).code, 0);
-  t.deepEqual(elements(maps()), []);
+  t.deepEqual(published(), []);
 });
 
 serial(
@@ -359,7 +386,7 @@ serial(
       stop(x);
       exit(x, s.plan);
     }
-    t.deepEqual(elements(maps()), []);
+    t.deepEqual(published(), []);
     t.deepEqual(addresses(), []);
   },
 );
@@ -370,7 +397,10 @@ serial(
     const cs = await Promise.all(['f1', 'f2', 'f3', 'f4'].map((n) => fakeContainer(n)));
     // a fresh host: remove what earlier tests left (the test before pruned; make sure)
     inNs(H, ['ip', 'link', 'del', 'tsc0']);
-    inNs(H, ['nft', 'delete', 'table', 'ip', 'tscontain']);
+    if (FIREWALL === 'nft') inNs(H, ['nft', 'delete', 'table', 'ip', 'tscontain']);
+    // the host namespace is this test's own: every table of it goes
+    else
+      for (const tb of ['raw', 'nat', 'filter']) inNs(H, ['sh', '-c', `iptables -t ${tb} -F && iptables -t ${tb} -X`]);
     const plans = cs.map((c) => ({
       c,
       run: join(roots.run, c.id),
@@ -397,17 +427,17 @@ serial(
     t.deepEqual(rs, [0, 0, 0, 0]);
     const ips = plans.map(({ run }) => readFileSync(join(run, 'ip'), 'utf8').trim());
     t.is(new Set(ips).size, 4, ips.join(' '));
-    t.is(
-      (mustNs(H, ['nft', 'list', 'ruleset']).match(/ct status dnat accept/g) ?? []).length,
-      1,
-      'the table was made once',
-    );
+    const all = FIREWALL === 'nft' ? mustNs(H, ['nft', 'list', 'ruleset']) : mustNs(H, ['iptables-save']);
+    t.is((all.match(dnatForward) ?? []).length, 1, 'the table was made once');
+    if (FIREWALL === 'iptables') t.is((all.match(/-j TSCONTAIN-FORWARD/g) ?? []).length, 1, 'one jump');
     t.is(mustNs(H, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'tsc0']).split('\n').filter(Boolean).length, 1);
     // forwarding was off in this host: it is on now, and the host's other forwarding stays off
     t.is(mustNs(H, ['cat', '/proc/sys/net/ipv4/ip_forward']).trim(), '1');
     t.regex(
-      mustNs(H, ['nft', 'list', 'chain', 'ip', 'tscontain', 'forward']),
-      /iifname != "tsc0" oifname != "tsc0" drop/,
+      FIREWALL === 'nft'
+        ? mustNs(H, ['nft', 'list', 'chain', 'ip', 'tscontain', 'forward'])
+        : mustNs(H, ['iptables', '-S', 'TSCONTAIN-FORWARD']),
+      FIREWALL === 'nft' ? /iifname != "tsc0" oifname != "tsc0" drop/ : /! -i tsc0 ! -o tsc0 -j DROP/,
     );
     for (const { c, plan } of plans) {
       stop(c);

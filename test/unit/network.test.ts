@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { TscError } from '../../src/errors.js';
 import { inert, lit } from '../../src/plan/sh.js';
 import type { Step } from '../../src/plan/step.js';
-import { bridge, ruleset } from '../../src/kernel/network/bridge.js';
+import { bridge } from '../../src/kernel/network/bridge.js';
+import { ruleset, staleElements } from '../../src/kernel/network/nft.js';
 import { networkChecks } from '../../src/kernel/network/doctor.js';
-import { leftovers, staleElements, staleLinks } from '../../src/kernel/network/gc.js';
+import { leftovers, staleLinks } from '../../src/kernel/network/gc.js';
 import { etcFilesStep, hostsFile, parseAddHost } from '../../src/kernel/network/hosts.js';
 import { hostBridge, planNetwork } from '../../src/kernel/network/index.js';
 import { allocateStep, freeDeadAddresses, freeLines } from '../../src/kernel/network/ipam.js';
@@ -525,19 +526,22 @@ test('doctor: programs, forwarding, and the kernel tried in a throwaway namespac
     which: (c: string) => (c === 'nft' ? undefined : `/usr/bin/${c}`),
     probe: () => ({ code: 0, out: '' }),
   };
-  const c1 = networkChecks(base);
+  const c1 = networkChecks({ ...base, which: (c: string) => (c === 'flock' ? undefined : `/usr/bin/${c}`) }, '');
   t.is(c1.find((c) => c.what === 'network programs')!.status, 'warn');
-  t.regex(c1.find((c) => c.what === 'network programs')!.fix!, /nftables/);
+  t.regex(c1.find((c) => c.what === 'network programs')!.fix!, /util-linux/);
   t.regex(c1.find((c) => c.what === 'ip forwarding')!.detail, /off now/);
   let probed = '';
-  const c2 = networkChecks({
-    ...base,
-    which: (c: string) => `/usr/bin/${c}`,
-    probe: (cmd, args) => {
-      probed = [cmd, ...args].join(' ');
-      return { code: 1, out: 'Error: Could not process rule: No such file or directory\n' };
+  const c2 = networkChecks(
+    {
+      ...base,
+      which: (c: string) => `/usr/bin/${c}`,
+      probe: (cmd, args) => {
+        probed = [cmd, ...args].join(' ');
+        return { code: 1, out: 'Error: Could not process rule: No such file or directory\n' };
+      },
     },
-  });
+    '',
+  );
   t.regex(probed, /^unshare --net sh -c /);
   t.regex(probed, /table ip tscontain/);
   t.is(c2.find((c) => c.what === 'bridge, veth, nftables')!.status, 'fail');

@@ -1,10 +1,13 @@
-// `tscontain doctor`, networking part: the programs, and what the kernel must do, tried for real
-// in a throwaway network namespace (a bridge, a veth pair, the whole nft table): nothing on the
-// host changes. Then the state of the bridge if it exists (forwarding, route_localnet).
+// `tscontain doctor`, networking part: the programs, the firewall (nft, else iptables), and what
+// the kernel must do, tried for real in a throwaway network namespace (a bridge, a veth pair, the
+// firewall's whole ruleset): nothing on the host changes. Then the state of the bridge if it
+// exists (forwarding, route_localnet).
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { TscError } from '../../errors.js';
 import type { Check, DoctorEnv } from '../../host/doctor.js';
-import { bridge, ruleset } from './bridge.js';
+import { bridge } from './bridge.js';
+import { FIREWALL_PROGRAMS, type FirewallFacts, chooseFirewall, firewall } from './firewall.js';
 import { netPaths } from './store.js';
 import { parseCidr } from './ipv4.js';
 
@@ -23,16 +26,37 @@ export const PROBE_SCRIPT = [
   'ip link add tscdoctor0 type bridge',
   'ip link add tscdoctora type veth peer name tscdoctorb',
   'ip link set tscdoctora master tscdoctor0',
-  'nft -f -',
 ].join('\n');
 
-export function networkChecks(env: DoctorEnv): Check[] {
+const KERNEL_NEEDS = {
+  nft:
+    'the kernel needs bridge, veth, nf_tables with nat, fib and masquerade ' +
+    '(CONFIG_BRIDGE, CONFIG_VETH, CONFIG_NFT_NAT, CONFIG_NFT_FIB_IPV4, CONFIG_NFT_MASQ)',
+  iptables:
+    'the kernel needs bridge, veth, and iptables nat, raw, conntrack, addrtype, comment, masquerade ' +
+    '(CONFIG_IP_NF_NAT, CONFIG_IP_NF_RAW, CONFIG_NETFILTER_XT_MATCH_CONNTRACK, ..._ADDRTYPE, ..._COMMENT)',
+};
+
+function firewallFacts(env: DoctorEnv, forced: string | undefined): FirewallFacts {
+  try {
+    return chooseFirewall(forced, (p) => !!env.which(p));
+  } catch (e) {
+    if (e instanceof TscError) return { installed: [], why: e.message };
+    throw e;
+  }
+}
+
+/** `forced`: TSCONTAIN_FIREWALL, as the host facts read it. */
+export function networkChecks(env: DoctorEnv, forced: string | undefined = process.env.TSCONTAIN_FIREWALL): Check[] {
   const out: Check[] = [];
   const add = (what: string, status: Check['status'], detail: string, fix?: string) =>
     out.push({ what, status, detail, fix });
+  const fw = firewallFacts(env, forced);
   const tools: [string, string][] = [
     ['ip', 'iproute2'],
-    ['nft', 'nftables'],
+    ...(fw.use
+      ? FIREWALL_PROGRAMS[fw.use].programs.map((p): [string, string] => [p, FIREWALL_PROGRAMS[fw.use!].pkg])
+      : []),
     ['nsenter', 'util-linux'],
     ['flock', 'util-linux'],
   ];
@@ -47,6 +71,14 @@ export function networkChecks(env: DoctorEnv): Check[] {
     missing.length ? `apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}` : undefined,
   );
 
+  // the default network is the bridge: without a firewall program `run` fails unless told otherwise
+  add(
+    'firewall',
+    fw.use ? 'ok' : 'fail',
+    fw.use ? `${fw.why}: ${firewall(fw.use).what}` : `${fw.why} (--network bridge, the default, needs one)`,
+    fw.use ? undefined : 'apt-get install nftables',
+  );
+
   const fwd = read(join(env.proc, 'sys/net/ipv4/ip_forward'));
   add(
     'ip forwarding',
@@ -59,21 +91,20 @@ export function networkChecks(env: DoctorEnv): Check[] {
     fwd === undefined ? 'a kernel with IPv4 networking' : undefined,
   );
 
-  if (env.uid === 0 && !missing.length) {
-    const rules = ruleset(bridge(parseCidr('172.31.0.0/16')!, netPaths({ lib: '/nonexistent', run: '/nonexistent' })));
-    const r = env.probe('unshare', ['--net', 'sh', '-c', `${PROBE_SCRIPT} <<'EOF'\n${rules}EOF`]);
+  const what = `bridge, veth, ${fw.use === 'iptables' ? 'iptables' : 'nftables'}`;
+  if (env.uid === 0 && !missing.length && fw.use) {
+    const paths = netPaths({ lib: '/nonexistent', run: '/nonexistent' });
+    const b = bridge(parseCidr('172.31.0.0/16')!, paths, (n) => n, fw.use);
+    const r = env.probe('unshare', ['--net', 'sh', '-c', `${PROBE_SCRIPT}\n${firewall(fw.use).probe(b)}\n`]);
     add(
-      'bridge, veth, nftables',
+      what,
       r.code === 0 ? 'ok' : 'fail',
       r.code === 0
-        ? "a bridge, a veth pair and tscontain's nft table work (tried in a throwaway network namespace)"
+        ? `a bridge, a veth pair and ${firewall(fw.use).what} work (tried in a throwaway network namespace)`
         : `tried in a throwaway network namespace: ${r.out.trim().split('\n').slice(-2).join(' ')}`,
-      r.code === 0
-        ? undefined
-        : 'the kernel needs bridge, veth, nf_tables with nat, fib and masquerade ' +
-            '(CONFIG_BRIDGE, CONFIG_VETH, CONFIG_NFT_NAT, CONFIG_NFT_FIB_IPV4, CONFIG_NFT_MASQ)',
+      r.code === 0 ? undefined : KERNEL_NEEDS[fw.use],
     );
-  } else if (env.uid !== 0) add('bridge, veth, nftables', 'ok', 'not tried without root');
+  } else if (env.uid !== 0) add(what, 'ok', 'not tried without root');
 
   const rl = read(join(env.proc, 'sys/net/ipv4/conf/tsc0/route_localnet'));
   if (rl !== undefined)

@@ -12,13 +12,14 @@ import type { Step } from '../../plan/step.js';
 import { which } from '../../host/tools.js';
 import type { Roots } from '../../store/paths.js';
 import { type Bridge, bridge, bridgeSetupStep } from './bridge.js';
+import { firewall } from './firewall.js';
 import { allocateStep, freeLines } from './ipam.js';
 import { etcFilesStep, hostsHead, hostnameFile, ownNames, parseAddHost, type EtcFiles } from './hosts.js';
 import { formatCidr, formatIPv4, parseIPv4 } from './ipv4.js';
 import { type JoinTarget, joinPrefix, joinStep, recordPid1Lines } from './join.js';
 import type { NetOptions } from './options.js';
 import type { NetFacts } from './probe.js';
-import { type PortMapping, checkMappings, publishAll, publishStep, unpublishLines } from './publish.js';
+import { type PortMapping, checkMappings, publishAll } from './publish.js';
 import { parseResolvConf, resolvConf } from './resolv.js';
 import { BRIDGE, netPaths, vethName } from './store.js';
 import { bridgeSubnet } from './subnet.js';
@@ -71,10 +72,13 @@ function containerResolvers(r: Pick<NetRequest, 'facts' | 'net'>): number[] {
     .filter((a): a is number => a !== undefined);
 }
 
-/** The bridge for this host: remembered or newly chosen subnet, checked against the host's routes. */
 /** Absolute paths of host programs, found in the system's directories first. */
 export const systemBin = (name: string): string => which(name) ?? name;
 
+/**
+ * The bridge for this host: remembered or newly chosen subnet, checked against the host's routes,
+ * and the firewall the host facts chose (nft when the facts do not say: they were made by hand).
+ */
 export function hostBridge(r: Pick<NetRequest, 'facts' | 'roots' | 'bin' | 'net'>): Bridge {
   const paths = netPaths(r.roots);
   const made = r.facts.routes.find((x) => x.dev === BRIDGE && x.dst.len > 0);
@@ -89,7 +93,8 @@ export function hostBridge(r: Pick<NetRequest, 'facts' | 'roots' | 'bin' | 'net'
       'another tscontain store made it: use one store per host, ' +
         'or remove the bridge (tscontain network prune) when no container runs',
     );
-  return bridge(subnet, paths, r.bin ?? systemBin);
+  const fw = r.facts.firewall;
+  return bridge(subnet, paths, r.bin ?? systemBin, fw?.use ?? 'nft', fw ? fw.installed : undefined);
 }
 
 function etcFiles(r: NetRequest, gateway?: string): EtcFiles {
@@ -150,7 +155,13 @@ export function planNetwork(r: NetRequest): NetworkPlan {
       record: record(),
     };
 
+  if (r.facts.firewall && !r.facts.firewall.use)
+    throw new TscError(
+      `--network bridge needs a firewall program: ${r.facts.firewall.why}`,
+      'apt-get install nftables (or iptables), or use --network none or host',
+    );
   const b = hostBridge(r);
+  const fw = firewall(b.firewall);
   const ports = checkMappings(
     [
       ...r.net.publish,
@@ -164,7 +175,7 @@ export function planNetwork(r: NetRequest): NetworkPlan {
   );
   const taken = (proto: 'tcp' | 'udp', p: number) =>
     !!r.facts.listening?.[proto].has(p) || ports.some((m) => m.proto === proto && m.host.from === p && m.host.to === p);
-  const publish = publishStep(b, ports, taken);
+  const publish = fw.publishStep(b, ports, taken);
   return {
     host: [
       bridgeSetupStep(b),
@@ -177,8 +188,8 @@ export function planNetwork(r: NetRequest): NetworkPlan {
     exit: [
       {
         title: `Disconnect from ${b.name}: unpublish its ports, give its address back`,
-        man: 'nft(8) delete element, ip-link(8) delete',
-        lines: [...unpublishLines(b), ...vethExitLines(), ...freeLines(b)],
+        man: fw.unpublishMan,
+        lines: [...fw.unpublishLines(b), ...vethExitLines(), ...freeLines(b)],
       },
     ],
     unshareNet: true,

@@ -69,8 +69,13 @@ export interface Allocation {
   runDir?: string;
 }
 
-/** The addresses in use, read from the directory (files whose name is not an address are skipped). */
-export function readAllocations(dir: string): Allocation[] {
+const isAddress = (name: string) => parseIPv4(name) !== undefined;
+
+/**
+ * The addresses in use, read from the directory (files whose name is not an address are skipped).
+ * iptables.ts keeps its port claims the same way: `valid` says which names are claims.
+ */
+export function readAllocations(dir: string, valid: (name: string) => boolean = isAddress): Allocation[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -79,7 +84,7 @@ export function readAllocations(dir: string): Allocation[] {
   }
   const out: Allocation[] = [];
   for (const n of names) {
-    if (parseIPv4(n) === undefined) continue;
+    if (!valid(n)) continue;
     let text = '';
     try {
       text = readFileSync(join(dir, n), 'utf8').trim();
@@ -97,9 +102,14 @@ export function readAllocations(dir: string): Allocation[] {
  * taken right now (create and write are two system calls): it is left alone unless it is old.
  * Returns the freed addresses.
  */
-export function freeDeadAddresses(dir: string, live: ReadonlySet<string>, now = Date.now()): string[] {
+export function freeDeadAddresses(
+  dir: string,
+  live: ReadonlySet<string>,
+  now = Date.now(),
+  valid: (name: string) => boolean = isAddress,
+): string[] {
   const freed: string[] = [];
-  for (const a of readAllocations(dir)) {
+  for (const a of readAllocations(dir, valid)) {
     if (live.has(a.id) || (a.runDir && existsSync(a.runDir))) continue;
     const file = join(dir, a.address);
     if (a.id === '') {

@@ -1,8 +1,11 @@
 // Host facts networking plans with, read from files (no program started): the routes, the
-// remembered subnet, the resolvers, and (only when ports are published) the ports host programs
-// listen on. Everything the planning functions need comes from here, as data.
+// remembered subnet, the resolvers, the firewall program (nft, else iptables; TSCONTAIN_FIREWALL
+// forces one), and (only when ports are published) the ports host programs listen on. Everything
+// the planning functions need comes from here, as data.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { which } from '../../host/tools.js';
+import { type FirewallFacts, chooseFirewall } from './firewall.js';
 import { type Route, parseProcNetRoute } from './subnet.js';
 import { onlyLoopback } from './resolv.js';
 
@@ -17,6 +20,8 @@ export interface NetFacts {
   /** /etc/hosts (for --network host) */
   hosts?: string;
   listening?: { tcp: Set<number>; udp: Set<number> };
+  /** the firewall backend (facts made by hand may leave it out: nft) */
+  firewall?: FirewallFacts;
 }
 
 const read = (f: string): string | undefined => {
@@ -54,6 +59,10 @@ export interface ProbeOptions {
   run?: string;
   subnetFile: string;
   listening?: boolean;
+  /** TSCONTAIN_FIREWALL */
+  forceFirewall?: string;
+  /** whether a host program is installed */
+  has?: (program: string) => boolean;
 }
 
 export function readNetFacts(o: ProbeOptions): NetFacts {
@@ -67,5 +76,9 @@ export function readNetFacts(o: ProbeOptions): NetFacts {
     resolvUpstream: onlyLoopback(resolv) ? read(join(o.run ?? '/run', 'systemd', 'resolve', 'resolv.conf')) : undefined,
     hosts: read(join(etc, 'hosts')),
     listening: o.listening ? readListening(proc) : undefined,
+    firewall: chooseFirewall(
+      'forceFirewall' in o ? o.forceFirewall : process.env.TSCONTAIN_FIREWALL,
+      o.has ?? ((p) => which(p) !== undefined),
+    ),
   };
 }

@@ -1,12 +1,14 @@
 // Published ports: -p [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp] (ports may be ranges) and -P
-// (every ExposedPorts entry of the image, on a free host port). Each becomes elements of the nft
-// maps of bridge.ts, added in one transaction that first *creates* a claim per host port, so a
-// port another container holds fails the whole start and leaves nothing behind.
+// (every ExposedPorts entry of the image, on a free host port): parsing, checks, and the record of
+// what a container published ("$tsc_run/ports"). The firewall (nft.ts or iptables.ts) publishes
+// them: each claims a host port atomically first, so a port another container holds fails the
+// start and leaves nothing behind.
 import { TscError } from '../../errors.js';
-import { type Sh, lit, sh } from '../../plan/sh.js';
-import type { Step } from '../../plan/step.js';
-import type { Bridge, Proto } from './bridge.js';
+import type { Sh } from '../../plan/sh.js';
 import { parseIPv4 } from './ipv4.js';
+
+export const PROTOS = ['tcp', 'udp'] as const;
+export type Proto = (typeof PROTOS)[number];
 
 /** One published container port. host.from === host.to: that port; else one free port of the range, picked at start. */
 export interface PortMapping {
@@ -95,8 +97,8 @@ export function publishAll(exposed: Record<string, unknown> | undefined): PortMa
   return out.sort((a, b) => a.container - b.container || a.proto.localeCompare(b.proto));
 }
 
-const fixed = (m: PortMapping) => m.host.from === m.host.to;
-const showMapping = (m: PortMapping) =>
+export const fixed = (m: PortMapping) => m.host.from === m.host.to;
+export const showMapping = (m: PortMapping) =>
   `${m.hostIp ? m.hostIp + ':' : ''}${fixed(m) ? m.host.from : `${m.host.from}-${m.host.to}`}` +
   `:${m.container}/${m.proto}`;
 
@@ -141,122 +143,9 @@ export function candidates(m: PortMapping, taken: (p: number) => boolean, count 
   return out;
 }
 
-/** The nft lines that publish one port, as a printf format and its arguments (the address comes at run time). */
-function elementFormat(b: Bridge, m: PortMapping, port: Sh | string): { fmt: string; args: (Sh | string)[] } {
-  const t = `ip ${b.table}`;
-  const ip = lit('"$tsc_net_ip"');
-  const claim = `create element ${t} ${m.proto}_claim { %s : %s }\\n`;
-  if (m.hostIp)
-    return {
-      fmt: claim + `add element ${t} ${m.proto}_pub_ip { %s . %s : %s . %s }\\n`,
-      args: [port, ip, m.hostIp, port, ip, String(m.container)],
-    };
-  return {
-    fmt: claim + `add element ${t} ${m.proto}_pub { %s : %s . %s }\\n`,
-    args: [port, ip, port, ip, String(m.container)],
-  };
-}
-
 /** "$tsc_run/ports": PROTO CONTAINER_PORT HOST_IP HOST_PORT per line, written once the ports are ours. */
-function recordFormat(m: PortMapping, port: Sh | string): { fmt: string; args: (Sh | string)[] } {
+export function recordFormat(m: PortMapping, port: Sh | string): { fmt: string; args: (Sh | string)[] } {
   return { fmt: '%s %s %s %s\\n', args: [m.proto, String(m.container), m.hostIp ?? '0.0.0.0', port] };
-}
-
-/**
- * Host setup, after allocateStep (needs tsc_net_ip, $tsc_run). Fixed ports: one nft transaction.
- * A port picked from a range: one attempt per candidate until a claim succeeds.
- */
-export function publishStep(
-  b: Bridge,
-  ms: PortMapping[],
-  taken: (proto: Proto, p: number) => boolean = () => false,
-): Step | undefined {
-  if (!ms.length) return undefined;
-  const nft = b.bin('nft');
-  const lines: Sh[] = [];
-  const statics = ms.filter(fixed);
-  if (statics.length) {
-    const printfs = statics.map((m) => {
-      const e = elementFormat(b, m, String(m.host.from));
-      return sh`printf ${e.fmt} ${e.args}`;
-    });
-    const records = statics.map((m) => {
-      const r = recordFormat(m, String(m.host.from));
-      return sh`printf ${r.fmt} ${r.args}`;
-    });
-    lines.push(
-      lit('{'),
-      ...printfs.map((p) => sh`  ${p}`),
-      sh`} | ${nft} -f - 2>"$tsc_run/nft.err" || {`,
-      ...conflictReport(b, statics),
-      lit('}'),
-      lit('{'),
-      ...records.map((p) => sh`  ${p}`),
-      lit('} >> "$tsc_run/ports"'),
-    );
-  }
-  for (const m of ms.filter((x) => !fixed(x))) {
-    const cands = candidates(m, (p) => taken(m.proto, p));
-    const e = elementFormat(b, m, lit('"$tsc_net_p"'));
-    const r = recordFormat(m, lit('"$tsc_net_p"'));
-    const none = `tscontain: no free host port in ${m.host.from}-${m.host.to} for ${m.container}/${m.proto}`;
-    lines.push(
-      sh`tsc_net_ok=; for tsc_net_p in ${cands.map(String)}; do`,
-      sh`  printf ${e.fmt} ${e.args} | ${nft} -f - 2>/dev/null && { tsc_net_ok=1; break; }`,
-      lit('done'),
-      sh`[ -n "$tsc_net_ok" ] || { echo ${none} >&2; exit 1; }`,
-      sh`printf ${r.fmt} ${r.args} >> "$tsc_run/ports"`,
-    );
-  }
-  const shown = ms.map(showMapping);
-  const list = shown.length > 4 ? `${shown.slice(0, 4).join(', ')} and ${shown.length - 4} more` : shown.join(', ');
-  return {
-    title: `Publish ${list}: DNAT from the host's addresses to the container`,
-    man: 'nft(8) maps, create element (fails if the key exists), nat',
-    lines,
-  };
-}
-
-/** On a failed transaction: which port is taken (found only now, so the good path runs one nft). */
-function conflictReport(b: Bridge, ms: PortMapping[]): Sh[] {
-  const nft = b.bin('nft');
-  return [
-    ...ms.flatMap((m) => {
-      const taken = `tscontain: host port ${m.host.from}/${m.proto} is already published by another container`;
-      return [
-        sh`  ! ${nft} get element ip ${b.table} ${`${m.proto}_claim`} ${`{ ${m.host.from} }`} >/dev/null 2>&1 ||`,
-        sh`    { echo ${taken} >&2; exit 1; }`,
-      ];
-    }),
-    lit('  sed \'s/^/tscontain: /\' "$tsc_run/nft.err" >&2; exit 1'),
-  ];
-}
-
-/**
- * Exit: delete what "$tsc_run/ports" lists, nothing else (a claim that failed never made the
- * file). nft -f is all or nothing, so if one element is gone already (gc), each goes on its own.
- */
-export function unpublishLines(b: Bridge): Sh[] {
-  const t = `ip ${b.table}`;
-  return [
-    lit('if [ -s "$tsc_run/ports" ]; then'),
-    lit('  tsc_net_del() {'),
-    lit('    while read -r tsc_net_pr tsc_net_cp tsc_net_hi tsc_net_hp; do'),
-    lit('      case $tsc_net_pr in tcp|udp) ;; *) continue ;; esac'),
-    sh`      printf ${`delete element ${t} %s_claim { %s }\\n`} "$tsc_net_pr" "$tsc_net_hp"`,
-    lit('      if [ "$tsc_net_hi" = 0.0.0.0 ]; then'),
-    sh`        printf ${`delete element ${t} %s_pub { %s }\\n`} "$tsc_net_pr" "$tsc_net_hp"`,
-    sh`      else printf ${`delete element ${t} %s_pub_ip { %s . %s }\\n`} "$tsc_net_pr" "$tsc_net_hi" "$tsc_net_hp"`,
-    lit('      fi'),
-    lit('    done < "$tsc_run/ports"'),
-    lit('  }'),
-    sh`  tsc_net_del | ${b.bin('nft')} -f - 2>/dev/null ||`,
-    lit('    tsc_net_del | while read -r tsc_net_l; do'),
-    sh`      echo "$tsc_net_l" | ${b.bin('nft')} -f - 2>/dev/null`,
-    lit('    done || :'),
-    lit('  rm -f "$tsc_run/ports"'),
-    lit('fi'),
-  ];
 }
 
 export interface PublishedPort {

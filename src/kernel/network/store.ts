@@ -14,6 +14,10 @@ export interface NetPaths {
   addresses: string;
   /** present when ip_forward was 0 before tscontain turned it on: the forward chain then keeps other forwarding off */
   forwardingWasOff: string;
+  /** made-nft, made-iptables: present once that firewall's rules were made with the bridge */
+  made: string;
+  /** iptables: one file per host port published (tcp-8080), created exclusively, holding the container id */
+  claims: string;
 }
 
 /**
@@ -28,10 +32,15 @@ export function netPaths(r: Roots): NetPaths {
     subnet: join(dir, 'subnet'),
     addresses: join(dir, 'addresses'),
     forwardingWasOff: join(dir, 'forwarding-was-off'),
+    made: join(dir, 'made'),
+    claims: join(dir, 'ports'),
   };
 }
 
-/** The bridge, the nft table and the host side of each veth: every name starts with tsc / holds tscontain. */
+/**
+ * The bridge, the nft table (iptables: chains TSCONTAIN-*) and the host side of each veth: every
+ * name starts with tsc or holds tscontain.
+ */
 export const BRIDGE = 'tsc0';
 export const TABLE = 'tscontain';
 
