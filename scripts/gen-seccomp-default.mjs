@@ -44,7 +44,7 @@ const CHANGES = [
     },
   ],
   [
-    'socket() is allowed for every address family but AF_KCM (38) and AF_VSOCK (40): vsock reaches the host and ' +
+    'socket() is allowed for every address family but AF_ALG (38) and AF_VSOCK (40): vsock reaches the host and ' +
       'hypervisor outside any namespace',
     (p) => {
       allowAll(p).names = drop(allowAll(p).names, ['socket']);

@@ -25,7 +25,7 @@ my %NR_X86_64 = (getcwd => 79, chroot => 161, umount2 => 166, prctl => 157, secc
 my %NR_GENERIC = (getcwd => 17, chroot => 51, umount2 => 39, prctl => 167, seccomp => 277, unshare => 97, setsid => 157, dup3 => 24, fcntl => 25,
   setgroups => 159, setresgid => 149, setresuid => 147, capget => 90, capset => 91, close_range => 436);
 my ($EPERM, $ENOENT, $EACCES, $ENOTDIR, $EINVAL, $ENOSYS) = (1, 2, 13, 20, 22, 38);
-my ($O_RDWR, $O_NOCTTY, $TIOCSCTTY, $F_SETFD, $FD_CLOEXEC) = (2, 0400, 0x540E, 2, 1);
+my ($O_RDWR, $O_NOCTTY, $TIOCSCTTY, $TIOCNOTTY, $F_SETFD, $FD_CLOEXEC) = (2, 0400, 0x540E, 0x5422, 2, 1);
 my ($PR_SET_SECCOMP, $PR_CAPBSET_READ, $PR_CAPBSET_DROP, $PR_SET_NO_NEW_PRIVS, $PR_CAP_AMBIENT) = (22, 23, 24, 38, 47);
 my $PR_SET_DUMPABLE = 4;
 my ($CLONE_NEWCGROUP, $SECCOMP_SET_MODE_FILTER, $SECCOMP_MODE_FILTER, $CLOSE_RANGE_CLOEXEC) = (0x02000000, 1, 2, 4);
@@ -169,6 +169,17 @@ if (defined $tty) {
     syscall($NR->{dup3}, $fd, $to, 0) == $to or fail("dup3 of the terminal to fd $to failed: $!");
   }
   close $t if $fd > 2;
+} else {
+  # Without -t: a session of its own, so the caller's terminal (if the supervisor passed it on) is
+  # not the container's controlling terminal: TIOCSTI would push keystrokes into the caller's shell.
+  # EPERM: a process group leader stays in its session, so it gives the terminal up (TIOCNOTTY).
+  if (syscall($NR->{setsid}) < 0) {
+    $! == $EPERM or fail("setsid failed: $!");
+    if (sysopen(my $t, '/dev/tty', $O_RDWR | $O_NOCTTY)) {
+      ioctl($t, $TIOCNOTTY, 0) or fail("cannot give up the controlling terminal: $!");
+      close $t;
+    }
+  }
 }
 
 # ---- 3. file descriptors: nothing but 0, 1, 2 and the first --preserve-fds after them reaches the

@@ -4,7 +4,7 @@
 // docker/docker/profiles/seccomp/default.json, with these changes that newer docker releases made:
 //  - io_uring_setup, io_uring_enter and io_uring_register are denied (docker 25): a large kernel attack surface
 //    that seccomp cannot see into
-//  - socket() is allowed for every address family but AF_KCM (38) and AF_VSOCK (40): vsock reaches the host and
+//  - socket() is allowed for every address family but AF_ALG (38) and AF_VSOCK (40): vsock reaches the host and
 //    hypervisor outside any namespace
 //  - process_vm_readv and process_vm_writev follow ptrace: allowed on Linux >= 4.8, where they are checked like
 //    ptrace

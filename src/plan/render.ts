@@ -55,6 +55,8 @@ function header(p: Plan, ctx: PlanContext): string {
     setVar('tsc_dev', join(ctx.roots.run, 'dev')),
     setVar('tsc_names', join(ctx.roots.lib, 'names')),
     setVar('tsc_detach', s.detach ? '1' : ''),
+    // foreground without -t: stdout and stderr (and stdin with -i) reach the container as pipes
+    setVar('tsc_pipes', s.detach || s.tty ? '' : s.interactive ? 'io' : 'o'),
     setVar('tsc_explain', ctx.explain ? '1' : ''),
     setVar('tsc_become_pl', BECOME_PL),
     ...(s.init ? [setVar('tsc_init_pl', kernel_init_pl_code)] : []),

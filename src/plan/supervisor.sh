@@ -47,8 +47,29 @@ tsc_log() {
       if (n > cap) { close(f); system("mv -f \"$tsc_f\" \"$tsc_f.1\""); n = 0 } }'
 }
 
+# Is fd $1 something the container may hold itself: a pipe, a socket, a device like /dev/null?
+tsc_plain() {
+  [ -p "/proc/self/fd/$1" ] || [ -S "/proc/self/fd/$1" ] || { [ -c "/proc/self/fd/$1" ] && [ ! -t "$1" ]; }
+}
+
+# Without -t the container gets pipes, as with docker: never the caller's terminal (it could read
+# the caller's keys and change the terminal's modes) nor a file of the caller's, which it could open
+# again through /proc/self/fd, for writing. A cat copies each such stream; a terminal as stdin (-i)
+# stays: the container reads it, and it is not the container's controlling terminal (become.pl).
+tsc_pipe_stdio() {
+  tsc_o=; tsc_e=; tsc_i=
+  tsc_plain 1 || tsc_o="$tsc_run/stdout"
+  tsc_plain 3 || tsc_e="$tsc_run/stderr"
+  [ "$tsc_pipes" != io ] || [ -t 5 ] || tsc_plain 5 || tsc_i="$tsc_run/stdin"
+  [ -n "$tsc_o$tsc_e$tsc_i" ] || return 0
+  mkfifo ${tsc_o:+"$tsc_o"} ${tsc_e:+"$tsc_e"} ${tsc_i:+"$tsc_i"} || { tsc_discard; tsc_end 125; }
+  if [ -n "$tsc_i" ]; then cat <&5 >"$tsc_i" 3>&- & tsc_cat_in=$!; exec 5<"$tsc_i"; fi
+  if [ -n "$tsc_o" ]; then cat <"$tsc_o" 5<&- & tsc_cats="$tsc_cats $!"; exec 1>"$tsc_o"; fi
+  if [ -n "$tsc_e" ]; then cat <"$tsc_e" 1>&3 5<&- & tsc_cats="$tsc_cats $!"; exec 3>"$tsc_e"; fi
+}
+
 tsc_supervise() {
-  tsc_rc=0; tsc_oomkilled=false; tsc_watch=; tsc_orphan=
+  tsc_rc=0; tsc_oomkilled=false; tsc_watch=; tsc_orphan=; tsc_cats=; tsc_cat_in=
   # the programs started here need no translations; the container gets only its own environment
   export LC_ALL=C
   exec 3>&2 5<&0   # 3: the container's stderr, 5: its stdin (a background job's own is /dev/null)
@@ -77,6 +98,7 @@ tsc_supervise() {
     tsc_log err < "$tsc_run/stderr" &
     exec 1>"$tsc_run/stdout" 3>"$tsc_run/stderr" 5</dev/null
   fi
+  [ -z "$tsc_pipes" ] || tsc_pipe_stdio
   for tsc_sig in TERM INT HUP QUIT USR1 USR2; do
     # shellcheck disable=SC2064 # the signal's name is meant to be expanded now
     trap "tsc_forward $tsc_sig" "$tsc_sig"
@@ -125,6 +147,12 @@ tsc_supervise() {
   fi
   trap '' TERM INT HUP QUIT USR1 USR2 ALRM
   if [ -n "$tsc_detach" ]; then exec 1>/dev/null 3>&-; wait; fi   # the log writers finish
+  if [ -n "$tsc_cats" ]; then   # the copies end with the output, and give up the input
+    exec 1>/dev/null 3>&2 5<&-
+    [ -z "$tsc_cat_in" ] || kill "$tsc_cat_in" 2>/dev/null
+    # shellcheck disable=SC2086 # pids
+    wait $tsc_cats
+  fi
   if [ -s "$tsc_run/started" ]; then tsc_cleanup; else tsc_discard; fi
   tsc_end "$tsc_rc"
 }

@@ -22,7 +22,7 @@ import { capHex, capNames } from '../kernel/capabilities.js';
 import { hostSeccompArch, SECCOMP_COMPILER_VERSION } from '../kernel/seccomp-target.js';
 import type { SeccompProfile } from '../kernel/seccomp.js';
 import { helpText } from '../spec/options.js';
-import { containerDir, roots, runDir, type Roots } from '../store/paths.js';
+import { containerDir, ensureRoots, roots, runDir, type Roots } from '../store/paths.js';
 import { readNetFacts } from '../kernel/network/probe.js';
 import { netPaths } from '../kernel/network/store.js';
 import { type JoinTarget, SHARED_ETC } from '../kernel/network/join.js';
@@ -198,6 +198,7 @@ export function closeInheritedFds(): void {
  * never seen without an owner. Then the directories of step 1.
  */
 function writePlan(plan: Plan, owner: string): string {
+  ensureRoots(roots());
   const stage = join(dirname(plan.run), stagingName(plan.spec.id, owner));
   mkdirSync(stage, { recursive: true });
   writeFileSync(join(stage, 'starting'), owner);

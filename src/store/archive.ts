@@ -24,7 +24,7 @@ import { basename, dirname, join, posix, resolve } from 'node:path';
 import { TscError, requireRoot } from '../errors.js';
 import { bootId, UNSYNCED, type ImageConfig } from './image.js';
 import { optionTable, parseArgs, type OptDef } from '../spec/options.js';
-import { imageDir, containerDir, roots, type Roots } from './paths.js';
+import { imageDir, containerDir, ensureRoots, roots, type Roots } from './paths.js';
 
 export interface ImportResult {
   name: string;
@@ -658,6 +658,7 @@ export async function importImage(r: Roots, src: string, name: string, force = f
   if (existsSync(dest) && !force)
     throw new TscError(`image ${name} exists`, 'use --force to replace it, or choose another name');
   const base = join(r.lib, 'images');
+  ensureRoots(r);
   mkdirSync(base, { recursive: true });
   const tmp = join(base, `.import-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import {
 import { dirname, join, resolve, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TscError, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND } from '../errors.js';
-import { imageDir, type Roots } from './paths.js';
+import { ensureRoots, imageDir, type Roots } from './paths.js';
 
 export interface ImageConfig {
   Cmd?: string[];
@@ -64,6 +64,7 @@ export function buildImage(r: Roots, name: string, opts: { quiet?: boolean } = {
   const recipe = recipePath(name);
   if (!recipe) throw new TscError(`no recipe named "${name}"`, `recipes are in ${recipesDir()}`);
   const dest = imageDir(r, name);
+  ensureRoots(r);
   const tmp = join(dirname(dest), `.build-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
