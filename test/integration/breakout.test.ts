@@ -148,7 +148,7 @@ it("exec: the container cannot reach the host through the /proc entries of exec'
   }
 });
 
-it('exec: no process of the container has a host file as its /proc/PID/exe (CVE-2019-5736)', async (t) => {
+it('exec: no process of the container has a writable host file as its /proc/PID/exe (CVE-2019-5736)', async (t) => {
   // A script whose interpreter is /proc/self/exe, run by exec, makes the exe of whatever execs it
   // (the host's loader, behind become.pl) the program of a process of the container; its argument,
   // a FIFO, holds it there. The container opens that exe for reading, lets the process end, then
