@@ -17,7 +17,7 @@ perl -e "$prog" -- "$@"
 echo "status=$?"
 grep -c " $ldso " /proc/self/mountinfo || :
 `;
-const PROBE = String.raw`
+const PROBE = `
 for n in 3 4 5; do echo "fd$n=$(readlink /proc/self/fd/$n)"; done
 ( : >> /proc/self/fd/3 ) 2>&1 | sed 's/.*: //'
 ls /proc/self/fd | awk '$1 >= 100 { print "high fd " $1 }'
