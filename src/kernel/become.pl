@@ -30,6 +30,9 @@ my ($PR_SET_SECCOMP, $PR_CAPBSET_READ, $PR_CAPBSET_DROP, $PR_SET_NO_NEW_PRIVS, $
 my $PR_SET_DUMPABLE = 4;
 my ($CLONE_NEWCGROUP, $SECCOMP_SET_MODE_FILTER, $SECCOMP_MODE_FILTER, $CLOSE_RANGE_CLOEXEC) = (0x02000000, 1, 2, 4);
 my $MNT_DETACH = 2;
+# for the old root: mount(2), faccessat(2), mount_setattr(2) (Linux 5.12; one number on both tables)
+@NR_X86_64{qw(mount faccessat mount_setattr)} = (165, 269, 442);
+@NR_GENERIC{qw(mount faccessat mount_setattr)} = (40, 48, 442);
 my $CAP_V3 = 0x20080522;
 
 sub fail { print STDERR "tscontain: $_[0]\n"; exit 125 }
@@ -124,13 +127,38 @@ if (defined $filter) {
   $fprog = pack('S x![p] p', $n, $filter);   # $filter stays alive (file scope) while the kernel reads it
 }
 
-# ---- 0. the host's root, which pivot_root put at DIR: detached lazily (umount -l), in this program
-# rather than by umount, one program start less. perl is loaded by now, and the cwd keeps the
-# detached tree reachable for what is started from it (init.pl with --init) ----
+# ---- 0. the host's root, which pivot_root put at DIR: made read-only (below), then detached lazily
+# (umount -l), in this program rather than by umount, one program start less. perl is loaded by now,
+# and the cwd keeps the detached tree reachable for what is started from it (init.pl with --init) ----
 if (defined $o{'--detach'}) {
   $o{'--detach'} =~ m{\A/} or fail('become: --detach needs an absolute path');
+  readonly_old_root($o{'--detach'});
   syscall($NR->{umount2}, $o{'--detach'}, $MNT_DETACH) == 0
     or fail("cannot detach the host's root at $o{'--detach'}: $!");
+}
+
+# The exe of this program (and of init.pl) is the host's loader on the old root. A command that is a
+# script `#!/proc/self/exe` gets it as its interpreter: the container then has a process that is the
+# host's loader, and once no process runs it (no ETXTBSY) /proc/PID/exe opens the host's file for
+# writing (runc: CVE-2019-5736). The old root is this mount namespace's own copy of the host's mounts,
+# so read-only flags on it change nothing on the host. Here rather than by a `mount -o remount,bind,ro`
+# before pivot_root: no program start more, and the window is empty: until the command is exec'd no
+# program of the container has run in this namespace, and this process is not dumpable (its /proc
+# entries closed to the container). A reference taken earlier would not help: the mount is checked
+# when a file is opened for writing, and mount_setattr fails (EBUSY) while one is open for writing.
+sub readonly_old_root {
+  # syscall() needs strings it could write to: variables, not constants
+  my ($dir, $exe, $EROFS) = (shift, '/proc/self/exe', 30);
+  # AT_FDCWD, AT_RECURSIVE; struct mount_attr { attr_set = MOUNT_ATTR_RDONLY, attr_clr, propagation, userns_fd }
+  my $attr = pack('Q4', 1, 0, 0, 0);
+  if (syscall($NR->{mount_setattr}, -100, $dir, 0x8000, $attr, 32) < 0) {
+    $! == $ENOSYS or fail("cannot make the host's root at $dir read-only: $!");
+    # before Linux 5.12: its top mount only (MS_REMOUNT | MS_BIND | MS_RDONLY), the loader's on most
+    # hosts; the flags it clears (nosuid, ...) do not matter on a tree detached next
+    syscall($NR->{mount}, 0, $dir, 0, 4096 | 32 | 1, 0) == 0 or fail("cannot remount $dir read-only: $!");
+  }
+  syscall($NR->{faccessat}, -100, $exe, 2) < 0 && $! == $EROFS
+    or fail("the host's loader is still writable through the old root (a mount of its own; Linux 5.12 needed)");
 }
 
 sub load_seccomp {

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { cgroupRoot, detectVersion } from '../kernel/cgroup.js';
 import { TscError, exitCode } from '../errors.js';
 import { formatBytes, parseArgs, parseEnv, helpText, optionTable, type OptDef } from '../spec/options.js';
-import { q } from '../plan/sh.js';
 import { BECOME_PL, becomeOptions, DEFAULT_CAPS } from '../kernel/capabilities.js';
+import { enterArgv, readOnlyFd } from '../kernel/exec-enter.js';
 import { bin, hostTools } from '../host/tools.js';
 import { seccompFilter } from './run.js';
 import { SYSTEM_PATH } from '../store/paths.js';
@@ -271,18 +271,13 @@ export interface ExecTools {
   libPath: string[];
 }
 
-/** fds of the exec'd process: 3 the loader, 4 perl, 5.. its library directories. */
-const LDSO_FD = 3,
-  PERL_FD = 4,
-  LIB_FD = 5;
-
 /**
- * The argv that joins a running container: its cgroup (sh), every namespace and its root
+ * The argv that joins a running container: its cgroup (exec-enter.pl), every namespace and its root
  * (nsenter), then become.pl (as for the container's own PID 1): capabilities, seccomp, user,
  * directory and environment, then the command. Inside the container's root the host's perl is
- * reached only through fds opened before (/proc/self/fd/N: the loader, perl, its library
- * directories); become.pl closes every fd above 2 before the command runs. No host program is
- * given the container's environment: it is become.pl's --env data.
+ * reached only through fds exec-enter.pl opened read-only before (/proc/self/fd/N: the loader,
+ * perl, its library directories); become.pl closes every fd above 2 before the command runs. No
+ * host program is given the container's environment: it is become.pl's --env data.
  */
 export function execArgv(
   pid: number,
@@ -292,8 +287,9 @@ export function execArgv(
   t: ExecTools,
 ): string[] {
   const ns = ['--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup'];
-  const join0 = cgroups.map((d) => `echo 0 > ${q(d + '/cgroup.procs')}`).join('; ');
-  const libs = t.libPath.map((_, i) => `/proc/self/fd/${LIB_FD + i}`).join(':');
+  // read-only: the loader (the exe of become.pl), perl, its library directories
+  const readOnly = [t.ldso, t.perl, ...t.libPath];
+  const libs = t.libPath.map((_, i) => readOnlyFd(2 + i)).join(':');
   const become = becomeOptions({
     caps: sec.caps,
     uid: o.user?.uid,
@@ -305,27 +301,23 @@ export function execArgv(
     workdir: o.workdir,
     env: o.env,
   });
-  return [
-    '/bin/sh',
-    '-c',
-    `${join0}${join0 ? '; ' : ''}exec "$@"`,
-    'tscontain-exec',
+  return enterArgv({ perl: t.perl, cgroups, readOnly }, [
     t.nsenter,
     '--target',
     String(pid),
     ...ns,
     `--root=/proc/${pid}/root`,
     '--',
-    `/proc/self/fd/${LDSO_FD}`,
+    readOnlyFd(0),
     '--library-path',
     libs,
-    `/proc/self/fd/${PERL_FD}`,
+    readOnlyFd(1),
     '-e',
     BECOME_PL,
     '--',
     ...become,
     ...o.cmd,
-  ];
+  ]);
 }
 
 /** The container's capabilities and seccomp filter, as its config recorded them when it was run. */
@@ -383,14 +375,8 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
     sec,
     t,
   );
-  // the loader, perl and its library directories, opened here on the host's root (fds 3, 4, 5..)
-  const fds = [t.ldso, t.perl, ...t.libPath].map((f) => openSync(f, 'r'));
   const stdin = p.opts.interactive && !relay ? 'inherit' : 'ignore';
-  const child = spawn(args[0], args.slice(1), {
-    stdio: [stdin, 'inherit', 'inherit', ...fds],
-    env: { PATH: SYSTEM_PATH },
-  });
-  for (const fd of fds) closeSync(fd);
+  const child = spawn(args[0], args.slice(1), { stdio: [stdin, 'inherit', 'inherit'], env: { PATH: SYSTEM_PATH } });
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const)
     process.on(s, () => {
       try {

@@ -233,8 +233,8 @@ it("--cgroupns: a cgroupfs mounted inside (v2 and v1 pids) shows only the contai
 
 const AUDIT_ARCH: Record<string, number> = { x64: 0xc000003e, arm64: 0xc00000b7 };
 const NR: Record<string, Record<string, number[]>> = {
-  x64: { mkdir: [83, 258], capset: [126] },
-  arm64: { mkdir: [34], capset: [91] },
+  x64: { mkdir: [83, 258], capset: [126], mount_setattr: [442] },
+  arm64: { mkdir: [34], capset: [91], mount_setattr: [442] },
 };
 const bpf = (code: number, jt: number, jf: number, k: number) => {
   const b = Buffer.alloc(8);
@@ -447,6 +447,86 @@ it('the real way: after pivot_root, from the detached old root through ld.so, wi
     t.regex(r.stdout, /No such file or directory/, 'no perl library directory in the container');
     if (bpf) t.regex(r.stderr, /mkdir: .*Operation not supported/, mode);
     t.notRegex(r.stdout, /^fd5$/m, "the filter's fd does not reach the command");
+  }
+});
+
+/**
+ * As the plan runs it, with --detach /dev/shm (become.pl makes the old root read-only, then detaches
+ * it), and the loader on the old root kept as fd 3 for the command. With a filter, become.pl runs
+ * under it (seccomp-load.pl loads it first, from fd 5).
+ */
+const DETACH = `set -e
+img=$1 T=$2 ldso=$3 libs=$4 load=$5 filter=$6 script=$7; shift 7
+[ -z "$filter" ] || exec 5< "$filter"
+mount -t tmpfs -o size=32m tmpfs "$T"
+cp -a "$img/." "$T/"
+mkdir -p "$T/proc" "$T/dev/shm"
+mount -t proc proc "$T/proc"
+: > "$T/dev/null"; mount --bind /dev/null "$T/dev/null"
+cd "$T"
+pivot_root . dev/shm
+cd /dev/shm
+exec 3< ."$ldso"
+[ -n "$filter" ] || exec ."$ldso" --library-path "$libs" ./usr/bin/perl -e "$script" -- "$@"
+exec ."$ldso" --library-path "$libs" ./usr/bin/perl -e "$load" -- fd:5 \
+  ."$ldso" --library-path "$libs" ./usr/bin/perl -e "$script" -- "$@"
+`;
+
+it("--detach: the old root is read-only first, so the host's loader never opens for writing", async (t) => {
+  const img = join(tscEnv.TSCONTAIN_ROOT!, 'lib', 'images', 'busybox', 'rootfs');
+  if (!existsSync(img)) t.is((await tsc(['rootfs', 'build', 'busybox'])).code, 0);
+  const tools = hostTools({ ip: false, awk: false, perl: false });
+  if (!tools.ldso) return t.fail('no dynamic loader found');
+  const libs = tools.libPath.map((p) => '.' + p).join(':');
+  const load = readFileSync(join(REPO, 'src', 'kernel', 'seccomp-load.pl'), 'utf8');
+  // an open for append that writes nothing, as in every probe of the host's files
+  const show = '( : >> /proc/self/fd/3 ) 2>&1; echo "rc=$?"; readlink /proc/self/fd/3';
+  // ENOSYS from mount_setattr(2), as on Linux < 5.12: the fallback remounts the old root's top mount
+  const ENOSYS = 38;
+  const filters = [
+    ['mount_setattr', ''],
+    ...(AUDIT_ARCH[process.arch] ? [['mount', denyFilter(['mount_setattr'], ENOSYS)]] : []),
+  ];
+  // the fallback reaches the loader only where it is on the host's root filesystem
+  const onRoot =
+    spawnSync('findmnt', ['-n', '-o', 'TARGET', '-T', tools.ldso], { encoding: 'utf8' }).stdout.trim() === '/';
+  for (const [what, filter] of filters) {
+    const args = ['--caps', capHex(DEFAULT_CAPS), '--preserve-fds', '1', '--detach', '/dev/shm', '--env', 'PATH=/bin'];
+    const r = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        '--pid',
+        '--fork',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        DETACH,
+        'sh',
+        img,
+        tempDir('tscontain-become-root-'),
+        tools.ldso,
+        libs,
+        load,
+        filter,
+        readFileSync(BECOME, 'utf8'),
+        ...args,
+        '--',
+        'sh',
+        '-c',
+        show,
+      ],
+      { encoding: 'utf8', env: {} },
+    );
+    if (what === 'mount' && !onRoot) {
+      t.is(r.status, 125, r.stdout);
+      t.regex(r.stderr, /the host's loader is still writable/);
+      continue;
+    }
+    t.is(r.status, 0, `${what}: ${r.stderr}`);
+    t.regex(r.stdout, /can't create \/proc\/self\/fd\/3: Read-only file system\nrc=1\n/, `${what}: ${r.stdout}`);
+    t.regex(r.stdout, /ld-linux|ld-/, `${what}: fd 3 is the loader`);
   }
 });
 

@@ -3,11 +3,12 @@
 // is harmless to the host even where the isolation fails: it reads a marker this file planted, opens
 // kernel files for append without writing, writes only to files this file made, and makes sockets it
 // never connects. containment.test.ts and seccomp.test.ts hold the probes that came first.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
+  existsSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import {
   BIN,
   CLEAN_FDS,
+  containerCgroup,
   env,
   isRoot,
   killStarted,
@@ -30,6 +32,7 @@ import {
 import { tempDir, removeTempDirs } from '../fixtures/temp.js';
 import { ociLayout, type Member } from '../fixtures/tarball.js';
 import { DATA, syscallElf, type Arg } from '../fixtures/syscall-elf.js';
+import { hostTools } from '../../src/host/tools.js';
 
 const x86 = process.arch === 'x64';
 const it = isRoot ? test : test.skip;
@@ -145,7 +148,7 @@ it("exec: the container cannot reach the host through the /proc entries of exec'
   }
 });
 
-it('exec: no process of the container has a host file as its /proc/PID/exe (CVE-2019-5736)', async (t) => {
+it('exec: no process of the container has a writable host file as its /proc/PID/exe (CVE-2019-5736)', async (t) => {
   // A script whose interpreter is /proc/self/exe, run by exec, makes the exe of whatever execs it
   // (the host's loader, behind become.pl) the program of a process of the container; its argument,
   // a FIFO, holds it there. The container opens that exe for reading, lets the process end, then
@@ -169,6 +172,85 @@ it('exec: no process of the container has a host file as its /proc/PID/exe (CVE-
       return /done/.test(l) && l;
     }, 'the probe to end');
     t.notRegex(logs, /HOST FILE OPEN FOR WRITING/, logs);
+  } finally {
+    await tsc(['rm', '-f', id]);
+  }
+});
+
+/** The host pids of a container's processes (its pids cgroup, or the one v2 cgroup). */
+function containerPids(id: string): number[] {
+  const procs = join(containerCgroup(id, 'pids'), 'cgroup.procs');
+  return readFileSync(procs, 'utf8').split('\n').filter(Boolean).map(Number);
+}
+
+/**
+ * Whether the exe of one of the container's processes, once that process is gone, opens for
+ * writing: the test keeps the reference the container could keep (an fd to /proc/PID/exe, passed out
+ * to a second container through a socket of a shared volume, say), ends the container, then opens it
+ * for append and writes nothing. The exe is the host's loader (the only host file a process of the
+ * container may run as); null: no process of the container has it as its exe.
+ */
+async function exeOpensForWriting(t: ExecutionContext, id: string, e: NodeJS.ProcessEnv = env): Promise<string | null> {
+  const ldso = statSync(hostTools({ ip: false, awk: false, perl: false }).ldso!);
+  const same = (p: number) => {
+    try {
+      const s = statSync(`/proc/${p}/exe`);
+      return s.dev === ldso.dev && s.ino === ldso.ino;
+    } catch {
+      return false;
+    }
+  };
+  const pid = await until(() => containerPids(id).find(same), "a process of the container with the host's loader");
+  const held = openSync(`/proc/${pid}/exe`, 'r');
+  try {
+    await tsc(['rm', '-f', id], { env: e });
+    await until(() => !existsSync(`/proc/${pid}`), 'the process to end');
+    // ETXTBSY (checked before the mount): another container runs the loader right now; try again
+    // for a while, then take it as the answer (refused, but says nothing about the mount)
+    let tried = 'ETXTBSY';
+    await until(
+      () => {
+        try {
+          closeSync(openSync(`/proc/self/fd/${held}`, 'a'));
+          tried = 'opened';
+        } catch (e) {
+          tried = (e as NodeJS.ErrnoException).code!;
+        }
+        return tried !== 'ETXTBSY';
+      },
+      'an answer other than ETXTBSY',
+      10_000,
+    ).catch(() => undefined);
+    t.log(`the host's loader, the exe of ${pid}, opened for append after it ended: ${tried}`);
+    return tried === 'opened' ? readlinkSync(`/proc/self/fd/${held}`) : null;
+  } finally {
+    closeSync(held);
+  }
+}
+
+it("run: a command `#!/proc/self/exe` is the host's loader, which never opens for writing", async (t) => {
+  // the interpreter resolves to become.pl's exe; its argument, a FIFO, holds the loader there
+  const img = await imageWith(
+    [
+      { name: 'x', data: '#!/proc/self/exe /fifo\n', mode: 0o755 },
+      { name: 'fifo', type: 'fifo' },
+    ],
+    { Cmd: ['/x'] },
+  );
+  const d = await tsc(['run', '-d', '--network', 'none', img.name], { env: img.env });
+  t.is(d.code, 0, d.stderr);
+  const id = d.stdout.trim();
+  try {
+    t.is(await exeOpensForWriting(t, id, img.env), null);
+  } finally {
+    await tsc(['rm', '-f', id], { env: img.env });
+  }
+});
+
+it("--init: init.pl as PID 1 is the host's loader, which never opens for writing", async (t) => {
+  const id = await detached('sleep 300', ['--init', '--network', 'none']);
+  try {
+    t.is(await exeOpensForWriting(t, id), null);
   } finally {
     await tsc(['rm', '-f', id]);
   }
