@@ -344,7 +344,12 @@ export async function execCommand(r: Roots, argv: string[]): Promise<number> {
       'exec needs a container and a command',
       'usage: tscontain exec [OPTIONS] CONTAINER CMD [ARG...]',
     );
-  const c = findContainer(r, ref);
+  // only once its command was reached: before that PID 1's root may still be the host's (before pivot_root)
+  let c = findContainer(r, ref);
+  for (const end = Date.now() + 2000; c.running && !c.startedAt && Date.now() < end; c = inspectContainer(r, c.id))
+    await new Promise((res) => setTimeout(res, 10));
+  if (c.running && !c.startedAt)
+    throw new TscError(`container ${ref} is still starting`, 'try again once tscontain ps shows it Up');
   const pid = c.running ? pid1(c) : undefined;
   if (!pid) throw new TscError(`container ${ref} is not running`, 'start a new one with tscontain run');
   const { resolveUser } = await import('../store/image.js');

@@ -293,6 +293,10 @@ it('rm -f of a container being started (its owner stopped before running the pla
   t.truthy(id, 'the container was made');
   const ps = await tsc(['ps', '-a', '--format', 'json'], { env });
   t.is(JSON.parse(ps.stdout)[0]?.status, 'Starting', ps.stdout);
+  // before its command was reached its PID 1 may not have switched root yet: exec must not join it
+  const ex = await tsc(['exec', id!, 'true'], { env });
+  t.is(ex.code, 125, ex.stdout + ex.stderr);
+  t.regex(ex.stderr, /is still starting/);
   const t0 = Date.now();
   const rm = await tsc(['rm', '-f', id!], { env });
   const ms = Date.now() - t0;
