@@ -127,30 +127,35 @@ export function resolveTargets(r: TargetRequest): Targets {
   const look = viewOf(mounts);
   const target = (p: string, what: string): string => {
     const bad = (why: string) =>
-      new TscError(`${what}: the container path ${p} ${why}`, 'give a path that stays inside the image');
+      new TscError(
+        `${what}: the container path ${JSON.stringify(p)} ${why}`,
+        'give a path that stays inside the image',
+      );
     const w = walk(p, look);
     if ('error' in w) throw bad(`cannot be resolved in the image: ${w.error}`);
-    if (w.kernel && w.viaLink) throw bad(`leads into ${w.path} through a symbolic link: a kernel filesystem`);
-    if (processDir(w.path)) throw bad(`is in ${w.path}: a process of the host's before the root switch`);
+    if (w.kernel && w.viaLink)
+      throw bad(`leads into ${JSON.stringify(w.path)} through a symbolic link: a kernel filesystem`);
+    if (processDir(w.path))
+      throw bad(`is in ${JSON.stringify(w.path)}: a process of the host's before the root switch`);
     if (w.path === '/') throw bad('is the root itself (through a symbolic link)');
     return w.path;
   };
   // in the fstab's order (src/kernel/rootfs.ts): tmpfs, directory volumes, then file volumes
   const tmpfs = r.tmpfs.map((t) => {
-    const at = target(t.path, `--tmpfs ${t.path}`);
+    const at = target(t.path, '--tmpfs');
     mounts.push(emptyMount(at));
     return { ...t, target: at };
   });
   const volumes: Volume[] = r.volumes.map((v) => ({ ...v, target: '' }));
   for (const file of [false, true])
     for (const v of volumes.filter((x) => x.file === file)) {
-      v.target = target(v.path, `-v ${v.host}:${v.path}`);
+      v.target = target(v.path, '-v');
       mounts.push(v.file ? fileMount(v.target) : v.exists ? hostDirMount(v.target, v.host) : emptyMount(v.target));
     }
   const wd = walk(r.workdir, look);
   if ('error' in wd)
     throw new TscError(
-      `the working directory ${r.workdir} cannot be resolved in the image: ${wd.error}`,
+      `the working directory ${JSON.stringify(r.workdir)} cannot be resolved in the image: ${wd.error}`,
       'give another one with -w',
     );
   return { volumes, tmpfs, workdirMkdir: wd.kernel || wd.path === '/' ? undefined : wd.path };

@@ -58,7 +58,7 @@ export function walk(p: string, look: Look): Walked {
     if (n.kind === 'kernel') return { path: abs([...cur, c, ...todo]), exists: true, kernel: true, viaLink };
     if (n.kind === 'missing') {
       // mkdir -p would go back up through what it has just made: never where the kernel would
-      if (todo.includes('..')) return { error: `".." after ${path}, which does not exist` };
+      if (todo.includes('..')) return { error: `".." after ${JSON.stringify(path)}, which does not exist` };
       return { path: abs([...cur, c, ...todo]), exists: false, kernel: false, viaLink };
     }
     if (n.kind === 'link') {
@@ -68,7 +68,7 @@ export function walk(p: string, look: Look): Walked {
       todo.unshift(...names(n.target));
       continue;
     }
-    if (n.kind === 'file' && todo.length) return { error: `${path} is not a directory` };
+    if (n.kind === 'file' && todo.length) return { error: `${JSON.stringify(path)} is not a directory` };
     cur.push(c);
   }
   return { path: abs(cur), exists: true, kernel: false, viaLink };
@@ -137,7 +137,11 @@ export function readRegularInRoot(root: string, p: string, where: string): strin
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') return undefined;
-        throw refuse(code === 'ENOTDIR' ? `cannot be resolved: ${c} is not a directory` : `cannot be opened (${code})`);
+        throw refuse(
+          code === 'ENOTDIR'
+            ? `cannot be resolved: ${JSON.stringify(c)} is not a directory`
+            : `cannot be opened (${code})`,
+        );
       }
       if (!last) {
         dirs.push(fd);

@@ -43,8 +43,8 @@ const rows: [string, string[], string, string | RegExp, boolean?][] = [
   ['a dangling symlink: its target, made by mkdir', ['w -> /nowhere/w'], '/w/x', '/nowhere/w/x', false],
   ['a loop of symlinks', ['l1 -> /l2', 'l2 -> l1'], '/l1/x', /too many levels of symbolic links/],
   ['a symlink to itself', ['me -> me'], '/me', /too many levels/],
-  ['a file in the middle', ['etc/', 'etc/motd'], '/etc/motd/x', /\/etc\/motd is not a directory/],
-  ['.. after what does not exist', ['d -> /nope/../etc', 'etc/'], '/d', /".." after \/nope/],
+  ['a file in the middle', ['etc/', 'etc/motd'], '/etc/motd/x', /"\/etc\/motd" is not a directory/],
+  ['.. after what does not exist', ['d -> /nope/../etc', 'etc/'], '/d', /".." after "\/nope"/],
 ];
 
 for (const [what, entries, path, want, exists] of rows)
@@ -148,7 +148,7 @@ test("targets: /dev is tscontain's own; /dev/fd leads into /proc, refused for a 
   t.is(r.workdirMkdir, undefined, 'no mkdir in a kernel filesystem');
   t.throws(() => targets([], { volumes: [vol('/dev/null', '/dev/fd/5/x', { file: true })] }), {
     instanceOf: TscError,
-    message: /leads into \/proc\/self\/fd\/5\/x through a symbolic link/,
+    message: /leads into "\/proc\/self\/fd\/5\/x" through a symbolic link/,
   });
   t.is(targets([], { devices: ['/dev/fd/x'], workdir: '/dev/fd/w' }).workdirMkdir, '/dev/fd/w', 'a --device dir');
 });
@@ -160,9 +160,15 @@ test('targets: into /proc through a symlink, /proc/self, the root itself, loops:
     [[], { volumes: [vol(HOST, '/proc/1/root/tmp')] }, /a process of the host's/],
     [[], { tmpfs: [{ path: '/proc/self/cwd/t', options: '' }] }, /a process of the host's/],
     [['data -> ../..'], { volumes: [vol(HOST, '/data')] }, /the root itself/],
-    [['l -> l'], { volumes: [vol(HOST, '/l/x')] }, /-v .*:\/l\/x: the container path \/l\/x cannot be resolved/],
-    [['l -> l'], { workdir: '/l' }, /the working directory \/l cannot be resolved/],
+    [['l -> l'], { volumes: [vol(HOST, '/l/x')] }, /-v: the container path "\/l\/x" cannot be resolved/],
+    [['l -> l'], { workdir: '/l' }, /the working directory "\/l" cannot be resolved/],
   ];
+  // an image's names are data: a newline or an escape in one stays inside a one-line message
+  bad.push([
+    ['d -> /evil\n\u001b[2J/f', 'evil\n\u001b[2J/', 'evil\n\u001b[2J/f'],
+    { workdir: '/d/x' },
+    /^[^\n\u001b]*$/,
+  ]);
   for (const [entries, req, msg] of bad) t.throws(() => targets(entries, req), { instanceOf: TscError, message: msg });
   t.is(targets([], { workdir: '/proc/self/cwd' }).workdirMkdir, undefined, 'left to become.pl');
   t.is(targets(['data -> ../..'], { workdir: '/data' }).workdirMkdir, undefined);
