@@ -3,8 +3,8 @@
 import { lit, sh } from '../plan/sh.js';
 import type { Step } from '../plan/step.js';
 
-const NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((n) => `/dev/${n}`);
-const LINKS: [string, string][] = [
+export const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((n) => `/dev/${n}`);
+export const DEV_LINKS: [string, string][] = [
   ['ptmx', 'pts/ptmx'],
   ['fd', '/proc/self/fd'],
   ['stdin', '/proc/self/fd/0'],
@@ -19,8 +19,8 @@ export function devSkeletonStep(): Step {
     lines: [
       lit('if [ ! -d "$tsc_dev" ]; then'),
       lit('  mkdir -p "$tsc_dev.$tsc_id/pts" "$tsc_dev.$tsc_id/shm"'),
-      sh`  cp -a ${NODES} "$tsc_dev.$tsc_id/"`,
-      ...LINKS.map(([n, t]) => sh`  ln -s ${t} "$tsc_dev.$tsc_id/"${n}`),
+      sh`  cp -a ${DEV_NODES} "$tsc_dev.$tsc_id/"`,
+      ...DEV_LINKS.map(([n, t]) => sh`  ln -s ${t} "$tsc_dev.$tsc_id/"${n}`),
       lit('  mv -T "$tsc_dev.$tsc_id" "$tsc_dev" 2>/dev/null || rm -rf "$tsc_dev.$tsc_id"'),
       lit('fi'),
     ],

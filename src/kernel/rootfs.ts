@@ -7,7 +7,10 @@ import type { Step } from '../plan/step.js';
 
 export interface Volume {
   host: string;
+  /** the path the user gave (what the container sees) */
   path: string;
+  /** the mount point: `path` resolved inside the image's root (src/spec/targets.ts) */
+  target: string;
   readOnly: boolean;
   /** the host side is a file (mounted on its own, after the fstab) */
   file: boolean;
@@ -16,6 +19,8 @@ export interface Volume {
 }
 export interface Tmpfs {
   path: string;
+  /** the mount point: `path` resolved inside the image's root (src/spec/targets.ts) */
+  target: string;
   options: string;
 }
 
@@ -78,11 +83,11 @@ function entries(s: MountSpec): Entry[] {
     ],
     [lit('shm'), lit('/dev/shm'), lit('tmpfs'), lit('nosuid,nodev,noexec,mode=1777,size=65536k,X-mount.mkdir')],
     ...s.tmpfs.map(
-      (t): Entry => ['tmpfs', t.path, 'tmpfs', ['nosuid', 'nodev', t.options, MKDIR].filter(Boolean).join(',')],
+      (t): Entry => ['tmpfs', t.target, 'tmpfs', ['nosuid', 'nodev', t.options, MKDIR].filter(Boolean).join(',')],
     ),
     ...s.volumes
       .filter((v) => !v.file)
-      .map((v): Entry => [v.host, v.path, 'none', ['bind', v.readOnly && 'ro', MKDIR].filter(Boolean).join(',')]),
+      .map((v): Entry => [v.host, v.target, 'none', ['bind', v.readOnly && 'ro', MKDIR].filter(Boolean).join(',')]),
     ...(s.shared ?? []).map((b): Entry => [b.host, b.path, 'none', 'bind']),
   ];
 }
@@ -94,11 +99,38 @@ export interface MountSpec {
   devices: { host: string; path: string }[];
   /** the masked and read-only paths, as fstab lines of plain fields (src/kernel/masks.ts) */
   masks: string[];
-  workdir: string;
+  /** the working directory to make before the root switch, resolved inside the root; none for / or /proc/... */
+  workdirMkdir?: string;
   readOnly: boolean;
   /** files bound from another container (--network container:NAME shares its /etc files); their targets exist */
   shared?: { host: string; path: string }[];
 }
+
+// Before pivot_root the host's root is PID 1's root, so a symlink in the container's root met by a
+// path of ours (a mount point, the working directory) would be followed on the host. The paths are
+// resolved inside the image's root when the spec is made (src/spec/targets.ts), so they hold none;
+// a store image changes only by root's hand. A rootfs directory the user gave, or a volume's source,
+// may change meanwhile: these lines refuse a symlink that appeared since, where a test is cheap
+// (before the files and directories made by sh). The fstab's own targets are made by mount(8)
+// (X-mount.mkdir) without such a check: for them only the image's /proc, /sys and /dev are tested
+// again here, in the image itself (the container's upper layer holds only its own /etc files).
+
+/** Fail when a directory on the way to `path` (or `path` itself) inside the root is a symlink. */
+export function noLinkGuard(path: string): Sh[] {
+  const parts = path.split('/').filter(Boolean);
+  const prefixes = parts.map((_, i) => '/' + parts.slice(0, i + 1).join('/'));
+  return [sh`for tsc_link in ${prefixes}; do`, LINKED, lit('done')];
+}
+const LINKED = lit(
+  `  [ ! -L "$tsc_root$tsc_link" ] || { echo "tscontain: a path in the container's root became a symlink" >&2; exit 1; }`,
+);
+
+/** The image's /proc, /sys and /dev: mounted on by the fstab, so never symlinks (checked at plan time too). */
+const KERNEL_DIRS_GUARD = [
+  lit('for tsc_link in proc sys dev; do'),
+  lit(`  [ ! -L "$tsc_image/$tsc_link" ] || { echo "tscontain: the image's /$tsc_link is a symlink" >&2; exit 1; }`),
+  lit('done'),
+];
 
 /** Step: write the fstab and mount it all, then file volumes, the workdir, --read-only. */
 export function mountStep(s: MountSpec, extra: Sh[] = []): Step {
@@ -116,14 +148,16 @@ export function mountStep(s: MountSpec, extra: Sh[] = []): Step {
     lines: [
       lit(`printf '%s %s %s %s 0 0\\n' \\`),
       ...rows.map((r, i) => sh`  ${r}${i < rows.length - 1 ? lit(' \\') : lit(' > "$tsc_run/fstab"')}`),
+      ...KERNEL_DIRS_GUARD,
       sh`mount --all --no-canonicalize --fstab "$tsc_run/fstab" --target-prefix ${R}`,
       ...s.volumes
         .filter((v) => v.file)
         .flatMap((v) => [
-          sh`[ -e ${R}${v.path} ] || { mkdir -p ${R}${posix.dirname(v.path)}; : > ${R}${v.path}; }`,
-          v.readOnly ? sh`mount --bind -o ro ${v.host} ${R}${v.path}` : sh`mount --bind ${v.host} ${R}${v.path}`,
+          ...noLinkGuard(v.target),
+          sh`[ -e ${R}${v.target} ] || { mkdir -p ${R}${posix.dirname(v.target)}; : > ${R}${v.target}; }`,
+          v.readOnly ? sh`mount --bind -o ro ${v.host} ${R}${v.target}` : sh`mount --bind ${v.host} ${R}${v.target}`,
         ]),
-      ...(s.workdir === '/' ? [] : [sh`mkdir -p ${R}${s.workdir}`]),
+      ...(s.workdirMkdir ? [...noLinkGuard(s.workdirMkdir), sh`mkdir -p ${R}${s.workdirMkdir}`] : []),
       ...(s.readOnly
         ? [lit('mount -o remount,bind,ro "$tsc_root"   # --read-only: the root itself, not the mounts on it')]
         : []),

@@ -21,6 +21,7 @@ import {
 } from './options.js';
 import { SYSTEM_PATH, type Roots } from '../store/paths.js';
 import type { Tmpfs, Volume } from '../kernel/rootfs.js';
+import { resolveTargets } from './targets.js';
 import { hostDeviceFacts, parseDevice, resolveDevice, type Device } from '../kernel/devices.js';
 import { parseNetworkOptions, type NetOptions } from '../kernel/network/options.js';
 import {
@@ -43,6 +44,8 @@ export interface RunSpec {
   env: string[];
   hostname: string;
   workdir: string;
+  /** the working directory made before the root switch: resolved inside the root (src/spec/targets.ts) */
+  workdirMkdir?: string;
   user?: { uid: number; gid: number };
   /** the network mode and its options (-p, --dns, --add-host) */
   net: NetOptions;
@@ -74,7 +77,7 @@ export interface RunSpec {
 }
 
 /** -v HOST:CONTAINER[:ro|rw]; the host side must exist or is made as a directory (like docker). */
-export function parseVolume(v: string, cwd = process.cwd()): Volume {
+export function parseVolume(v: string, cwd = process.cwd()): Omit<Volume, 'target'> {
   const parts = v.split(':');
   const mode = parts.length === 3 ? parts[2] : undefined;
   if (parts.length < 2 || parts.length > 3 || (mode !== undefined && mode !== 'ro' && mode !== 'rw'))
@@ -99,7 +102,7 @@ export function parseVolume(v: string, cwd = process.cwd()): Volume {
   return { host, path: posix.normalize(path), readOnly: mode === 'ro', file, exists };
 }
 
-export function parseTmpfs(v: string): Tmpfs {
+export function parseTmpfs(v: string): Omit<Tmpfs, 'target'> {
   const i = v.indexOf(':');
   const path = i < 0 ? v : v.slice(0, i);
   const options = i < 0 ? '' : v.slice(i + 1);
@@ -250,6 +253,18 @@ export function buildRunRequest(
   );
   const pathEnv = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   if (!image.recipe) checkCommand(image.rootfs, argvC[0], pathEnv, workdir); // an image still to build is checked when run
+  const devices = list(o.device)
+    .map(parseDevice)
+    .map((d) => resolveDevice(d, hostDeviceFacts(d.host)));
+  // the image's symlinks are followed inside its root, never on the host's (PID 1 makes these before pivot_root)
+  const targets = resolveTargets({
+    image: image.name,
+    rootfs: image.rootfs,
+    volumes: list(o.volume).map((v) => parseVolume(v)),
+    tmpfs: list(o.tmpfs).map(parseTmpfs),
+    devices: devices.map((d) => d.path),
+    workdir,
+  });
   const spec: RunSpec = {
     id,
     name: v.name,
@@ -258,6 +273,7 @@ export function buildRunRequest(
     env,
     hostname,
     workdir,
+    workdirMkdir: targets.workdirMkdir,
     user: user ? { uid: user.uid, gid: user.gid } : undefined,
     net: v.net,
     limits: v.limits,
@@ -271,11 +287,9 @@ export function buildRunRequest(
     pivot: !o['no-pivot'],
     logMaxSize:
       str(o['log-max-size']) !== undefined ? parseBytes(str(o['log-max-size'])!, 'log size') : 20 * 1024 * 1024,
-    volumes: list(o.volume).map((v) => parseVolume(v)),
-    tmpfs: list(o.tmpfs).map(parseTmpfs),
-    devices: list(o.device)
-      .map(parseDevice)
-      .map((d) => resolveDevice(d, hostDeviceFacts(d.host))),
+    volumes: targets.volumes,
+    tmpfs: targets.tmpfs,
+    devices,
     privileged: v.privileged,
     caps: v.caps,
     security: v.security,

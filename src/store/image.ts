@@ -1,20 +1,11 @@
 // Images: a name in the store (/var/lib/tscontain/images/NAME/{rootfs,config.json}) or a path to
 // a root filesystem directory. The default image `busybox` is built on first use by its recipe.
-import {
-  existsSync,
-  lstatSync,
-  readFileSync,
-  readlinkSync,
-  statSync,
-  mkdirSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, statSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TscError, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND } from '../errors.js';
 import { ensureRoots, imageDir, type Roots } from './paths.js';
+import { readRegularInRoot, resolveInRoot } from './inroot.js';
 
 export interface ImageConfig {
   Cmd?: string[];
@@ -165,31 +156,7 @@ function checkWritten(dir: string, ref: string): void {
 }
 
 /** Resolve a path inside a root filesystem, following symlinks as the kernel would after pivot_root. */
-export function resolveInRoot(root: string, p: string, hops = 0): string | undefined {
-  const parts = posix
-    .normalize('/' + p)
-    .split('/')
-    .filter(Boolean);
-  let cur = '/';
-  for (let i = 0; i < parts.length; i++) {
-    const next = posix.join(cur, parts[i]);
-    let st;
-    try {
-      st = lstatSync(join(root, next));
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      if (hops > 40) return undefined;
-      const t = readlinkSync(join(root, next));
-      const target = t.startsWith('/') ? t : posix.join(cur, t);
-      const rest = parts.slice(i + 1).join('/');
-      return resolveInRoot(root, posix.join(target, rest), hops + 1);
-    }
-    cur = next;
-  }
-  return cur;
-}
+export { resolveInRoot };
 
 /**
  * Check the command before anything is created, so a missing or non-executable command gets
@@ -234,27 +201,30 @@ export function checkCommand(rootfs: string, cmd: string, pathEnv: string, workd
 }
 
 /** -u NAME[:GROUP] or UID[:GID]; names are looked up in the image's /etc/passwd and /etc/group. */
-export function resolveUser(rootfs: string, spec: string): { uid: number; gid: number; home?: string } {
+export function resolveUser(
+  rootfs: string,
+  spec: string,
+  // exec reads /proc/PID/root/etc/passwd of the running container
+  where = rootfs.startsWith('/proc/') ? 'the container' : 'the image',
+): { uid: number; gid: number; home?: string } {
   const [u, g] = spec.split(':', 2);
-  const read = (f: string) => {
-    try {
-      return readFileSync(join(rootfs, f), 'utf8')
-        .split('\n')
-        .map((l) => l.split(':'));
-    } catch {
-      return [];
-    }
-  };
+  // inside the root, a regular file only: never a host file through a symlink, never a fifo that blocks
+  const read = (f: string) => (readRegularInRoot(rootfs, f, where) ?? '').split('\n').map((l) => l.split(':'));
   let uid: number, gid: number | undefined, home: string | undefined;
   if (/^\d+$/.test(u)) {
     uid = Number(u);
-    const pw = read('etc/passwd').find((f) => f[2] === u);
+    let pw: string[] | undefined;
+    try {
+      pw = read('/etc/passwd').find((f) => f[2] === u);
+    } catch {
+      /* a number needs no passwd entry: an odd /etc/passwd only gives no group or home */
+    }
     if (pw) {
       gid = Number(pw[3]);
       home = pw[5];
     }
   } else {
-    const pw = read('etc/passwd').find((f) => f[0] === u);
+    const pw = read('/etc/passwd').find((f) => f[0] === u);
     if (!pw)
       throw new TscError(
         `unable to find user ${u}: no matching entries in the image's /etc/passwd`,
@@ -267,7 +237,7 @@ export function resolveUser(rootfs: string, spec: string): { uid: number; gid: n
   if (g !== undefined) {
     if (/^\d+$/.test(g)) gid = Number(g);
     else {
-      const gr = read('etc/group').find((f) => f[0] === g);
+      const gr = read('/etc/group').find((f) => f[0] === g);
       if (!gr)
         throw new TscError(
           `unable to find group ${g}: no matching entries in the image's /etc/group`,

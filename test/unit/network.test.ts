@@ -505,7 +505,6 @@ test("container:NAME binds the joined container's /etc files over its own, in th
     tmpfs: [],
     devices: [],
     masks: [],
-    workdir: '/',
     readOnly: false,
     shared: binds,
   })
