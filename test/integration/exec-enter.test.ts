@@ -19,7 +19,7 @@ grep -c " $ldso " /proc/self/mountinfo || :
 `;
 const PROBE = `
 for n in 3 4 5; do echo "fd$n=$(readlink /proc/self/fd/$n)"; done
-( : >> /proc/self/fd/3 ) 2>&1 | sed 's/.*: //'
+if [ -w /proc/self/fd/3 ]; then echo writable; else echo read-only; fi
 ls /proc/self/fd | awk '$1 >= 100 { print "high fd " $1 }'
 `;
 
@@ -41,6 +41,7 @@ it('exec-enter.pl: fds 3, 4, 5 are the paths, read-only; nothing propagates back
     paths.map((p, i) => `fd${3 + i}=${p}`),
     r.stdout,
   );
-  t.is(lines[3], 'Read-only file system', 'the loader opens for writing through its fd');
+  // access(2): EROFS for a read-only mount (an open would say ETXTBSY while a container runs the loader)
+  t.is(lines[3], 'read-only', 'the loader opens for writing through its fd');
   t.deepEqual(lines.slice(4), ['status=0', '0'], 'no high fd reached the command; no bind in the outer namespace');
 });
