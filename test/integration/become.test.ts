@@ -456,7 +456,7 @@ it('the real way: after pivot_root, from the detached old root through ld.so, wi
  * under it (seccomp-load.pl loads it first, from fd 5).
  */
 const DETACH = `set -e
-img=$1 T=$2 ldso=$3 libs=$4 load=$5 filter=$6 script=$7; shift 7
+img=$1 T=$2 ldso=$3 libs=$4 load=$5 filter=$6 script=$7 marker=$8; shift 8
 [ -z "$filter" ] || exec 5< "$filter"
 mount -t tmpfs -o size=32m tmpfs "$T"
 cp -a "$img/." "$T/"
@@ -466,7 +466,7 @@ mount -t proc proc "$T/proc"
 cd "$T"
 pivot_root . dev/shm
 cd /dev/shm
-exec 3< ."$ldso"
+exec 3< ."$ldso" 4< ."$marker"
 [ -n "$filter" ] || exec ."$ldso" --library-path "$libs" ./usr/bin/perl -e "$script" -- "$@"
 exec ."$ldso" --library-path "$libs" ./usr/bin/perl -e "$load" -- fd:5 \
   ."$ldso" --library-path "$libs" ./usr/bin/perl -e "$script" -- "$@"
@@ -479,10 +479,15 @@ it("--detach: the old root is read-only first, so the host's loader never opens 
   if (!tools.ldso) return t.fail('no dynamic loader found');
   const libs = tools.libPath.map((p) => '.' + p).join(':');
   const load = readFileSync(join(REPO, 'src', 'kernel', 'seccomp-load.pl'), 'utf8');
-  // an open for append that writes nothing, as in every probe of the host's files
-  // an open for writing says ETXTBSY before EROFS while another container runs the loader: try again
+  // an open for append that writes nothing, as in every probe of the host's files. An open of the
+  // loader says ETXTBSY before EROFS while any container runs it (an --init PID 1 does for its whole
+  // life), so fd 4 is a file of the test's own on the loader's mount, which no one executes
+  const mountOf = (p: string) => spawnSync('findmnt', ['-n', '-o', 'TARGET', '-T', p], { encoding: 'utf8' }).stdout;
+  const dir = tempDir('tscontain-become-marker-');
+  const marker = mountOf(dir) === mountOf(tools.ldso) ? join(dir, 'marker') : tools.ldso;
+  writeFileSync(join(dir, 'marker'), 'marker\n');
   const show =
-    'for i in $(seq 100); do o=$( ( : >> /proc/self/fd/3 ) 2>&1 ); case $o in *busy*) sleep 0.05 ;; *) break ;; esac; done; ' +
+    'for i in $(seq 100); do o=$( ( : >> /proc/self/fd/4 ) 2>&1 ); case $o in *busy*) sleep 0.05 ;; *) break ;; esac; done; ' +
     'echo "$o"; readlink /proc/self/fd/3';
   // ENOSYS from mount_setattr(2), as on Linux < 5.12: the fallback remounts the old root's top mount
   const ENOSYS = 38;
@@ -514,6 +519,7 @@ it("--detach: the old root is read-only first, so the host's loader never opens 
         load,
         filter,
         readFileSync(BECOME, 'utf8'),
+        marker,
         ...args,
         '--',
         'sh',
@@ -528,7 +534,8 @@ it("--detach: the old root is read-only first, so the host's loader never opens 
       continue;
     }
     t.is(r.status, 0, `${what}: ${r.stderr}`);
-    t.regex(r.stdout, /can't create \/proc\/self\/fd\/3: Read-only file system\n/, `${what}: ${r.stdout}`);
+    t.regex(r.stdout, /can't create \/proc\/self\/fd\/4: Read-only file system\n/, `${what}: ${r.stdout}`);
+    t.is(readFileSync(join(dir, 'marker'), 'utf8'), 'marker\n');
     t.regex(r.stdout, /ld-linux|ld-/, `${what}: fd 3 is the loader`);
   }
 });
