@@ -499,7 +499,7 @@ it("--detach: the old root is read-only first, so the host's loader never opens 
   const onRoot =
     spawnSync('findmnt', ['-n', '-o', 'TARGET', '-T', tools.ldso], { encoding: 'utf8' }).stdout.trim() === '/';
   for (const [what, filter] of filters) {
-    const args = ['--caps', capHex(DEFAULT_CAPS), '--preserve-fds', '1', '--detach', '/dev/shm', '--env', 'PATH=/bin'];
+    const args = ['--caps', capHex(DEFAULT_CAPS), '--preserve-fds', '2', '--detach', '/dev/shm', '--env', 'PATH=/bin'];
     const r = spawnSync(
       'unshare',
       [
