@@ -327,7 +327,8 @@ serial('20 detached containers at once: all listed, all stopped, all removed, no
   const stop = await tsc(['stop', '-t', '0', ...runs.map((r) => r.stdout.trim())], { env });
   t.is(stop.code, 0, stop.stderr);
   t.is(JSON.parse((await tsc(['ps', '--format', 'json'], { env })).stdout).length, 0);
-  t.is((await tsc(['rm', ...Array.from({ length: 20 }, (_, i) => `c${i}`)], { env })).code, 0);
+  const rm = await tsc(['rm', ...Array.from({ length: 20 }, (_, i) => `c${i}`)], { env });
+  t.is(rm.code, 0, rm.stderr);
   t.deepEqual(readdirSync(join(env.TSCONTAIN_ROOT!, 'lib', 'containers')), []);
   t.deepEqual(
     readdirSync(join(env.TSCONTAIN_ROOT!, 'run')).filter((d) => ID.test(d)),
