@@ -10,7 +10,7 @@ import type { Step } from '../../src/plan/step.js';
 import { bridge } from '../../src/kernel/network/bridge.js';
 import { ruleset, staleElements } from '../../src/kernel/network/nft.js';
 import { networkChecks } from '../../src/kernel/network/doctor.js';
-import { leftovers, staleLinks } from '../../src/kernel/network/gc.js';
+import { gcNetwork, leftovers, staleLinks } from '../../src/kernel/network/gc.js';
 import { etcFilesStep, hostsFile, parseAddHost } from '../../src/kernel/network/hosts.js';
 import { hostBridge, planNetwork } from '../../src/kernel/network/index.js';
 import { allocateStep, freeDeadAddresses, freeLines } from '../../src/kernel/network/ipam.js';
@@ -512,6 +512,36 @@ test("container:NAME binds the joined container's /etc files over its own, in th
     .join('\n');
   t.regex(fstab, /^ {2}\/l\/containers\/w\/upper\/etc\/hosts \/etc\/hosts none bind \\$/m);
   t.regex(fstab, /^ {2}\/l\/containers\/w\/upper\/etc\/hostname \/etc\/hostname none bind > "\$tsc_run\/fstab"$/m);
+});
+
+test('gc judges what it listed by the allocations read after the listing: a container started meanwhile keeps its veth and map elements', (t) => {
+  const dir = tempDir('tscontain-gc-order-');
+  const paths = netPaths({ lib: dir, run: dir, net: join(dir, 'net') });
+  mkdirSync(paths.addresses, { recursive: true });
+  const sys = join(dir, 'sys');
+  mkdirSync(join(sys, 'tsc0', 'brif'), { recursive: true });
+  const c = 'c'.repeat(64);
+  const json = JSON.stringify({
+    nftables: [{ map: { name: 'tcp_claim', table: 'tscontain', elem: [[8080, '172.17.0.7']] } }],
+  });
+  const deleted: string[] = [];
+  // while gc lists the table, container c starts: its address first, then its veth and its element
+  const runner = {
+    run: (cmd: string, args: string[], input?: string) => {
+      if (args[0] === '-j') {
+        writeFileSync(join(paths.addresses, '172.17.0.7'), `${c} ${dir}\n`);
+        mkdirSync(join(sys, 'tsc0', 'brif', `tsc${c.slice(0, 12)}`));
+        return { code: 0, out: json };
+      }
+      deleted.push([cmd, ...args].join(' ') + (input ?? ''));
+      return { code: 0, out: '' };
+    },
+  };
+  const b = { ...bridge(parseCidr('172.17.0.0/16')!, paths), firewalls: ['nft' as const] };
+  const res = gcNetwork(b, new Set(), runner, sys);
+  t.deepEqual(res.links, [], 'its veth was made after the links were listed');
+  t.deepEqual(res.elements, [], 'its element is judged by the allocations read after the listing');
+  t.deepEqual(deleted, []);
 });
 
 test('doctor: programs, forwarding, and the kernel tried in a throwaway namespace', (t) => {

@@ -49,7 +49,12 @@ export interface Firewall {
   unpublishLines: (b: Bridge) => Sh[];
   unpublishMan: string;
   /** gc: remove what containers that are not alive published; returns a line per thing removed */
-  gc: (b: Bridge, alive: GcAlive, runner: GcRunner) => string[];
+  /**
+   * alive() reads the allocations anew: call it after listing what may go, never before. A starting
+   * container makes its address before its veth, map elements and rules, so what was listed first
+   * always finds its address then; read the other way round, a start in between looks dead.
+   */
+  gc: (b: Bridge, alive: () => GcAlive, runner: GcRunner) => string[];
   /** the leak check: per-container entries left (the empty chains or table may stay with the bridge) */
   leftovers: (paths: NetPaths, runner: GcRunner, bin: (name: string) => string, sys: string) => string[];
   /** doctor: sh that makes the whole ruleset (in a throwaway network namespace) */

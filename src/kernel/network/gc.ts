@@ -47,12 +47,14 @@ export function gcNetwork(
   sys = '/sys/class/net',
 ): GcResult {
   const freed = freeDeadAddresses(b.paths.addresses, live);
-  const allocations = readAllocations(b.paths.addresses);
-  const alive = {
-    ids: new Set([...live, ...allocations.map((a) => a.id)]),
-    addresses: new Set(allocations.map((a) => a.address)),
+  // read anew after each listing (see Firewall.gc): a container being started makes its address first
+  const alive = () => {
+    const allocations = readAllocations(b.paths.addresses);
+    return {
+      ids: new Set([...live, ...allocations.map((a) => a.id)]),
+      addresses: new Set(allocations.map((a) => a.address)),
+    };
   };
-  const elements = b.firewalls.flatMap((f) => firewall(f).gc(b, alive, runner));
   let ports: string[] = [];
   try {
     ports = readdirSync(`${sys}/${b.name}/brif`);
@@ -60,7 +62,8 @@ export function gcNetwork(
     /* no bridge */
   }
   // a veth is alive while its container's address is: that also covers other stores' containers
-  const links = staleLinks(ports, alive.ids);
+  const links = staleLinks(ports, alive().ids);
+  const elements = b.firewalls.flatMap((f) => firewall(f).gc(b, alive, runner));
   for (const l of links) runner.run(b.bin('ip'), ['link', 'del', l]);
   return { freed, elements, links };
 }

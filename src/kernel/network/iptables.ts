@@ -315,10 +315,11 @@ export function staleRules(save: string, alive: ReadonlySet<string>): Map<string
 export const restoreInput = (table: string, lines: string[]): string => `*${table}\n${lines.join('\n')}\nCOMMIT\n`;
 
 /** gc: the port claims of dead containers, then every rule of ours whose container is not alive. */
-function gc(b: Bridge, alive: GcAlive, runner: GcRunner): string[] {
-  const claims = freeDeadAddresses(b.paths.claims, alive.ids, Date.now(), isClaim).map((c) => `claim ${c}`);
-  const holders = new Set([...alive.ids, ...readAllocations(b.paths.claims, isClaim).map((c) => c.id)]);
-  const saved = runner.run(b.bin('iptables-save'), []);
+function gc(b: Bridge, alive: () => GcAlive, runner: GcRunner): string[] {
+  const saved = runner.run(b.bin('iptables-save'), []); // listed first: see Firewall.gc
+  const ids = alive().ids;
+  const claims = freeDeadAddresses(b.paths.claims, ids, Date.now(), isClaim).map((c) => `claim ${c}`);
+  const holders = new Set([...ids, ...readAllocations(b.paths.claims, isClaim).map((c) => c.id)]);
   if (saved.code !== 0) return claims;
   const removed: string[] = [];
   const restore = b.bin('iptables-restore');

@@ -228,10 +228,10 @@ export function staleElements(json: string, table: string, allocated: ReadonlySe
 }
 
 /** gc: every element whose container address is no longer allocated goes (all at once, else one by one). */
-function gc(b: Bridge, alive: GcAlive, runner: GcRunner): string[] {
+function gc(b: Bridge, alive: () => GcAlive, runner: GcRunner): string[] {
   const nft = b.bin('nft');
   const listed = runner.run(nft, ['-j', 'list', 'table', 'ip', b.table]);
-  const elements = listed.code === 0 ? staleElements(listed.out, b.table, alive.addresses) : [];
+  const elements = listed.code === 0 ? staleElements(listed.out, b.table, alive().addresses) : [];
   if (elements.length && runner.run(nft, ['-f', '-'], elements.join('\n') + '\n').code !== 0)
     for (const e of elements) runner.run(nft, ['-f', '-'], e + '\n'); // all or nothing: one by one instead
   return elements;
