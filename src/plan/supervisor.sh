@@ -105,6 +105,7 @@ tsc_supervise() {
   done
 
   tsc_start_container
+  [ -z "$tsc_orphan" ] || tsc_forward KILL   # tscontain died before there was an unshare to kill
   # the gate's steps act on the running PID 1: if one fails, the container must not start (set -e
   # holds in the subshell only when it is not part of an && or || list)
   # (its errors are said only by a supervisor that is still there to say them)
