@@ -44,15 +44,15 @@ import {
  * bin/tscontain sets TSCONTAIN_HANDOFF="3 PID": read the plan's path from fd 3 and exec it, PID being
  * that shell itself (see handOff). It reads our exit code there instead when there is no plan.
  */
-export const HANDOFF_FD = 3;
-export const handOffTo = (env: NodeJS.ProcessEnv = process.env): number | undefined => {
+const HANDOFF_FD = 3;
+const handOffTo = (env: NodeJS.ProcessEnv = process.env): number | undefined => {
   const [fd, pid] = (env.TSCONTAIN_HANDOFF ?? '').split(' ');
   return fd === String(HANDOFF_FD) && Number(pid) > 0 ? Number(pid) : undefined;
 };
 let handedOff = false;
 
 /** No plan to hand over: bin/tscontain reads our exit code from fd 3 instead (it does not wait for us). */
-export function tellFrontEnd(code: number): void {
+function tellFrontEnd(code: number): void {
   if (handedOff || handOffTo() === undefined) return;
   try {
     writeSync(HANDOFF_FD, `${code}\n`);
