@@ -21,7 +21,7 @@ export V2VM_APPEND="norandmaps ${V2VM_APPEND:-}"
 # tar): make and a C compiler for the demos, skopeo for the archive fixtures, shellcheck for the
 # plan lint, nftables for networking. Not debootstrap: the debian recipe needs the network.
 # netavark: skopeo's dependencies need a container-network-stack, which debootstrap does not choose.
-export V2VM_PACKAGES=make,gcc,libc6-dev,tar,iproute2,skopeo,netavark,shellcheck,nftables,iptables
+export V2VM_PACKAGES=make,gcc,libc6-dev,tar,iproute2,skopeo,netavark,shellcheck,nftables
 
 stamp() {
   echo "packages=$V2VM_PACKAGES node=$(node --version)"
