@@ -4,7 +4,18 @@
 // cgroupfs mounts, and once the real way: after pivot_root, from the detached old root, via ld.so.
 import test from 'ava';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { allCaps, capabilityMask, capHex, DEFAULT_CAPS, statusMask } from '../../src/kernel/capabilities.js';
 import { hostTools } from '../../src/host/tools.js';
@@ -483,7 +494,13 @@ it("--detach: the old root is read-only first, so the host's loader never opens 
   // loader says ETXTBSY before EROFS while any container runs it (an --init PID 1 does for its whole
   // life), so fd 4 is a file of the test's own on the loader's mount, which no one executes
   const mountOf = (p: string) => spawnSync('findmnt', ['-n', '-o', 'TARGET', '-T', p], { encoding: 'utf8' }).stdout;
-  const dir = tempDir('tscontain-become-marker-');
+  // a temp dir on the loader's mount: the usual one, or /var/tmp (the v2 guest's /tmp is another mount)
+  let dir = tempDir('tscontain-become-marker-');
+  if (mountOf(dir) !== mountOf(tools.ldso)) {
+    const v = mkdtempSync('/var/tmp/tscontain-become-marker-');
+    t.teardown(() => rmSync(v, { recursive: true, force: true }));
+    if (mountOf(v) === mountOf(tools.ldso)) dir = v;
+  }
   const marker = mountOf(dir) === mountOf(tools.ldso) ? join(dir, 'marker') : tools.ldso;
   writeFileSync(join(dir, 'marker'), 'marker\n');
   const show =
