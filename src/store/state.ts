@@ -332,6 +332,16 @@ function rmdirRetry(dir: string): boolean {
  * O_EXCL (atomic) holding the owner's pid. A lock whose owner is dead is taken over; one whose
  * pid is not written yet is respected for a second.
  */
+/** Is the lock's holder gone (a dead mark, or no mark written for a second)? undefined: no lock. */
+function lockStale(lock: string): boolean | undefined {
+  try {
+    const owner = readFileSync(lock, 'utf8');
+    return owner ? !markAlive(owner) : Date.now() - statSync(lock).mtimeMs > 1000;
+  } catch {
+    return undefined;
+  }
+}
+
 export function withLock<T>(r: Roots, fn: () => T): T {
   const lock = join(r.run, '.lock');
   mkdirSync(r.run, { recursive: true });
@@ -343,13 +353,8 @@ export function withLock<T>(r: Roots, fn: () => T): T {
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let stale = false;
-      try {
-        const owner = readFileSync(lock, 'utf8');
-        stale = owner ? !markAlive(owner) : Date.now() - statSync(lock).mtimeMs > 1000;
-      } catch {
-        continue;
-      } // released meanwhile
+      const stale = lockStale(lock);
+      if (stale === undefined) continue; // released meanwhile
       if (stale) {
         try {
           unlinkSync(lock);
@@ -425,7 +430,17 @@ export function gc(r: Roots, log: (s: string) => void = () => {}): number {
   const addrs = readAllocations(netPaths(r).addresses);
   // (by the rule freeDeadAddresses applies: another store's container, its run dir there, is alive)
   const netStale = addrs.some((a) => a.id !== '' && !running.has(a.id) && !(a.runDir && existsSync(a.runDir)));
-  if (!suspects.length && !removing.length && !orphanCgroups.length && !staged.length && !devs.length && !netStale)
+  // the lock of a tscontain killed while it held it (withLock removes it)
+  const staleLock = runEntries.includes('.lock') && lockStale(join(r.run, '.lock')) === true;
+  if (
+    !suspects.length &&
+    !removing.length &&
+    !orphanCgroups.length &&
+    !staged.length &&
+    !devs.length &&
+    !netStale &&
+    !staleLock
+  )
     return 0;
   return withLock(r, () => {
     let cleaned = 0;

@@ -119,3 +119,21 @@ test("gc removes a dead owner's staging run dir, a gone container's half-made /d
   }
   t.deepEqual(readdirSync(r.run).sort(), keep.sort());
 });
+
+test("gc removes the lock of a tscontain killed while it held it; not a live holder's", (t) => {
+  const old = process.env.TSCONTAIN_CGROUP_ROOT;
+  process.env.TSCONTAIN_CGROUP_ROOT = tempDir('tscontain-own-cg-');
+  try {
+    const r = store();
+    mkdirSync(r.run, { recursive: true });
+    writeFileSync(join(r.run, '.lock'), pidFileText());
+    gc(r);
+    t.true(readdirSync(r.run).includes('.lock'), 'held by a live process (this one): kept');
+    writeFileSync(join(r.run, '.lock'), deadMark());
+    gc(r);
+    t.deepEqual(readdirSync(r.run), [], 'its holder is dead: gone');
+  } finally {
+    if (old === undefined) delete process.env.TSCONTAIN_CGROUP_ROOT;
+    else process.env.TSCONTAIN_CGROUP_ROOT = old;
+  }
+});
