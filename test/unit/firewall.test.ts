@@ -5,7 +5,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TscError } from '../../src/errors.js';
+import { oneLine } from './helpers.js';
 import { type Bridge, bridge, bridgePruneStep, bridgeSetupStep } from '../../src/kernel/network/bridge.js';
 import { networkChecks } from '../../src/kernel/network/doctor.js';
 import { chooseFirewall, firewall } from '../../src/kernel/network/firewall.js';
@@ -27,15 +27,6 @@ const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
 const roots = { lib: '/var/lib/tscontain-x', run: '/run/tscontain-x' };
 const text = (steps: Step[]) => steps.flatMap((s) => s.lines.map((l) => l.text)).join('\n');
-const oneLine = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof TscError && !e.message.includes('\n')) return e.message;
-    throw e;
-  }
-  throw new Error('did not throw');
-};
 
 test('the backend: nft where installed, else iptables; TSCONTAIN_FIREWALL forces one; neither says so', (t) => {
   const rows: [string | undefined, string[], string | undefined, string][] = [

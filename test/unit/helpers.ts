@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writePidFile } from '../../src/plan/plan.js';
 import { lit, type Sh } from '../../src/plan/sh.js';
+import { TscError } from '../../src/errors.js';
 import { tempDir } from '../fixtures/temp.js';
 
 /** A fake root filesystem: /bin/sh (executable), /bin/ls -> sh, /etc/passwd, a non-executable file. */
@@ -45,4 +46,15 @@ export const shScript = (lines: readonly Sh[]): string => lines.map((l) => l.tex
 /** The plan's pid-file line, run by a sh that has ended by the time this returns: a dead owner's mark in `file`. */
 export function writeDeadMark(file: string): void {
   spawnSync('/bin/sh', ['-c', shScript(writePidFile(lit('"$1"'))), 'sh', file]);
+}
+
+/** The message of the TscError f throws, which must be one line; anything else is rethrown. */
+export function oneLine(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof TscError && !e.message.includes('\n')) return e.message;
+    throw e;
+  }
+  throw new Error('did not throw');
 }

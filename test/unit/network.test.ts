@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TscError } from '../../src/errors.js';
+import { oneLine } from './helpers.js';
 import { inert, lit } from '../../src/plan/sh.js';
 import type { Step } from '../../src/plan/step.js';
 import { bridge } from '../../src/kernel/network/bridge.js';
@@ -37,15 +38,6 @@ test.after.always(removeTempDirs);
 
 const route = (cidr: string, dev = 'eth0'): Route => ({ dst: parseCidr(cidr)!, dev });
 const roots = { lib: '/var/lib/tscontain-x', run: '/run/tscontain-x' };
-const oneLine = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof TscError && !e.message.includes('\n')) return e.message;
-    throw e;
-  }
-  throw new Error('did not throw');
-};
 
 test('IPv4 parsing, printing, prefixes and overlap', (t) => {
   t.is(parseIPv4('172.17.0.1'), 0xac110001);
